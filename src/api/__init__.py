@@ -1,0 +1,1 @@
+"""HTTP: routers, request/response schemas, dependencies and the error envelope."""

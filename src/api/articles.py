@@ -1,0 +1,142 @@
+"""Articles: lists, the feed, and single-article reads and writes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from src.api.deps import CurrentUser, Session, ViewerId
+from src.api.errors import error_responses
+from src.api.schemas.articles import (
+    ArticleListItemOut,
+    ArticleListResponse,
+    ArticleOut,
+    ArticleResponse,
+    ArticleUpdateRequest,
+    NewArticleRequest,
+)
+from src.services import articles
+from src.services.articles import ArticleChanges, ArticleFilters, NewArticle
+from src.services.views import ArticlePage, ArticleView
+
+router = APIRouter(prefix="/articles", tags=["Articles"])
+
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 2**31 - 1
+
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE_SIZE, description="How many articles to return (1-100).")
+]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many articles to skip first.")]
+FilterValue = Annotated[str | None, Query(max_length=255)]
+
+
+def article_response(article: ArticleView) -> ArticleResponse:
+    return ArticleResponse(article=ArticleOut.model_validate(article))
+
+
+def _list_response(page: ArticlePage) -> ArticleListResponse:
+    return ArticleListResponse(
+        articles=[ArticleListItemOut.model_validate(a) for a in page.articles],
+        articles_count=page.articles_count,
+    )
+
+
+@router.get(
+    "",
+    operation_id="GetArticles",
+    summary="Get recent articles globally",
+    responses=error_responses(401, 422),
+)
+async def list_articles(
+    session: Session,
+    viewer: ViewerId,
+    tag: Annotated[str | None, Query(max_length=255, description="Filter by tag")] = None,
+    author: Annotated[
+        str | None, Query(max_length=255, description="Filter by author (username)")
+    ] = None,
+    favorited: Annotated[
+        str | None, Query(max_length=255, description="Filter by favorites of a user (username)")
+    ] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> ArticleListResponse:
+    """Newest first. `articlesCount` is the number of matches across all pages."""
+    filters = ArticleFilters(tag=tag, author=author, favorited=favorited)
+    return _list_response(await articles.list_articles(session, filters, viewer, limit, offset))
+
+
+@router.get(
+    "/feed",
+    operation_id="GetArticlesFeed",
+    summary="Get recent articles from users you follow",
+    responses=error_responses(401, 422),
+)
+async def feed(
+    session: Session, user: CurrentUser, limit: Limit = 20, offset: Offset = 0
+) -> ArticleListResponse:
+    """Articles by authors the caller follows, newest first."""
+    return _list_response(await articles.feed(session, user.id, limit, offset))
+
+
+@router.post(
+    "",
+    operation_id="CreateArticle",
+    summary="Create an article",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 422),
+)
+async def create_article(
+    payload: NewArticleRequest, session: Session, user: CurrentUser
+) -> ArticleResponse:
+    """Publish an article; its slug comes from the title and is unique."""
+    new = payload.article
+    data = NewArticle(
+        title=new.title, description=new.description, body=new.body, tag_list=new.tag_list
+    )
+    return article_response(await articles.create_article(session, user, data))
+
+
+@router.get(
+    "/{slug}",
+    operation_id="GetArticle",
+    summary="Get an article",
+    responses=error_responses(401, 404),
+)
+async def get_article(slug: str, session: Session, viewer: ViewerId) -> ArticleResponse:
+    """One article, with its body."""
+    return article_response(await articles.get_article(session, slug, viewer))
+
+
+@router.put(
+    "/{slug}",
+    operation_id="UpdateArticle",
+    summary="Update an article",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def update_article(
+    slug: str, payload: ArticleUpdateRequest, session: Session, user: CurrentUser
+) -> ArticleResponse:
+    """The author changes title, description, body or tags; a new title gives a new slug."""
+    update = payload.article
+    changes = ArticleChanges(
+        title=update.title,
+        description=update.description,
+        body=update.body,
+        tag_list=update.tag_list,
+    )
+    return article_response(await articles.update_article(session, slug, user, changes))
+
+
+@router.delete(
+    "/{slug}",
+    operation_id="DeleteArticle",
+    summary="Delete an article",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404),
+)
+async def delete_article(slug: str, session: Session, user: CurrentUser) -> None:
+    """The author deletes the article, with its comments and favorites."""
+    await articles.delete_article(session, slug, user)

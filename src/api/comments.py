@@ -1,0 +1,63 @@
+"""Comments on an article."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from src.api.deps import CurrentUser, Session, ViewerId
+from src.api.errors import error_responses
+from src.api.schemas.comments import (
+    CommentListResponse,
+    CommentOut,
+    CommentResponse,
+    NewCommentRequest,
+)
+from src.services import comments
+
+router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
+
+
+@router.get(
+    "",
+    operation_id="GetArticleComments",
+    summary="Get comments for an article",
+    responses=error_responses(401, 404),
+)
+async def list_comments(slug: str, session: Session, viewer: ViewerId) -> CommentListResponse:
+    """All comments of the article, newest first."""
+    found = await comments.list_comments(session, slug, viewer)
+    return CommentListResponse(comments=[CommentOut.model_validate(c) for c in found])
+
+
+@router.post(
+    "",
+    operation_id="CreateArticleComment",
+    summary="Create a comment for an article",
+    responses=error_responses(401, 404, 422),
+)
+async def add_comment(
+    slug: str, payload: NewCommentRequest, session: Session, user: CurrentUser
+) -> CommentResponse:
+    """Comment on an article."""
+    comment = await comments.add_comment(session, slug, user, payload.comment.body)
+    return CommentResponse(comment=CommentOut.model_validate(comment))
+
+
+@router.delete(
+    "/{id}",
+    operation_id="DeleteArticleComment",
+    summary="Delete a comment for an article",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def delete_comment(
+    slug: str,
+    comment_id: Annotated[int, Path(alias="id", ge=1, le=2**31 - 1)],
+    session: Session,
+    user: CurrentUser,
+) -> None:
+    """The comment's author, or the article's author, deletes the comment."""
+    await comments.delete_comment(session, slug, comment_id, user)

@@ -1,0 +1,89 @@
+"""Request-scoped dependencies, exposed as Annotated aliases for the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.core.config import Settings
+from src.models import User
+from src.services import auth, messages
+from src.services.errors import Unauthorized
+
+TOKEN_SCHEMES = ("token", "bearer")
+
+# One apiKey scheme named "Token", as in the official openapi.yml: the docs page's Authorize
+# button sends whatever is typed ("Token <jwt>" or "Bearer <jwt>") as the Authorization header.
+authorization_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="Token",
+    description="Send `Token <jwt>` (as the RealWorld spec says) or `Bearer <jwt>`. "
+    "Get the JWT from `POST /api/users/login` or `POST /api/users`.",
+    auto_error=False,
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def parse_authorization(header: str | None) -> str | None:
+    """`Token <jwt>` or `Bearer <jwt>` -> the jwt; no header -> None; anything else -> 401."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in TOKEN_SCHEMES or not token or " " in token:
+        raise Unauthorized(messages.TOKEN_INVALID, field="token")
+    return token
+
+
+def optional_token(
+    header: Annotated[str | None, Depends(authorization_header)],
+) -> str | None:
+    return parse_authorization(header)
+
+
+def required_token(token: Annotated[str | None, Depends(optional_token)]) -> str:
+    if token is None:
+        raise Unauthorized(messages.AUTH_REQUIRED, field="token")
+    return token
+
+
+async def current_user(
+    token: Annotated[str, Depends(required_token)], session: Session, settings: SettingsDep
+) -> User:
+    return await auth.user_from_token(session, settings, token)
+
+
+async def optional_user(
+    token: Annotated[str | None, Depends(optional_token)], session: Session, settings: SettingsDep
+) -> User | None:
+    """Anonymous when no header is sent; a header that is sent must be valid."""
+    if token is None:
+        return None
+    return await auth.user_from_token(session, settings, token)
+
+
+def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | None:
+    return user.id if user else None
+
+
+CurrentToken = Annotated[str, Depends(required_token)]
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+ViewerId = Annotated[int | None, Depends(viewer_id)]

@@ -1,0 +1,139 @@
+"""The one place where failures become HTTP: domain errors, validation and the unexpected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from src.api.schemas.errors import ErrorEnvelope
+from src.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from src.services.users import InvalidFields
+
+logger = logging.getLogger("conduit.errors")
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    Invalid: 422,
+    NotFound: 404,
+    Forbidden: 403,
+    Unauthorized: 401,
+    Conflict: 409,
+}
+WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}
+REQUEST_WRAPPERS = frozenset({"user", "article", "comment"})
+
+
+def error_response(
+    status_code: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=status_code, headers=headers)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries declaring the error envelope for each code."""
+    descriptions = {
+        401: "Missing, malformed, expired or revoked token",
+        403: "Authenticated, but not allowed to do this",
+        404: "Not found",
+        409: "Conflict with the current state; retry",
+        422: "Invalid input; messages grouped by field",
+    }
+    return {
+        code: {"model": ErrorEnvelope, "description": descriptions.get(code, "Error")}
+        for code in codes
+    }
+
+
+# ------------------------------------------------------------ validation messages
+
+
+def _field_name(loc: Sequence[int | str]) -> str:
+    """('body', 'user', 'email') -> 'email'; ('query', 'limit') -> 'limit'; ('body',) -> 'body'."""
+    parts = list(loc)
+    source = parts.pop(0) if parts else "body"
+    if source == "body" and len(parts) > 1 and parts[0] in REQUEST_WRAPPERS:
+        parts.pop(0)
+    names = [p for p in parts if isinstance(p, str)]
+    return names[0] if names else str(source)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing" or (error.get("input", "") is None and kind.endswith("_type")):
+        return "can't be blank"
+    if kind == "string_too_short":
+        if ctx.get("min_length") == 1:
+            return "can't be blank"
+        return f"is too short (minimum is {ctx.get('min_length')} characters)"
+    if kind == "string_too_long":
+        return f"is too long (maximum is {ctx.get('max_length')} characters)"
+    if kind == "too_long":
+        return f"has too many items (maximum is {ctx.get('max_length')})"
+    if kind in {"string_type", "string_unicode"}:
+        return "must be a string"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return "must be an integer"
+    if kind == "list_type":
+        return "must be an array"
+    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return "must be an object"
+    if kind == "greater_than_equal":
+        return f"must be greater than or equal to {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be less than or equal to {ctx.get('le')}"
+    if kind == "json_invalid":
+        return "is not valid JSON"
+    if kind == "value_error" and "email" in str(error.get("msg", "")).lower():
+        return "is invalid"
+    return str(error.get("msg", "is invalid"))
+
+
+def validation_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for error in errors:
+        field = "body" if error.get("type") == "json_invalid" else _field_name(error["loc"])
+        message = _message(error)
+        if message not in grouped.setdefault(field, []):
+            grouped[field].append(message)
+    return grouped
+
+
+# ------------------------------------------------------------ handlers
+
+
+async def _on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    status_code = next(
+        (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
+    )
+    errors = exc.errors if isinstance(exc, InvalidFields) else {exc.field: [exc.message]}
+    headers = WWW_AUTHENTICATE if status_code == 401 else None
+    return error_response(status_code, errors, headers)
+
+
+async def _on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_response(422, validation_errors(exc.errors()))
+
+
+async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, {"body": [detail.lower()]}, headers)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Never leak a stack trace or SQL to the client; the log keeps the details.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, {"body": ["internal server error"]})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _on_unexpected_error)

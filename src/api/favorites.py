@@ -1,0 +1,35 @@
+"""Favoriting articles."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from src.api.articles import article_response
+from src.api.deps import CurrentUser, Session
+from src.api.errors import error_responses
+from src.api.schemas.articles import ArticleResponse
+from src.services import favorites
+
+router = APIRouter(prefix="/articles/{slug}/favorite", tags=["Favorites"])
+
+
+@router.post(
+    "",
+    operation_id="CreateArticleFavorite",
+    summary="Favorite an article",
+    responses=error_responses(401, 404),
+)
+async def favorite(slug: str, session: Session, user: CurrentUser) -> ArticleResponse:
+    """Favorite an article (idempotent); returns it with the new count."""
+    return article_response(await favorites.favorite(session, slug, user))
+
+
+@router.delete(
+    "",
+    operation_id="DeleteArticleFavorite",
+    summary="Unfavorite an article",
+    responses=error_responses(401, 404),
+)
+async def unfavorite(slug: str, session: Session, user: CurrentUser) -> ArticleResponse:
+    """Remove a favorite (idempotent); returns the article with the new count."""
+    return article_response(await favorites.unfavorite(session, slug, user))

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from src.api.schemas.base import CamelModel, Timestamp, not_blank
+from src.api.schemas.profiles import ProfileOut
+from src.models.article import TAG_MAX_LENGTH
+
+TITLE_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 1000
+BODY_MAX_LENGTH = 100_000
+TAGS_MAX_COUNT = 20
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH)
+]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX_LENGTH), AfterValidator(not_blank)]
+TagName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX_LENGTH)
+]
+TagList = Annotated[list[TagName], Field(max_length=TAGS_MAX_COUNT)]
+
+
+def _dedupe(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+class NewArticle(CamelModel):
+    title: Title
+    description: Description
+    body: Body
+    tag_list: TagList = Field(default_factory=list)
+
+    @field_validator("tag_list", mode="before")
+    @classmethod
+    def _null_tags_mean_none(cls, value: object) -> object:
+        return [] if value is None else value
+
+    @field_validator("tag_list")
+    @classmethod
+    def _unique_tags(cls, value: list[str]) -> list[str]:
+        return _dedupe(value)
+
+
+class NewArticleRequest(CamelModel):
+    article: NewArticle = Field(
+        examples=[
+            {
+                "title": "How to train your dragon",
+                "description": "Ever wonder how?",
+                "body": "You have to believe",
+                "tagList": ["reactjs", "angularjs", "dragons"],
+            }
+        ]
+    )
+
+
+class ArticleUpdate(CamelModel):
+    """Only the fields sent are changed; a new title gives the article a new slug."""
+
+    title: Title | None = None
+    description: Description | None = None
+    body: Body | None = None
+    tag_list: TagList | None = None
+
+    @field_validator("title", "description", "body", "tag_list", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("blank", "can't be blank")
+        return value
+
+    @field_validator("tag_list")
+    @classmethod
+    def _unique_tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _dedupe(value)
+
+
+class ArticleUpdateRequest(CamelModel):
+    article: ArticleUpdate = Field(examples=[{"title": "Did you train your dragon?"}])
+
+
+class ArticleListItemOut(CamelModel):
+    """An article in a list: everything but the body (the spec leaves it out since 2024-08)."""
+
+    slug: str
+    title: str
+    description: str
+    tag_list: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+    favorited: bool
+    favorites_count: int
+    author: ProfileOut
+
+
+class ArticleOut(ArticleListItemOut):
+    body: str
+
+
+class ArticleResponse(CamelModel):
+    article: ArticleOut
+
+
+class ArticleListResponse(CamelModel):
+    articles: list[ArticleListItemOut]
+    articles_count: int = Field(description="How many articles match, across all pages.")

@@ -1,0 +1,49 @@
+"""The camelCase base every body extends, and the field types shared by several resources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+def _format_timestamp(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+# ISO-8601 in UTC with milliseconds and "Z", as the RealWorld clients expect.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_format_timestamp, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2016-02-18T03:22:56.637Z"}
+    ),
+]
+
+
+def not_blank(value: str) -> str:
+    """For free text kept verbatim (markdown keeps its whitespace): it must say something."""
+    if not value.strip():
+        raise PydanticCustomError("blank", "can't be blank")
+    return value
+
+
+class CamelModel(BaseModel):
+    """Accepts and emits camelCase (tagList, createdAt); unknown input keys are ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        from_attributes=True,
+    )

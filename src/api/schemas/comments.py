@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from src.api.schemas.base import CamelModel, Timestamp, not_blank
+from src.api.schemas.profiles import ProfileOut
+
+COMMENT_MAX_LENGTH = 10_000
+
+CommentBody = Annotated[
+    str, StringConstraints(max_length=COMMENT_MAX_LENGTH), AfterValidator(not_blank)
+]
+
+
+class NewComment(CamelModel):
+    body: CommentBody
+
+
+class NewCommentRequest(CamelModel):
+    comment: NewComment = Field(examples=[{"body": "His name was my name too."}])
+
+
+class CommentOut(CamelModel):
+    id: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    body: str
+    author: ProfileOut
+
+
+class CommentResponse(CamelModel):
+    comment: CommentOut
+
+
+class CommentListResponse(CamelModel):
+    comments: list[CommentOut]

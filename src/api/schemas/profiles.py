@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from src.api.schemas.base import CamelModel
+
+
+class ProfileOut(CamelModel):
+    username: str
+    bio: str | None
+    image: str | None
+    following: bool
+
+
+class ProfileResponse(CamelModel):
+    profile: ProfileOut

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from src.api.schemas.base import CamelModel
+from src.models.user import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256  # argon2 takes any length; the cap only bounds the work per request
+BIO_MAX_LENGTH = 2000
+IMAGE_MAX_LENGTH = 2048
+
+
+def _username_charset(value: str) -> str:
+    if not all(c.isascii() and (c.isalnum() or c in "_-") for c in value):
+        raise PydanticCustomError(
+            "username_charset", "may contain only letters, digits, underscores and hyphens"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.lower().startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise PydanticCustomError("image_url", "must be an http(s) URL")
+    return value
+
+
+Username = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=USERNAME_MAX_LENGTH),
+    AfterValidator(_username_charset),
+]
+Email = Annotated[EmailStr, StringConstraints(max_length=EMAIL_MAX_LENGTH)]
+Password = Annotated[
+    str, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+]
+LoginPassword = Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+Bio = Annotated[str, StringConstraints(max_length=BIO_MAX_LENGTH)]
+ImageUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=IMAGE_MAX_LENGTH),
+    AfterValidator(_http_url),
+]
+
+
+class LoginUser(CamelModel):
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=EMAIL_MAX_LENGTH)
+    ]
+    password: LoginPassword
+
+
+class LoginRequest(CamelModel):
+    user: LoginUser = Field(examples=[{"email": "jake@jake.jake", "password": "jakejake"}])
+
+
+class NewUser(CamelModel):
+    username: Username
+    email: Email
+    password: Password
+
+
+class NewUserRequest(CamelModel):
+    user: NewUser = Field(
+        examples=[{"username": "Jacob", "email": "jake@jake.jake", "password": "jakejake"}]
+    )
+
+
+class UserUpdate(CamelModel):
+    """Only the fields sent are changed; `bio` and `image` may be null (or "") to clear them."""
+
+    email: Email | None = None
+    username: Username | None = None
+    password: Password | None = None
+    bio: Bio | None = None
+    image: ImageUrl | None = None
+
+    @field_validator("email", "username", "password", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("blank", "can't be blank")
+        return value
+
+    @field_validator("bio", "image", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class UserUpdateRequest(CamelModel):
+    user: UserUpdate = Field(
+        examples=[
+            {
+                "email": "jake@jake.jake",
+                "bio": "I like to skateboard",
+                "image": "https://i.stack.imgur.com/xHWG8.jpg",
+            }
+        ]
+    )
+
+
+class UserOut(CamelModel):
+    email: str
+    token: str
+    username: str
+    bio: str | None
+    image: str | None
+
+
+class UserResponse(CamelModel):
+    user: UserOut

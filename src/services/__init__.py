@@ -1,0 +1,1 @@
+"""Business rules over an AsyncSession. Nothing here knows about HTTP."""

@@ -1,0 +1,315 @@
+"""Articles: page reads, the single article, and author-only writes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from src.models.base import utc_now
+from src.services import messages
+from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.slugs import slug_base, with_suffix
+from src.services.sql import has_favorited, is_following
+from src.services.views import ArticlePage, ArticleView, ProfileView
+
+SLUG_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilters:
+    tag: str | None = None
+    author: str | None = None
+    favorited: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    title: str
+    description: str
+    body: str
+    tag_list: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleChanges:
+    title: str | None = None
+    description: str | None = None
+    body: str | None = None
+    tag_list: list[str] | None = None
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _article_query(viewer_id: int | None, *, with_body: bool) -> Select[*tuple[Any, ...]]:
+    """One statement for a page: article, author and the viewer's flags, never per row."""
+    columns = [
+        Article.id,
+        Article.slug,
+        Article.title,
+        Article.description,
+        Article.created_at,
+        Article.updated_at,
+        Article.favorites_count,
+        User.username,
+        User.bio,
+        User.image,
+        is_following(viewer_id, Article.author_id).label("following"),
+        has_favorited(viewer_id, Article.id).label("favorited"),
+    ]
+    if with_body:
+        columns.append(Article.body)
+    return select(*columns).join(User, User.id == Article.author_id)
+
+
+async def _tags_by_article(
+    session: AsyncSession, article_ids: Sequence[int]
+) -> dict[int, list[str]]:
+    """Tags of every article of the page in one statement, in the author's order."""
+    tags: dict[int, list[str]] = defaultdict(list)
+    if not article_ids:
+        return tags
+    rows = await session.execute(
+        select(ArticleTag.article_id, Tag.name)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id.in_(article_ids))
+        .order_by(ArticleTag.article_id, ArticleTag.position)
+    )
+    for article_id, name in rows:
+        tags[article_id].append(name)
+    return tags
+
+
+def _to_view(row: Row[tuple[object, ...]], tags: list[str], *, with_body: bool) -> ArticleView:
+    m = row._mapping
+    return ArticleView(
+        slug=m["slug"],
+        title=m["title"],
+        description=m["description"],
+        body=m["body"] if with_body else None,
+        tag_list=tags,
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        favorited=bool(m["favorited"]),
+        favorites_count=m["favorites_count"],
+        author=ProfileView(
+            username=m["username"],
+            bio=m["bio"],
+            image=m["image"],
+            following=bool(m["following"]),
+        ),
+    )
+
+
+async def _page(
+    session: AsyncSession,
+    viewer_id: int | None,
+    conditions: list[object],
+    limit: int,
+    offset: int,
+) -> ArticlePage:
+    count_query = select(func.count()).select_from(Article).where(*conditions)  # type: ignore[arg-type]
+    total = await session.scalar(count_query) or 0
+    if total <= offset:
+        return ArticlePage(articles=[], articles_count=total)
+    query = (
+        _article_query(viewer_id, with_body=False)
+        .where(*conditions)  # type: ignore[arg-type]
+        .order_by(Article.created_at.desc(), Article.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(query)).all()
+    tags = await _tags_by_article(session, [row.id for row in rows])
+    return ArticlePage(
+        articles=[_to_view(row, tags[row.id], with_body=False) for row in rows],
+        articles_count=total,
+    )
+
+
+async def list_articles(
+    session: AsyncSession, filters: ArticleFilters, viewer_id: int | None, limit: int, offset: int
+) -> ArticlePage:
+    """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
+    conditions: list[object] = []
+    if filters.tag is not None:
+        conditions.append(
+            Article.id.in_(
+                select(ArticleTag.article_id)
+                .join(Tag, Tag.id == ArticleTag.tag_id)
+                .where(Tag.name == filters.tag)
+            )
+        )
+    if filters.author is not None:
+        conditions.append(
+            Article.author_id.in_(
+                select(User.id).where(func.lower(User.username) == filters.author.lower())
+            )
+        )
+    if filters.favorited is not None:
+        conditions.append(
+            Article.id.in_(
+                select(Favorite.article_id)
+                .join(User, User.id == Favorite.user_id)
+                .where(func.lower(User.username) == filters.favorited.lower())
+            )
+        )
+    return await _page(session, viewer_id, conditions, limit, offset)
+
+
+async def feed(session: AsyncSession, viewer_id: int, limit: int, offset: int) -> ArticlePage:
+    """Articles by the authors the viewer follows, newest first."""
+    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
+    return await _page(session, viewer_id, [Article.author_id.in_(followed)], limit, offset)
+
+
+async def get_article(session: AsyncSession, slug: str, viewer_id: int | None) -> ArticleView:
+    row = (
+        await session.execute(_article_query(viewer_id, with_body=True).where(Article.slug == slug))
+    ).first()
+    if row is None:
+        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+    tags = await _tags_by_article(session, [row.id])
+    return _to_view(row, tags[row.id], with_body=True)
+
+
+async def find_article(session: AsyncSession, slug: str) -> Article:
+    article = await session.scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+    return article
+
+
+async def list_tags(session: AsyncSession) -> list[str]:
+    """Tags in use by at least one article, most used first."""
+    usage = func.count(ArticleTag.article_id)
+    rows = await session.scalars(
+        select(Tag.name)
+        .join(ArticleTag, ArticleTag.tag_id == Tag.id)
+        .group_by(Tag.id, Tag.name)
+        .order_by(usage.desc(), Tag.name)
+    )
+    return list(rows)
+
+
+# ---------------------------------------------------------------- writes
+
+
+async def _slug_is_free(session: AsyncSession, slug: str) -> bool:
+    return (await session.scalar(select(Article.id).where(Article.slug == slug))) is None
+
+
+async def _save_with_unique_slug(session: AsyncSession, article: Article, title: str) -> None:
+    """Give the article a slug from its title, free even when two titles collide at once.
+
+    Each attempt runs in a SAVEPOINT so a lost race on the unique index costs one retry,
+    not the whole transaction.
+    """
+    base = slug_base(title)
+    candidate = base if await _slug_is_free(session, base) else with_suffix(base)
+    for _ in range(SLUG_ATTEMPTS):
+        article.slug = candidate
+        try:
+            async with session.begin_nested():
+                session.add(article)
+                await session.flush()
+        except IntegrityError:
+            if await _slug_is_free(session, candidate):
+                raise  # a different constraint failed; not ours to hide
+            candidate = with_suffix(base)
+            continue
+        return
+    raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
+
+
+async def _replace_tags(session: AsyncSession, article_id: int, names: list[str]) -> None:
+    await session.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id))
+    if not names:
+        return
+    rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
+    existing: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
+    for name in names:
+        if name not in existing:
+            # Another request may create the same tag at the same moment: retry in a savepoint.
+            tag_id = await _create_tag(session, name)
+            existing[name] = tag_id
+    session.add_all(
+        ArticleTag(article_id=article_id, tag_id=existing[name], position=position)
+        for position, name in enumerate(names)
+    )
+    await session.flush()
+
+
+async def _create_tag(session: AsyncSession, name: str) -> int:
+    try:
+        async with session.begin_nested():
+            tag = Tag(name=name)
+            session.add(tag)
+            await session.flush()
+            return tag.id
+    except IntegrityError:
+        tag_id = await session.scalar(select(Tag.id).where(Tag.name == name))
+        if tag_id is None:
+            raise
+        return tag_id
+
+
+async def create_article(session: AsyncSession, author: User, data: NewArticle) -> ArticleView:
+    now = utc_now()
+    article = Article(
+        title=data.title,
+        description=data.description,
+        body=data.body,
+        author_id=author.id,
+        favorites_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    await _save_with_unique_slug(session, article, data.title)
+    await _replace_tags(session, article.id, data.tag_list)
+    await session.commit()
+    return await get_article(session, article.slug, author.id)
+
+
+async def update_article(
+    session: AsyncSession, slug: str, editor: User, changes: ArticleChanges
+) -> ArticleView:
+    article = await find_article(session, slug)
+    if article.author_id != editor.id:
+        raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
+    if changes.description is not None:
+        article.description = changes.description
+    if changes.body is not None:
+        article.body = changes.body
+    if changes.title is not None and changes.title != article.title:
+        article.title = changes.title
+        if slug_base(changes.title) != slug_base_of(article.slug):
+            await _save_with_unique_slug(session, article, changes.title)
+    if changes.tag_list is not None:
+        await _replace_tags(session, article.id, changes.tag_list)
+    article.updated_at = utc_now()
+    await session.commit()
+    return await get_article(session, article.slug, editor.id)
+
+
+def slug_base_of(slug: str) -> str:
+    """The title part of a stored slug (without a collision suffix)."""
+    head, _, tail = slug.rpartition("-")
+    if head and len(tail) == 8 and all(c in "0123456789abcdef" for c in tail):
+        return head
+    return slug
+
+
+async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
+    article = await find_article(session, slug)
+    if article.author_id != user.id:
+        raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
+    await session.delete(article)
+    await session.commit()

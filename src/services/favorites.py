@@ -1,0 +1,49 @@
+"""Favorites, with an exact per-article counter kept in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.models import Article, Favorite, User
+from src.services.articles import find_article, get_article
+from src.services.sql import insert_ignoring_duplicates
+from src.services.views import ArticleView
+
+
+async def _bump_count(session: AsyncSession, article_id: int, delta: int) -> None:
+    # Relative update: concurrent favorites serialize on the row lock, none is lost.
+    await session.execute(
+        update(Article)
+        .where(Article.id == article_id)
+        .values(favorites_count=Article.favorites_count + delta)
+    )
+
+
+async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
+    """Idempotent: the count moves only when a favorite row is actually written."""
+    article = await find_article(session, slug)
+    if await insert_ignoring_duplicates(
+        session, Favorite, {"user_id": user.id, "article_id": article.id}
+    ):
+        await _bump_count(session, article.id, +1)
+    await session.commit()
+    return await get_article(session, slug, user.id)
+
+
+async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
+    """Idempotent: the count moves only when a favorite row is actually removed."""
+    article = await find_article(session, slug)
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article.id)
+        ),
+    )
+    if result.rowcount == 1:
+        await _bump_count(session, article.id, -1)
+    await session.commit()
+    return await get_article(session, slug, user.id)

@@ -1,0 +1,15 @@
+"""Every message a client may see, in one place."""
+
+TAKEN = "has already been taken"
+BLANK = "can't be blank"
+INVALID_CREDENTIALS = "email or password is invalid"
+USER_NOT_FOUND = "user not found"
+PROFILE_NOT_FOUND = "profile not found"
+ARTICLE_NOT_FOUND = "article not found"
+COMMENT_NOT_FOUND = "comment not found"
+CANNOT_FOLLOW_SELF = "cannot follow yourself"
+NOT_ARTICLE_AUTHOR = "only the author may change this article"
+NOT_COMMENT_AUTHOR = "only the comment's author or the article's author may delete this comment"
+SLUG_EXHAUSTED = "could not allocate a unique slug; try again"
+AUTH_REQUIRED = "authentication required"
+TOKEN_INVALID = "token is invalid or expired"  # noqa: S105 - a message, not a secret

@@ -1,0 +1,161 @@
+"""Accounts: registration, login, the current user and profile edits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.core import security
+from src.core.config import Settings
+from src.models import User
+from src.models.base import utc_now
+from src.services import messages
+from src.services.errors import Invalid, Unauthorized
+from src.services.views import AuthenticatedUser
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """Fields to change. None leaves email/username/password alone; bio and image are
+    changed (None clears them) only when named in `provided`."""
+
+    email: str | None = None
+    username: str | None = None
+    password: str | None = None
+    bio: str | None = None
+    image: str | None = None
+    provided: frozenset[str] = frozenset()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _authenticated(user: User, settings: Settings) -> AuthenticatedUser:
+    return AuthenticatedUser(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        bio=user.bio,
+        image=user.image,
+        token=security.create_access_token(user.id, settings),
+    )
+
+
+async def _email_taken(session: AsyncSession, email: str, except_id: int | None = None) -> bool:
+    query = select(User.id).where(User.email == email)
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+async def _username_taken(
+    session: AsyncSession, username: str, except_id: int | None = None
+) -> bool:
+    query = select(User.id).where(func.lower(User.username) == username.lower())
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+async def _ensure_unique(
+    session: AsyncSession, *, email: str | None, username: str | None, except_id: int | None
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if email is not None and await _email_taken(session, email, except_id):
+        errors["email"] = [messages.TAKEN]
+    if username is not None and await _username_taken(session, username, except_id):
+        errors["username"] = [messages.TAKEN]
+    if errors:
+        raise InvalidFields(errors)
+
+
+class InvalidFields(Invalid):
+    """Several fields at once are invalid (e.g. both email and username are taken)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        field = next(iter(errors))
+        super().__init__(errors[field][0], field)
+        self.errors = errors
+
+
+async def _commit_unique(
+    session: AsyncSession, *, email: str | None, username: str | None, except_id: int | None
+) -> None:
+    """Commit; a unique violation that slipped past the pre-check (a race) becomes a 422."""
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        await _ensure_unique(session, email=email, username=username, except_id=except_id)
+        raise InvalidFields({"email" if email else "username": [messages.TAKEN]}) from None
+
+
+async def register(
+    session: AsyncSession, settings: Settings, *, username: str, email: str, password: str
+) -> AuthenticatedUser:
+    email = normalize_email(email)
+    await _ensure_unique(session, email=email, username=username, except_id=None)
+    user = User(
+        username=username, email=email, password_hash=await security.hash_password(password)
+    )
+    session.add(user)
+    await _commit_unique(session, email=email, username=username, except_id=None)
+    return _authenticated(user, settings)
+
+
+async def login(
+    session: AsyncSession, settings: Settings, *, email: str, password: str
+) -> AuthenticatedUser:
+    """Same path and the same message whether or not the email exists."""
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    password_ok = await security.verify_password(password, user.password_hash if user else None)
+    if user is None or not password_ok:
+        raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials")
+    return _authenticated(user, settings)
+
+
+async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+def current(user: User, token: str) -> AuthenticatedUser:
+    """The current user, echoing back the token they authenticated with."""
+    return AuthenticatedUser(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        bio=user.bio,
+        image=user.image,
+        token=token,
+    )
+
+
+async def update(
+    session: AsyncSession, user: User, changes: UserChanges, token: str
+) -> AuthenticatedUser:
+    new_email = normalize_email(changes.email) if changes.email is not None else None
+    new_username = changes.username
+    if new_email == user.email:
+        new_email = None
+    if new_username == user.username:
+        new_username = None
+    await _ensure_unique(session, email=new_email, username=new_username, except_id=user.id)
+
+    if new_email is not None:
+        user.email = new_email
+    if new_username is not None:
+        user.username = new_username
+    if changes.password is not None:
+        user.password_hash = await security.hash_password(changes.password)
+    if "bio" in changes.provided:
+        user.bio = changes.bio
+    if "image" in changes.provided:
+        user.image = changes.image
+    user.updated_at = utc_now()
+    await _commit_unique(session, email=new_email, username=new_username, except_id=user.id)
+    # Tokens carry the immutable id, so the one the caller holds stays valid.
+    return current(user, token)

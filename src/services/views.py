@@ -1,0 +1,53 @@
+"""What services hand back to the API layer: plain, immutable read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    id: int
+    email: str
+    username: str
+    bio: str | None
+    image: str | None
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileView:
+    username: str
+    bio: str | None
+    image: str | None
+    following: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    slug: str
+    title: str
+    description: str
+    body: str | None  # None in lists: the spec leaves the body out there
+    tag_list: list[str]
+    created_at: datetime
+    updated_at: datetime
+    favorited: bool
+    favorites_count: int
+    author: ProfileView
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    articles: list[ArticleView]
+    articles_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentView:
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    body: str
+    author: ProfileView
