@@ -92,7 +92,6 @@ def upgrade() -> None:
         "article_tags",
         sa.Column("article_id", sa.Integer(), nullable=False),
         sa.Column("tag_id", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["articles.id"],

@@ -47,8 +47,6 @@ class ArticleTag(Base):
     tag_id: Mapped[int] = mapped_column(
         ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    # Keeps tagList in the order the author wrote it.
-    position: Mapped[int] = mapped_column(Integer)
 
 
 class Favorite(Base):
