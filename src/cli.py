@@ -20,7 +20,12 @@ def _load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        typer.echo(f"Invalid configuration:\n{exc}", err=True)
+        # Messages only: the inputs may hold SECRET_KEY or a DATABASE_URL password.
+        lines = [
+            f"  {'.'.join(map(str, error['loc'])).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        typer.echo("Invalid configuration:\n" + "\n".join(lines), err=True)
         raise typer.Exit(code=2) from None
 
 

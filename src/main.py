@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from src import __version__
-from src.api.errors import install_error_handlers
+from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from src.api.router import api_router
 from src.core.config import Settings
 from src.core.db import create_engine, create_sessionmaker
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
 
+    # Added first, so it sits inside CORS: even a 500 carries the CORS headers.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

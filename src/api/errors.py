@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.schemas.errors import ErrorEnvelope
 from src.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
@@ -130,6 +131,36 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     # Never leak a stack trace or SQL to the client; the log keeps the details.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, {"body": ["internal server error"]})
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unhandled exception with the 500 envelope from inside the CORS middleware.
+
+    Starlette sends 500s from its outermost layer, outside CORS: a browser would then see an
+    opaque CORS failure instead of the error. Added just before CORS, this runs inside it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for another response; let the server close it
+                raise
+            response = await _on_unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -22,6 +22,10 @@ _password_context = CryptContext(schemes=["argon2"], deprecated="auto")
 _DUMMY_HASH = _password_context.hash(uuid.uuid4().hex)
 
 
+# User ids are 32-bit integer keys; a larger subject cannot name a user (and would overflow).
+MAX_USER_ID = 2**31 - 1
+
+
 class InvalidTokenError(Exception):
     """The token is malformed, expired, tampered with or otherwise unacceptable."""
 
@@ -84,7 +88,13 @@ def decode_access_token(token: str, settings: Settings) -> AccessTokenClaims:
     except JWTError as exc:
         raise InvalidTokenError(str(exc)) from None
     subject, token_id = claims.get("sub"), claims.get("jti")
-    if not isinstance(subject, str) or not subject.isdigit() or not isinstance(token_id, str):
+    # isdigit() alone admits "²" (int() refuses it) and "٣" (int() reads it as 3): ASCII only.
+    if (
+        not isinstance(subject, str)
+        or not (subject.isascii() and subject.isdigit())
+        or int(subject) > MAX_USER_ID
+        or not isinstance(token_id, str)
+    ):
         raise InvalidTokenError("token subject is not a user id")
     return AccessTokenClaims(
         user_id=int(subject),

@@ -75,7 +75,8 @@ async def _tags_by_article(
     """Tags of every article of the page in one statement, sorted by name.
 
     Alphabetical, not the author's order: the official RealWorld Postman suite requires it
-    (it creates ["training", "dragons"] and expects "dragons" first).
+    (it creates ["training", "dragons"] and expects "dragons" first). Sorted here rather than
+    in SQL so the order is the same whatever the database's collation.
     """
     tags: dict[int, list[str]] = defaultdict(list)
     if not article_ids:
@@ -84,10 +85,11 @@ async def _tags_by_article(
         select(ArticleTag.article_id, Tag.name)
         .join(Tag, Tag.id == ArticleTag.tag_id)
         .where(ArticleTag.article_id.in_(article_ids))
-        .order_by(ArticleTag.article_id, Tag.name)
     )
     for article_id, name in rows:
         tags[article_id].append(name)
+    for names in tags.values():
+        names.sort()
     return tags
 
 

@@ -15,7 +15,9 @@ async def test_favoriting_an_article_marks_it_favorited_with_a_count_of_one(
     author, reader = await register(client), await register(client)
     article = await create_article(client, author)
 
-    response = await client.post(f"/api/articles/{article['slug']}/favorite", headers=reader.headers)
+    response = await client.post(
+        f"/api/articles/{article['slug']}/favorite", headers=reader.headers
+    )
 
     assert response.status_code == 200
     body = response.json()["article"]
@@ -98,15 +100,15 @@ async def test_the_favorited_flag_depends_on_who_asks(client: AsyncClient) -> No
     await favorite(client, fan, slug)
 
     as_fan = (await client.get(f"/api/articles/{slug}", headers=fan.headers)).json()["article"]
-    as_other = (await client.get(f"/api/articles/{slug}", headers=other.headers)).json()[
-        "article"
-    ]
+    as_other = (await client.get(f"/api/articles/{slug}", headers=other.headers)).json()["article"]
     anonymous = (await client.get(f"/api/articles/{slug}")).json()["article"]
 
     assert as_fan["favorited"] is True
     assert as_other["favorited"] is False
     assert anonymous["favorited"] is False
-    assert as_fan["favoritesCount"] == as_other["favoritesCount"] == anonymous["favoritesCount"] == 1
+    assert (
+        as_fan["favoritesCount"] == as_other["favoritesCount"] == anonymous["favoritesCount"] == 1
+    )
 
     listed = (await client.get("/api/articles", headers=fan.headers)).json()["articles"]
     assert [(a["slug"], a["favorited"]) for a in listed] == [(slug, True)]

@@ -1,0 +1,92 @@
+"""Helpers shared by the profile, article, feed and query-count tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+from sqlalchemy import event, func, select, update
+
+from src.models import Article
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+URL_SAFE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+PROFILE_KEYS = {"username", "bio", "image", "following"}
+LIST_ITEM_KEYS = {
+    "slug",
+    "title",
+    "description",
+    "tagList",
+    "createdAt",
+    "updatedAt",
+    "favorited",
+    "favoritesCount",
+    "author",
+}
+ARTICLE_KEYS = LIST_ITEM_KEYS | {"body"}
+
+
+def assert_error(response: Response, status_code: int, field: str, message: str) -> None:
+    """The RealWorld envelope: {"errors": {field: [..., message, ...]}} with the status."""
+    assert response.status_code == status_code, response.text
+    errors = response.json()["errors"]
+    assert message in errors.get(field, []), errors
+
+
+def assert_unauthorized(response: Response) -> None:
+    assert_error(response, 401, "token", "authentication required")
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+def slugs(page: dict[str, Any]) -> list[str]:
+    return [article["slug"] for article in page["articles"]]
+
+
+async def list_page(
+    client: AsyncClient,
+    path: str = "/api/articles",
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    response = await client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def set_timestamps(
+    app: FastAPI, slug: str, created_at: datetime, updated_at: datetime | None = None
+) -> None:
+    """Move an article in time; the API never lets a client do this."""
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            update(Article)
+            .where(Article.slug == slug)
+            .values(created_at=created_at, updated_at=updated_at or created_at)
+        )
+
+
+async def count_rows(app: FastAPI, entity: Any) -> int:
+    async with app.state.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(entity))).scalar_one())
+
+
+@contextmanager
+def count_statements(app: FastAPI) -> Iterator[list[str]]:
+    """Record every SQL statement the app sends while the block runs."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])  # (conn, cursor, statement, parameters, context, many)
+
+    sync_engine = app.state.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)

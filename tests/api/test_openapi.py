@@ -1,0 +1,145 @@
+"""The generated OpenAPI document matches the official RealWorld one where clients rely on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+# The 19 operationIds of the official RealWorld openapi.yml (generated clients use them).
+OFFICIAL_OPERATION_IDS = frozenset(
+    {
+        "Login",
+        "CreateUser",
+        "GetCurrentUser",
+        "UpdateCurrentUser",
+        "GetProfileByUsername",
+        "FollowUserByUsername",
+        "UnfollowUserByUsername",
+        "GetArticlesFeed",
+        "GetArticles",
+        "CreateArticle",
+        "GetArticle",
+        "UpdateArticle",
+        "DeleteArticle",
+        "GetArticleComments",
+        "CreateArticleComment",
+        "DeleteArticleComment",
+        "CreateArticleFavorite",
+        "DeleteArticleFavorite",
+        "GetTags",
+    }
+)
+# The operations the official document marks with `security: [Token: []]`.
+PROTECTED_OPERATION_IDS = frozenset(
+    {
+        "GetCurrentUser",
+        "UpdateCurrentUser",
+        "FollowUserByUsername",
+        "UnfollowUserByUsername",
+        "GetArticlesFeed",
+        "CreateArticle",
+        "UpdateArticle",
+        "DeleteArticle",
+        "CreateArticleComment",
+        "DeleteArticleComment",
+        "CreateArticleFavorite",
+        "DeleteArticleFavorite",
+    }
+)
+# Operations the official document answers with something other than 200.
+SUCCESS_STATUS = {
+    "CreateUser": "201",
+    "CreateArticle": "201",
+    "DeleteArticle": "204",
+    "DeleteArticleComment": "204",
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head"}
+
+
+@pytest.fixture
+async def document(client: AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    spec: dict[str, Any] = response.json()
+    return spec
+
+
+def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """operationId -> operation object, over every path and method."""
+    found: dict[str, dict[str, Any]] = {}
+    for path_item in document["paths"].values():
+        for method, operation in path_item.items():
+            if method in HTTP_METHODS:
+                assert operation["operationId"] not in found, operation["operationId"]
+                found[operation["operationId"]] = operation
+    return found
+
+
+async def test_the_document_declares_the_token_security_scheme(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["Token"]
+
+    assert scheme["type"] == "apiKey"
+    assert scheme["in"] == "header"
+    assert scheme["name"] == "Authorization"
+
+
+async def test_the_token_scheme_is_the_only_security_scheme(document: dict[str, Any]) -> None:
+    assert set(document["components"]["securitySchemes"]) == {"Token"}
+
+
+async def test_operation_ids_equal_the_official_ones(document: dict[str, Any]) -> None:
+    assert set(operations(document)) == OFFICIAL_OPERATION_IDS
+
+
+@pytest.mark.parametrize("operation_id", sorted(PROTECTED_OPERATION_IDS))
+async def test_every_protected_operation_declares_the_token_scheme(
+    document: dict[str, Any], operation_id: str
+) -> None:
+    operation = operations(document)[operation_id]
+
+    assert {"Token": []} in operation.get("security", [])
+    assert "401" in operation["responses"]
+
+
+async def test_login_and_registration_need_no_token(document: dict[str, Any]) -> None:
+    found = operations(document)
+
+    for operation_id in ("Login", "CreateUser", "GetTags"):
+        assert "security" not in found[operation_id], operation_id
+
+
+@pytest.mark.parametrize(("operation_id", "status"), sorted(SUCCESS_STATUS.items()))
+async def test_creations_answer_201_and_deletions_204(
+    document: dict[str, Any], operation_id: str, status: str
+) -> None:
+    responses = operations(document)[operation_id]["responses"]
+
+    assert status in responses
+    assert "200" not in responses
+
+
+async def test_every_other_operation_answers_200(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        if operation_id not in SUCCESS_STATUS:
+            assert "200" in operation["responses"], operation_id
+
+
+async def test_documented_errors_use_the_realworld_envelope(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (
+                    operation_id,
+                    status,
+                )
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+async def test_the_docs_page_is_served(client: AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert "/openapi.json" in response.text

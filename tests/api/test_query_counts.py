@@ -1,0 +1,132 @@
+"""Statements per request stay constant in page size: no N+1 on lists, feed or comments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from tests.api.article_helpers import count_statements
+from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
+
+ARTICLES = 30
+PAGE_SIZES = (1, 20, 100)
+# The caller's user, one count, one page query and one tag batch (plus SQLite's BEGIN): more
+# means a statement crept in per row or per relation.
+MAX_STATEMENTS = 5
+
+
+@dataclass
+class Corpus:
+    authors: list[RegisteredUser]
+    viewer: RegisteredUser
+    fan: RegisteredUser
+    slugs: list[str]
+
+
+@pytest.fixture
+async def corpus(client: AsyncClient) -> Corpus:
+    """30 articles by 3 authors, each with 3 tags, favorites and a comment.
+
+    The viewer follows two of the authors and favorited every third article; the fan
+    favorited everything. Comments come from five different people.
+    """
+    authors = [await register(client) for _ in range(3)]
+    viewer, fan = await register(client), await register(client)
+    commenters = [*authors, viewer, fan]
+    slugs: list[str] = []
+    for i in range(ARTICLES):
+        article = await create_article(
+            client, authors[i % 3], tagList=["common", f"group{i % 4}", f"only{i}"]
+        )
+        slug = article["slug"]
+        slugs.append(slug)
+        await favorite(client, fan, slug)
+        if i % 3 == 0:
+            await favorite(client, viewer, slug)
+        await comment(client, commenters[i % 5], slug)
+    for author in authors[:2]:
+        await follow(client, viewer, author.username)
+    return Corpus(authors, viewer, fan, slugs)
+
+
+async def _statements_per_page_size(
+    client: AsyncClient, app: FastAPI, path: str, params: dict[str, str], headers: dict[str, str]
+) -> dict[int, list[str]]:
+    """Page size -> the statements one request ran; also checks the pages really differ."""
+    warm_up = await client.get(path, params={**params, "limit": 1}, headers=headers)
+    assert warm_up.status_code == 200, warm_up.text
+    recorded: dict[int, list[str]] = {}
+    lengths: dict[int, int] = {}
+    for limit in PAGE_SIZES:
+        with count_statements(app) as statements:
+            response = await client.get(path, params={**params, "limit": limit}, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        lengths[limit] = len(page["articles"])
+        assert lengths[limit] == min(limit, page["articlesCount"])
+        recorded[limit] = list(statements)
+    # The test means something only when the larger pages hold many more rows.
+    assert lengths[1] == 1
+    assert lengths[100] >= 10
+    return recorded
+
+
+def _assert_constant(recorded: dict[int, list[str]]) -> None:
+    counts = {limit: len(statements) for limit, statements in recorded.items()}
+    assert len(set(counts.values())) == 1, (counts, recorded[100])
+    assert counts[1] <= MAX_STATEMENTS, recorded[1]
+
+
+@pytest.mark.parametrize("filter_by", ["none", "tag", "author", "favorited"])
+async def test_listing_articles_runs_the_same_statements_for_any_page_size(
+    client: AsyncClient, app: FastAPI, corpus: Corpus, filter_by: str
+) -> None:
+    params = {
+        "none": {},
+        "tag": {"tag": "common"},
+        "author": {"author": corpus.authors[0].username},
+        "favorited": {"favorited": corpus.fan.username},
+    }[filter_by]
+
+    anonymous = await _statements_per_page_size(client, app, "/api/articles", params, {})
+    authenticated = await _statements_per_page_size(
+        client, app, "/api/articles", params, corpus.viewer.headers
+    )
+
+    _assert_constant(anonymous)
+    _assert_constant(authenticated)
+
+
+async def test_the_feed_runs_the_same_statements_for_any_page_size(
+    client: AsyncClient, app: FastAPI, corpus: Corpus
+) -> None:
+    recorded = await _statements_per_page_size(
+        client, app, "/api/articles/feed", {}, corpus.viewer.headers
+    )
+
+    _assert_constant(recorded)
+
+
+async def test_listing_comments_runs_the_same_statements_for_one_or_many_comments(
+    client: AsyncClient, app: FastAPI, corpus: Corpus
+) -> None:
+    quiet, busy = corpus.slugs[0], corpus.slugs[1]
+    people = [*corpus.authors, corpus.viewer, corpus.fan]
+    for n in range(25):
+        await comment(client, people[n % len(people)], busy, body=f"Comment {n}")
+
+    for headers in ({}, corpus.viewer.headers):
+        await client.get(f"/api/articles/{quiet}/comments", headers=headers)  # warm up
+        recorded: dict[str, list[str]] = {}
+        for slug, expected in ((quiet, 1), (busy, 26)):
+            with count_statements(app) as statements:
+                response = await client.get(f"/api/articles/{slug}/comments", headers=headers)
+            assert response.status_code == 200, response.text
+            assert len(response.json()["comments"]) == expected
+            recorded[slug] = list(statements)
+
+        assert len(recorded[quiet]) == len(recorded[busy]), recorded
+        assert len(recorded[busy]) <= MAX_STATEMENTS, recorded[busy]
