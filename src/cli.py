@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
-from src.core import migrations
-from src.core.config import Settings
+from src.api.docs import render_openapi
+from src.core import metrics, migrations
+from src.core.config import Settings, masked_settings
+from src.core.logging import configure_logging
+from src.main import create_app
 
 app = typer.Typer(help="Conduit: the RealWorld API server and its tools.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
@@ -36,19 +42,121 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations before starting.")] = True,
 ) -> None:
-    """Apply migrations, then serve the API with uvicorn."""
-    _load_settings()
+    """Apply migrations, then serve the API with uvicorn.
+
+    On SIGTERM the server stops accepting connections, lets in-flight requests finish for up to
+    SHUTDOWN_GRACE_SECONDS, then closes the database pool. With --workers > 1, /metrics
+    aggregates every worker (PROMETHEUS_MULTIPROC_DIR, created if unset).
+    """
+    settings = _load_settings()
+    configure_logging(settings)
     if migrate:
         migrations.upgrade("head")
-    uvicorn.run(
-        "src.main:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
-    )
+    metrics_dir = metrics.prepare_multiprocess(workers)  # issue 5: before workers are spawned
+    try:
+        uvicorn.run(
+            "src.main:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,
+            server_header=False,
+            log_config=None,  # our handler (src/core/logging.py), JSON in production
+            log_level=settings.log_level.lower(),
+            access_log=False,  # replaced by our access log line, with the request id
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command("config")
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Print the effective configuration (environment, .env, defaults) with secrets masked."""
+    values = masked_settings(_load_settings())
+    if as_json:
+        typer.echo(json.dumps(values, indent=2))
+        return
+    width = max(map(len, values))
+    for name, value in values.items():
+        typer.echo(f"{name.ljust(width)}  {value}")
+
+
+@app.command("seed")
+def seed(
+    users: Annotated[int, typer.Option(min=2, help="Users to create.")] = 1_000,
+    articles: Annotated[int, typer.Option(min=0, help="Articles to create.")] = 10_000,
+    tags: Annotated[int, typer.Option(min=1, help="Distinct tags (Zipf-like popularity).")] = 1_000,
+    follows: Annotated[int, typer.Option(min=0, help="Users each user follows.")] = 50,
+    favorites: Annotated[int, typer.Option(min=0, help="Mean favorites per article.")] = 10,
+    comments: Annotated[int, typer.Option(min=0, help="Mean comments per article.")] = 3,
+    random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
+) -> None:
+    """Fill an EMPTY database with a realistic data set, fast (benchmarks, demos).
+
+    Every seeded user's password is "password"; user1@example.com is the first.
+    """
+    # Benchmark tooling (issue 4): the bulk loader lives in src/services/seed.py.
+    from src.cli_seed import run_seed
+
+    settings = _load_settings()
+    if migrate:
+        migrations.upgrade("head")
+    run_seed(settings, users, articles, tags, follows, favorites, comments, random_seed)
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's email.")],
+    username: Annotated[
+        str | None, typer.Option(help="Username for a new account (default: the email's name).")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CONDUIT_ADMIN_PASSWORD",
+            help="Password (new account, or a reset). Prompted for a new account if not given.",
+        ),
+    ] = None,
+) -> None:
+    """Create an administrator, or promote (and reactivate) the user with this email."""
+    # Accounts and security (issue 3): the service lives in src/services/admin.py.
+    from src.cli_admin import run_create_admin
+    from src.services.errors import DomainError
+
+    settings = _load_settings()
+    name = username or email.split("@", 1)[0]
+    try:
+        account, created = run_create_admin(settings, email=email, username=name, password=password)
+    except DomainError as exc:
+        if exc.field != "password":
+            typer.echo(f"{exc.field}: {exc.message}", err=True)
+            raise typer.Exit(code=1) from None
+        password = typer.prompt("Password for the new admin", hide_input=True, err=True)
+        account, created = run_create_admin(settings, email=email, username=name, password=password)
+    verb = "Created" if created else "Promoted"
+    typer.echo(f"{verb} admin {account.username} <{account.email}>")
+
+
+@app.command("openapi")
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Print or write the OpenAPI document the app serves (commit it as docs/openapi.json)."""
+    text = render_openapi(create_app(_load_settings()))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {output}", err=True)
 
 
 @db_app.command("upgrade")

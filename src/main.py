@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +10,20 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from src import __version__
+from src.api.docs import fastapi_options, install_docs
 from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from src.api.health import router as health_router
+from src.api.metrics import router as metrics_router
+from src.api.middleware import RequestContextMiddleware
 from src.api.router import api_router
+from src.api.security_middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
+from src.core import metrics
 from src.core.config import Settings
 from src.core.db import create_engine, create_sessionmaker
+from src.core.integrations import flush_sentry, install_sentry, install_tracing
+from src.core.logging import configure_logging
+from src.core.ratelimit import create_rate_limiter
+from src.core.security import password_hasher
 
 DESCRIPTION = """
 Conduit is the backend of a Medium-like blogging platform, following the
@@ -22,7 +33,9 @@ Conduit is the backend of a Medium-like blogging platform, following the
 JWT, then send it as `Authorization: Token <jwt>` (or `Bearer <jwt>`). In this page, click
 **Authorize** and type `Token <jwt>`.
 
-**Errors** come as `{"errors": {"<field>": ["<message>", ...]}}` with 401, 403, 404, 409 or 422.
+**Errors** come as `{"errors": {"<field>": ["<message>", ...]}}` with 401, 403, 404, 409, 413,
+422, 429 or 503; each operation lists those it can return. On 429 or 503, wait (`Retry-After`
+seconds when given) and retry.
 
 **Pagination.** List endpoints take `limit` (1-100, default 20) and `offset` (default 0);
 `articlesCount` is the total number of matches.
@@ -31,25 +44,40 @@ JWT, then send it as `Authorization: Token <jwt>` (or `Bearer <jwt>`). In this p
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings)  # JSON lines in production, console in development (issue 5)
+    install_sentry(settings)  # only when SENTRY_DSN is set
     engine = create_engine(settings)
+    metrics.mark_started()  # conduit_app_info{version=...} 1
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        logging.getLogger("conduit").info("database pool closed")
+        await app.state.rate_limiter.close()  # issue 3
+        # Issue 5: flush traces and errors, drop this worker's live gauges from /metrics.
+        if app.state.tracer_provider is not None:
+            app.state.tracer_provider.shutdown()
+        flush_sentry()
+        metrics.mark_stopped()
 
     app = FastAPI(
         title="Conduit API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        **fastapi_options(settings),  # docs pages served from shipped assets, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.rate_limiter = create_rate_limiter(settings.redis_url)  # Redis when REDIS_URL set
+    password_hasher(settings)  # issue 3: argon2 hasher (and its dummy hash) built before serving
 
     # Added first, so it sits inside CORS: even a 500 carries the CORS headers.
     app.add_middleware(UnexpectedErrorMiddleware)
+    # Issue 3: Host, body size, content type and JSON depth, answered inside CORS.
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -59,8 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
         max_age=600,
     )
+    # Issue 3: security headers on every response, CORS preflights and errors included.
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics.
+    app.add_middleware(RequestContextMiddleware, engine=engine, access_log=settings.access_log)
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(health_router)  # /health/live, /health/ready (not in the API document)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)
+    app.state.tracer_provider = install_tracing(app, engine, settings)  # only when OTEL_* set
+    install_docs(app, settings)  # /docs and /redoc, offline (src/api/docs.py)
     return app
 
 

@@ -75,6 +75,12 @@ def settings(database_url: str) -> Settings:
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         cors_origins=["https://app.example.com"],
         environment="development",
+        # Cheap argon2id: the suite hashes hundreds of passwords (production keeps OWASP's).
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=64,
+        # Many tests register users from one client; tests/api/test_rate_limits.py builds its
+        # own app with low limits.
+        rate_limit_enabled=False,
     )
 
 

@@ -85,7 +85,7 @@ async def feed(
     operation_id="CreateArticle",
     summary="Create an article",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
     payload: NewArticleRequest, session: Session, user: CurrentUser
@@ -113,7 +113,7 @@ async def get_article(slug: str, session: Session, viewer: ViewerId) -> ArticleR
     "/{slug}",
     operation_id="UpdateArticle",
     summary="Update an article",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 413, 422),
 )
 async def update_article(
     slug: str, payload: ArticleUpdateRequest, session: Session, user: CurrentUser

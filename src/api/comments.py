@@ -35,7 +35,7 @@ async def list_comments(slug: str, session: Session, viewer: ViewerId) -> Commen
     "",
     operation_id="CreateArticleComment",
     summary="Create a comment for an article",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 413, 422),
 )
 async def add_comment(
     slug: str, payload: NewCommentRequest, session: Session, user: CurrentUser

@@ -9,10 +9,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.api import ratelimits
 from src.core.config import Settings
+from src.core.logging import set_user_id
 from src.models import User
+from src.models.user import ROLE_ADMIN
 from src.services import auth, messages
-from src.services.errors import Unauthorized
+from src.services.errors import Forbidden, Unauthorized
 
 TOKEN_SCHEMES = ("token", "bearer")
 
@@ -38,6 +41,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
@@ -65,9 +69,29 @@ def required_token(token: Annotated[str | None, Depends(optional_token)]) -> str
 
 
 async def current_user(
-    token: Annotated[str, Depends(required_token)], session: Session, settings: SettingsDep
+    request: Request,
+    token: Annotated[str, Depends(required_token)],
+    session: Session,
+    settings: SettingsDep,
 ) -> User:
-    return await auth.user_from_token(session, settings, token)
+    user = await auth.user_from_token(session, settings, token)
+    set_user_id(user.id)  # the access log names the user (issue 5)
+    if request.method not in SAFE_METHODS:  # every write is authenticated: limit per user
+        await ratelimits.limit_writes(request, user.id)
+    return user
+
+
+def current_session_id(
+    token: Annotated[str, Depends(required_token)], settings: SettingsDep
+) -> str:
+    """The session (`sid`) the caller's access token belongs to."""
+    return auth.claims_of(token, settings).session_id
+
+
+def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    if user.role != ROLE_ADMIN:
+        raise Forbidden(messages.NOT_ADMIN, field="user")
+    return user
 
 
 async def optional_user(
@@ -76,7 +100,9 @@ async def optional_user(
     """Anonymous when no header is sent; a header that is sent must be valid."""
     if token is None:
         return None
-    return await auth.user_from_token(session, settings, token)
+    user = await auth.user_from_token(session, settings, token)
+    set_user_id(user.id)  # the access log names the user (issue 5)
+    return user
 
 
 def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | None:
@@ -86,4 +112,6 @@ def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | Non
 CurrentToken = Annotated[str, Depends(required_token)]
 CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+AdminUser = Annotated[User, Depends(admin_user)]
+CurrentSessionId = Annotated[str, Depends(current_session_id)]
 ViewerId = Annotated[int | None, Depends(viewer_id)]

@@ -13,7 +13,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.schemas.errors import ErrorEnvelope
-from src.services.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from src.core.db import is_database_unavailable
+from src.core.integrations import report_exception
+from src.services import messages
+from src.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from src.services.users import InvalidFields
 
 logger = logging.getLogger("conduit.errors")
@@ -24,6 +35,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Forbidden: 403,
     Unauthorized: 401,
     Conflict: 409,
+    RateLimited: 429,
 }
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}
 REQUEST_WRAPPERS = frozenset({"user", "article", "comment"})
@@ -35,19 +47,33 @@ def error_response(
     return JSONResponse({"errors": errors}, status_code=status_code, headers=headers)
 
 
+# Per status: the description and an example body for the OpenAPI document.
+ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
+    401: ("Missing, malformed, expired or revoked token", {"token": [messages.TOKEN_INVALID]}),
+    403: ("Authenticated, but not allowed to do this", {"article": [messages.NOT_ARTICLE_AUTHOR]}),
+    404: ("Not found", {"article": [messages.ARTICLE_NOT_FOUND]}),
+    409: ("Conflict with the current state; retry", {"slug": [messages.SLUG_EXHAUSTED]}),
+    413: ("Request body too large", {"body": ["request body too large"]}),
+    422: ("Invalid input; messages grouped by field", {"email": [messages.TAKEN]}),
+    429: ("Too many requests; retry after `Retry-After` seconds", {"body": ["too many requests"]}),
+    503: ("Temporarily unavailable (e.g. the database); retry later", {"body": ["unavailable"]}),
+}
+# Statuses any route can answer: invalid input, rate limits, a database outage. Routes that take
+# a body add 413 (the body size limit) themselves.
+COMMON_ERRORS = (422, 429, 503)
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries declaring the error envelope for each code."""
-    descriptions = {
-        401: "Missing, malformed, expired or revoked token",
-        403: "Authenticated, but not allowed to do this",
-        404: "Not found",
-        409: "Conflict with the current state; retry",
-        422: "Invalid input; messages grouped by field",
-    }
-    return {
-        code: {"model": ErrorEnvelope, "description": descriptions.get(code, "Error")}
-        for code in codes
-    }
+    """OpenAPI `responses` entries declaring the error envelope (with an example) for each code."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        description, example = ERROR_DOCS.get(code, ("Error", {"body": ["error"]}))
+        responses[code] = {
+            "model": ErrorEnvelope,
+            "description": description,
+            "content": {"application/json": {"example": {"errors": example}}},
+        }
+    return responses
 
 
 # ------------------------------------------------------------ validation messages
@@ -114,6 +140,8 @@ async def _on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
     )
     errors = exc.errors if isinstance(exc, InvalidFields) else {exc.field: [exc.message]}
     headers = WWW_AUTHENTICATE if status_code == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status_code, errors, headers)
 
 
@@ -127,9 +155,30 @@ async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSON
     return error_response(exc.status_code, {"body": [detail.lower()]}, headers)
 
 
+def database_unavailable_response(retry_after: int) -> JSONResponse:
+    """503 with Retry-After, in the envelope: the database is away, the client should retry."""
+    return error_response(
+        503,
+        {"database": [f"is unavailable, retry after {retry_after} seconds"]},
+        {"Retry-After": str(retry_after)},
+    )
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_database_unavailable(exc):
+        # An outage, not a bug: fail fast with 503 and let the client retry (issue 5).
+        logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc,
+            extra={"exc_type": type(exc).__name__},
+        )
+        settings = getattr(request.app.state, "settings", None)
+        return database_unavailable_response(settings.retry_after_seconds if settings else 5)
     # Never leak a stack trace or SQL to the client; the log keeps the details.
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    report_exception(exc)  # to Sentry, when SENTRY_DSN is set
     return error_response(500, {"body": ["internal server error"]})
 
 

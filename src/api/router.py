@@ -2,11 +2,13 @@
 
 from fastapi import APIRouter
 
-from src.api import articles, comments, favorites, profiles, tags, users
-from src.api.errors import error_responses
+from src.api import admin, articles, comments, favorites, profiles, tags, users
+from src.api.errors import COMMON_ERRORS, error_responses
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,
 # FastAPI would document its own `{"detail": [...]}` shape for routes that take parameters.
-api_router = APIRouter(prefix="/api", responses=error_responses(422))
+# 429 (rate limits) and 503 (database outage) can likewise happen on any route.
+api_router = APIRouter(prefix="/api", responses=error_responses(*COMMON_ERRORS))
 for module in (users, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
+api_router.include_router(admin.router)  # issue 3: /api/admin/..., tagged "Admin"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
-from src.api.deps import CurrentToken, CurrentUser, Session, SettingsDep
+from src.api import ratelimits
+from src.api.deps import CurrentSessionId, CurrentToken, CurrentUser, Session, SettingsDep
 from src.api.errors import error_responses
+from src.api.schemas.sessions import (
+    RefreshRequest,
+    SessionUserOut,
+    SessionUserResponse,
+)
 from src.api.schemas.users import (
     LoginRequest,
     NewUserRequest,
@@ -13,7 +19,7 @@ from src.api.schemas.users import (
     UserResponse,
     UserUpdateRequest,
 )
-from src.services import users
+from src.services import sessions, users
 from src.services.users import UserChanges
 from src.services.views import AuthenticatedUser
 
@@ -24,18 +30,27 @@ def _user_response(user: AuthenticatedUser) -> UserResponse:
     return UserResponse(user=UserOut.model_validate(user))
 
 
+def _session_response(user: AuthenticatedUser) -> SessionUserResponse:
+    """Login, registration and refresh: the user with the new access and refresh tokens."""
+    return SessionUserResponse(user=SessionUserOut.model_validate(user))
+
+
 @router.post(
     "/users/login",
     operation_id="Login",
     summary="Existing user login",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 413, 422),
 )
-async def login(payload: LoginRequest, session: Session, settings: SettingsDep) -> UserResponse:
-    """Log in with email and password; returns the user with a fresh token."""
+async def login(
+    payload: LoginRequest, request: Request, session: Session, settings: SettingsDep
+) -> SessionUserResponse:
+    """Log in with email and password; returns the user with a fresh access token (`token`)
+    and refresh token (`refreshToken`)."""
+    await ratelimits.limit_login(request, payload.user.email)
     user = await users.login(
         session, settings, email=payload.user.email, password=payload.user.password
     )
-    return _user_response(user)
+    return _session_response(user)
 
 
 @router.post(
@@ -43,17 +58,48 @@ async def login(payload: LoginRequest, session: Session, settings: SettingsDep) 
     operation_id="CreateUser",
     summary="Register a new user",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(422),
+    responses=error_responses(413, 422),
 )
 async def register(
-    payload: NewUserRequest, session: Session, settings: SettingsDep
-) -> UserResponse:
-    """Create an account; email and username must be unused (case-insensitively)."""
+    payload: NewUserRequest, request: Request, session: Session, settings: SettingsDep
+) -> SessionUserResponse:
+    """Create an account; email and username must be unused (case-insensitively). Returns
+    the user with an access token (`token`) and a refresh token (`refreshToken`)."""
     new = payload.user
+    await ratelimits.limit_registration(request, str(new.email))
     user = await users.register(
         session, settings, username=new.username, email=str(new.email), password=new.password
     )
-    return _user_response(user)
+    return _session_response(user)
+
+
+@router.post(
+    "/users/refresh",
+    operation_id="RefreshSession",
+    summary="Trade a refresh token for new tokens",
+    responses=error_responses(401, 413, 422),
+)
+async def refresh(
+    payload: RefreshRequest, request: Request, session: Session, settings: SettingsDep
+) -> SessionUserResponse:
+    """Single use: returns a new access token and a new refresh token. Presenting a refresh
+    token that was already used ends its whole session (theft detection) and answers 401."""
+    await ratelimits.limit_refresh(request, payload.user.refresh_token)
+    user, issued = await sessions.refresh(session, settings, payload.user.refresh_token)
+    return _session_response(users.authenticated(user, issued))
+
+
+@router.post(
+    "/users/logout",
+    operation_id="Logout",
+    summary="End the current session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401),
+)
+async def logout(_caller: CurrentUser, session_id: CurrentSessionId, session: Session) -> None:
+    """The access token used here and its refresh tokens stop working at once, everywhere."""
+    await sessions.end(session, session_id)
 
 
 @router.get(
@@ -71,12 +117,18 @@ async def get_current_user(user: CurrentUser, token: CurrentToken) -> UserRespon
     "/user",
     operation_id="UpdateCurrentUser",
     summary="Update current user",
-    responses=error_responses(401, 422),
+    responses=error_responses(401, 413, 422),
 )
 async def update_current_user(
-    payload: UserUpdateRequest, user: CurrentUser, token: CurrentToken, session: Session
+    payload: UserUpdateRequest,
+    user: CurrentUser,
+    token: CurrentToken,
+    session_id: CurrentSessionId,
+    session: Session,
+    settings: SettingsDep,
 ) -> UserResponse:
-    """Change email, username, password, bio or image; fields not sent stay as they are."""
+    """Change email, username, password, bio or image; fields not sent stay as they are.
+    A new password ends every other session of the user (this one stays)."""
     update = payload.user
     changes = UserChanges(
         email=str(update.email) if update.email is not None else None,
@@ -86,4 +138,8 @@ async def update_current_user(
         image=update.image,
         provided=frozenset(update.model_fields_set),
     )
-    return _user_response(await users.update(session, user, changes, token))
+    return _user_response(
+        await users.update(
+            session, user, changes, token, settings=settings, current_session_id=session_id
+        )
+    )

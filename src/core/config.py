@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -37,7 +38,63 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_echo: bool = False
 
-    @field_validator("cors_origins", mode="before")
+    # --- Accounts and security (issue 3): passwords, sessions, abuse limits, headers ---
+    # argon2id cost, OWASP's recommended minimum (19 MiB, 2 passes, 1 lane). Raising them
+    # rehashes each password at its next login.
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_cost_kib: int = Field(default=19 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    # A refresh token (and so a session) lives this long without use being needed to extend it.
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Rate limits: requests per window, per client IP and per account (0 turns one off).
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    rate_limit_login_per_ip: int = Field(default=30, ge=0)
+    rate_limit_login_per_account: int = Field(default=10, ge=0)
+    rate_limit_register_per_ip: int = Field(default=20, ge=0)
+    rate_limit_refresh_per_ip: int = Field(default=60, ge=0)
+    rate_limit_refresh_per_session: int = Field(default=10, ge=0)
+    rate_limit_writes_per_user: int = Field(default=120, ge=0)
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the socket peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host headers accepted; ["*"] accepts any (put the real names here in production).
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4)
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
+
+    # --- API docs (issue 7): /docs, /redoc and /openapi.json; off in deployments that want it
+    docs_enabled: bool = True
+
+    # --- Operations (issue 5): logs, database outages, shutdown, optional integrations ---
+    # Log format: "json" (one object a line) or "console" (for people); "auto" picks json in
+    # production and console in development.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    access_log: bool = True
+    # A request fails fast (503) when PostgreSQL is unreachable instead of hanging: connecting,
+    # waiting for a pooled connection and running one statement are all bounded.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_command_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Sent as Retry-After with 503s while the database (or Redis) is unavailable.
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    # Bound on each /health/ready dependency check.
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # On SIGTERM, in-flight requests get this long to finish before connections are closed.
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0, le=3600)
+    metrics_enabled: bool = True
+    # Sentry (pip install 'conduit[sentry]'): off unless SENTRY_DSN is set.
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    # OpenTelemetry tracing (pip install 'conduit[otel]'): on when an OTLP endpoint is set, with
+    # the standard variables (OTEL_EXPORTER_OTLP_HEADERS etc. are read by the SDK itself).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_service_name: str = "conduit"
+    otel_sdk_disabled: bool = False
+
+    @field_validator("cors_origins", "trusted_proxies", "trusted_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         # Operators write CORS_ORIGINS=https://a.example,https://b.example
@@ -57,6 +114,27 @@ class Settings(BaseSettings):
                 f"DATABASE_URL must use one of {', '.join(SUPPORTED_DRIVERS)}; "
                 f"got '{url.drivername}'"
             )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "redis_url", "otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint"
+    )
+    @classmethod
+    def _check_service_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        schemes = (
+            ("redis", "rediss", "unix") if info.field_name == "redis_url" else ("http", "https")
+        )
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in schemes or not rest:
+            name = str(info.field_name).upper()
+            raise ValueError(f"{name} must be a {'/'.join(schemes)}:// URL")
         return value
 
     @model_validator(mode="after")
@@ -80,3 +158,35 @@ class Settings(BaseSettings):
     @property
     def redis_enabled(self) -> bool:
         return bool(self.redis_url)
+
+    @property
+    def log_json(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
+
+    @property
+    def otel_enabled(self) -> bool:
+        endpoint = self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint
+        return bool(endpoint) and not self.otel_sdk_disabled
+
+
+# --- Operations (issue 5): `conduit config` shows every setting, never a secret ---
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def masked_settings(settings: Settings) -> dict[str, str]:
+    """Each setting as its environment variable name and value; secrets and URL passwords hidden."""
+    shown: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            text = "********" if value.get_secret_value() else ""
+        elif value is None:
+            text = ""
+        elif isinstance(value, list):
+            text = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        else:
+            text = _URL_PASSWORD.sub(r"\1***@", str(value))
+        shown[name.upper()] = text
+    return shown

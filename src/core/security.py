@@ -5,9 +5,12 @@ Swapping the JWT library or the hash scheme touches only this module.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import anyio.to_thread
 from jose import JWTError, jwt
@@ -15,11 +18,82 @@ from passlib.context import CryptContext
 
 from src.core.config import Settings
 
-_password_context = CryptContext(schemes=["argon2"], deprecated="auto")
 
-# A real argon2id hash of a random string: verifying against it when the account does not
-# exist keeps login time the same either way (no user enumeration by timing).
-_DUMMY_HASH = _password_context.hash(uuid.uuid4().hex)
+class PasswordHasher:
+    """argon2id for new hashes; bcrypt (imported accounts) still verifies and is marked for
+    rehashing. Work runs in a worker thread: hashing is CPU-heavy by design."""
+
+    def __init__(self, *, time_cost: int, memory_cost_kib: int, parallelism: int) -> None:
+        self._context = CryptContext(
+            schemes=["argon2", "bcrypt"],
+            deprecated=["bcrypt"],
+            argon2__type="ID",
+            argon2__time_cost=time_cost,
+            argon2__memory_cost=memory_cost_kib,
+            argon2__parallelism=parallelism,
+        )
+        # A real hash of a random string: verifying against it when the account does not
+        # exist keeps login time the same either way (no user enumeration by timing).
+        self._dummy_hash = self._context.hash(uuid.uuid4().hex)
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._context.hash, password)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check a password; a missing hash still costs one verification."""
+        ok, _ = await self.verify_and_update(password, password_hash)
+        return ok
+
+    async def verify_and_update(
+        self, password: str, password_hash: str | None
+    ) -> tuple[bool, str | None]:
+        """(matches, new hash or None): a new hash when the stored one uses an old scheme or
+        old parameters, so the caller can store it."""
+        if password_hash is None:
+            await anyio.to_thread.run_sync(self._context.verify, password, self._dummy_hash)
+            return False, None
+        try:
+            ok, new_hash = await anyio.to_thread.run_sync(
+                self._context.verify_and_update, password, password_hash
+            )
+        except (ValueError, TypeError):  # an unknown or corrupt stored hash never matches
+            return False, None
+        return bool(ok), new_hash
+
+
+@lru_cache(maxsize=8)
+def _hasher(time_cost: int, memory_cost_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=time_cost, memory_cost_kib=memory_cost_kib, parallelism=parallelism
+    )
+
+
+def password_hasher(settings: Settings | None = None) -> PasswordHasher:
+    """The hasher for these settings' argon2 parameters (built once per parameter set)."""
+    settings = settings or Settings()
+    return _hasher(
+        settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+    )
+
+
+async def hash_password(password: str, settings: Settings | None = None) -> str:
+    return await password_hasher(settings).hash(password)
+
+
+async def verify_password(
+    password: str, password_hash: str | None, settings: Settings | None = None
+) -> bool:
+    return await password_hasher(settings).verify(password, password_hash)
+
+
+def new_refresh_token() -> str:
+    """An opaque, unguessable refresh token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What is stored for a refresh token: its SHA-256 (the token itself has full entropy)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # User ids are 32-bit integer keys; a larger subject cannot name a user (and would overflow).
@@ -34,26 +108,22 @@ class InvalidTokenError(Exception):
 class AccessTokenClaims:
     user_id: int
     token_id: str
+    session_id: str
     issued_at: datetime
     expires_at: datetime
 
 
-async def hash_password(password: str) -> str:
-    """Hash with argon2id in a worker thread: hashing is CPU-heavy by design."""
-    return await anyio.to_thread.run_sync(_password_context.hash, password)
-
-
-async def verify_password(password: str, password_hash: str | None) -> bool:
-    """Check a password; a missing hash still costs one verification."""
-    if password_hash is None:
-        await anyio.to_thread.run_sync(_password_context.verify, password, _DUMMY_HASH)
-        return False
-    return await anyio.to_thread.run_sync(_password_context.verify, password, password_hash)
-
-
-def create_access_token(user_id: int, settings: Settings, now: datetime | None = None) -> str:
+def create_access_token(
+    user_id: int,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    session_id: str | None = None,
+) -> str:
+    """A signed access token for this user and session (`sid`, checked on every request)."""
     issued_at = now or datetime.now(UTC)
     claims = {
+        "sid": session_id or uuid.uuid4().hex,
         "sub": str(user_id),
         "iat": int(issued_at.timestamp()),
         "nbf": int(issued_at.timestamp()),
@@ -87,18 +157,21 @@ def decode_access_token(token: str, settings: Settings) -> AccessTokenClaims:
         )
     except JWTError as exc:
         raise InvalidTokenError(str(exc)) from None
-    subject, token_id = claims.get("sub"), claims.get("jti")
+    subject, token_id, session_id = claims.get("sub"), claims.get("jti"), claims.get("sid")
     # isdigit() alone admits "²" (int() refuses it) and "٣" (int() reads it as 3): ASCII only.
     if (
         not isinstance(subject, str)
         or not (subject.isascii() and subject.isdigit())
         or int(subject) > MAX_USER_ID
         or not isinstance(token_id, str)
+        or not isinstance(session_id, str)
+        or not session_id
     ):
         raise InvalidTokenError("token subject is not a user id")
     return AccessTokenClaims(
         user_id=int(subject),
         token_id=token_id,
+        session_id=session_id,
         issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )

@@ -3,6 +3,20 @@
 from src.models.article import Article, ArticleTag, Favorite, Tag
 from src.models.base import Base
 from src.models.comment import Comment
+from src.models.counter import Counter
+from src.models.session import AuthSession, RefreshToken
 from src.models.user import Follow, User
 
-__all__ = ["Article", "ArticleTag", "Base", "Comment", "Favorite", "Follow", "Tag", "User"]
+__all__ = [
+    "Article",
+    "ArticleTag",
+    "AuthSession",
+    "Base",
+    "Comment",
+    "Counter",
+    "Favorite",
+    "Follow",
+    "RefreshToken",
+    "Tag",
+    "User",
+]

@@ -36,6 +36,8 @@ class Tag(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH), unique=True)
+    # Maintained count behind ?tag= and the /api/tags ranking (src/services/counters.py).
+    articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ArticleTag(Base):

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.models.base import Base, UTCDateTime, utc_now
 
 USERNAME_MAX_LENGTH = 39
+ROLE_USER = "user"
+ROLE_ADMIN = "admin"
 EMAIL_MAX_LENGTH = 254
 
 
@@ -20,6 +22,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     bio: Mapped[str | None] = mapped_column(String(2000), default=None)
     image: Mapped[str | None] = mapped_column(String(2048), default=None)
+    role: Mapped[str] = mapped_column(String(16), default=ROLE_USER, server_default=ROLE_USER)
+    # A deactivated user cannot log in, and every token they hold is refused.
+    is_active: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    # Maintained counts behind ?author= and ?favorited= (src/services/counters.py).
+    articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 

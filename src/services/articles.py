@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from src.models.base import utc_now
-from src.services import messages
+from src.services import counters, messages
 from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.roles import is_admin
 from src.services.slugs import slug_base, with_suffix
 from src.services.sql import has_favorited, is_following
 from src.services.views import ArticlePage, ArticleView, ProfileView
@@ -114,15 +115,36 @@ def _to_view(row: Row[tuple[object, ...]], tags: list[str], *, with_body: bool) 
     )
 
 
+async def _count(session: AsyncSession, filters: ArticleFilters, conditions: list[object]) -> int:
+    """articlesCount in one cheap statement: a maintained counter for no filter or one filter
+    (src/services/counters.py); count(*) only for combined filters, already narrowed by index."""
+    chosen = [f for f in (filters.tag, filters.author, filters.favorited) if f is not None]
+    query: Any
+    if not chosen:
+        return await counters.articles_total(session)
+    if len(chosen) > 1:
+        query = select(func.count()).select_from(Article).where(*conditions)  # type: ignore[arg-type]
+    elif filters.tag is not None:
+        query = select(Tag.articles_count).where(Tag.name == filters.tag)
+    elif filters.author is not None:
+        query = select(User.articles_count).where(
+            func.lower(User.username) == filters.author.lower()
+        )
+    else:
+        query = select(User.favorites_count).where(
+            func.lower(User.username) == str(filters.favorited).lower()
+        )
+    return int(await session.scalar(query) or 0)
+
+
 async def _page(
     session: AsyncSession,
     viewer_id: int | None,
     conditions: list[object],
     limit: int,
     offset: int,
+    total: int,
 ) -> ArticlePage:
-    count_query = select(func.count()).select_from(Article).where(*conditions)  # type: ignore[arg-type]
-    total = await session.scalar(count_query) or 0
     if total <= offset:
         return ArticlePage(articles=[], articles_count=total)
     query = (
@@ -167,13 +189,20 @@ async def list_articles(
                 .where(func.lower(User.username) == filters.favorited.lower())
             )
         )
-    return await _page(session, viewer_id, conditions, limit, offset)
+    total = await _count(session, filters, conditions)
+    return await _page(session, viewer_id, conditions, limit, offset, total)
 
 
 async def feed(session: AsyncSession, viewer_id: int, limit: int, offset: int) -> ArticlePage:
     """Articles by the authors the viewer follows, newest first."""
     followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
-    return await _page(session, viewer_id, [Article.author_id.in_(followed)], limit, offset)
+    # The feed's total: the followed authors' maintained article counts, summed (~50 rows).
+    total = await session.scalar(
+        select(func.coalesce(func.sum(User.articles_count), 0)).where(User.id.in_(followed))
+    )
+    return await _page(
+        session, viewer_id, [Article.author_id.in_(followed)], limit, offset, int(total or 0)
+    )
 
 
 async def get_article(session: AsyncSession, slug: str, viewer_id: int | None) -> ArticleView:
@@ -186,21 +215,25 @@ async def get_article(session: AsyncSession, slug: str, viewer_id: int | None) -
     return _to_view(row, tags[row.id], with_body=True)
 
 
-async def find_article(session: AsyncSession, slug: str) -> Article:
-    article = await session.scalar(select(Article).where(Article.slug == slug))
+async def find_article(
+    session: AsyncSession, slug: str, *, lock: bool = False, for_delete: bool = False
+) -> Article:
+    """`lock=True` for writers of the article's rows or counts: they take the article row
+    first, so they serialize per article and lock counters in one order (counters.py).
+    `for_delete` takes FOR UPDATE, which also holds off new favorites' foreign-key checks."""
+    query = select(Article).where(Article.slug == slug)
+    if lock or for_delete:
+        query = query.with_for_update(key_share=not for_delete)
+    article = await session.scalar(query)
     if article is None:
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
     return article
 
 
 async def list_tags(session: AsyncSession) -> list[str]:
-    """Tags in use by at least one article, most used first."""
-    usage = func.count(ArticleTag.article_id)
+    """Tags in use by at least one article, most used first (maintained counts, no scan)."""
     rows = await session.scalars(
-        select(Tag.name)
-        .join(ArticleTag, ArticleTag.tag_id == Tag.id)
-        .group_by(Tag.id, Tag.name)
-        .order_by(usage.desc(), Tag.name)
+        select(Tag.name).where(Tag.articles_count > 0).order_by(Tag.articles_count.desc(), Tag.name)
     )
     return list(rows)
 
@@ -221,14 +254,18 @@ async def _save_with_unique_slug(session: AsyncSession, article: Article, title:
     base = slug_base(title)
     candidate = base if await _slug_is_free(session, base) else with_suffix(base)
     for _ in range(SLUG_ATTEMPTS):
-        article.slug = candidate
         try:
+            # The slug is set inside the savepoint: begin_nested() flushes pending changes
+            # first, and a colliding slug flushed there would fail the whole transaction.
             async with session.begin_nested():
+                article.slug = candidate
                 session.add(article)
                 await session.flush()
         except IntegrityError:
             if await _slug_is_free(session, candidate):
                 raise  # a different constraint failed; not ours to hide
+            if inspect(article).persistent:  # rolled back to the savepoint: reload the row
+                await session.refresh(article)
             candidate = with_suffix(base)
             continue
         return
@@ -236,18 +273,27 @@ async def _save_with_unique_slug(session: AsyncSession, article: Article, title:
 
 
 async def _replace_tags(session: AsyncSession, article_id: int, names: list[str]) -> None:
-    await session.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id))
+    """Set the article's tags; each tag's count moves by exactly the rows written or removed."""
+    removed = await session.scalars(
+        delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
+    )
+    old_ids = set(removed.all())
     if not names:
+        await counters.move_tags(session, removed=old_ids, added=())
         return
     rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
     existing: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
-    for name in names:
+    # Sorted: two requests creating the same new tags wait for each other in one order, never
+    # in a cycle (a deadlock between ["a", "b"] and ["b", "a"]).
+    for name in sorted(names):
         if name not in existing:
             # Another request may create the same tag at the same moment: retry in a savepoint.
             tag_id = await _create_tag(session, name)
             existing[name] = tag_id
     session.add_all(ArticleTag(article_id=article_id, tag_id=existing[name]) for name in names)
     await session.flush()
+    new_ids = {existing[name] for name in names}
+    await counters.move_tags(session, removed=old_ids - new_ids, added=new_ids - old_ids)
 
 
 async def _create_tag(session: AsyncSession, name: str) -> int:
@@ -276,7 +322,9 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
         updated_at=now,
     )
     await _save_with_unique_slug(session, article, data.title)
+    await counters.bump_user_articles(session, author.id, +1)
     await _replace_tags(session, article.id, data.tag_list)
+    await counters.bump_articles_total(session, +1)
     await session.commit()
     return await get_article(session, article.slug, author.id)
 
@@ -284,7 +332,7 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
 async def update_article(
     session: AsyncSession, slug: str, editor: User, changes: ArticleChanges
 ) -> ArticleView:
-    article = await find_article(session, slug)
+    article = await find_article(session, slug, lock=True)
     if article.author_id != editor.id:
         raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
     if changes.description is not None:
@@ -311,8 +359,20 @@ def slug_base_of(slug: str) -> str:
 
 
 async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
-    article = await find_article(session, slug)
-    if article.author_id != user.id:
+    article = await find_article(session, slug, for_delete=True)
+    if article.author_id != user.id and not is_admin(user):  # admins moderate (issue 3)
         raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
+    # The row lock keeps favorites and tags of this article still until commit, so the counts
+    # below are exactly what the cascade removes. Locks: users, then tags, then the total.
+    fans = await session.scalars(select(Favorite.user_id).where(Favorite.article_id == article.id))
+    tag_ids = await session.scalars(
+        select(ArticleTag.tag_id).where(ArticleTag.article_id == article.id)
+    )
+    fan_ids, tag_id_list = list(fans), list(tag_ids)
+    await counters.lock_users(session, [*fan_ids, article.author_id])
+    await counters.bump_user_favorites(session, fan_ids, -1)
+    await counters.bump_user_articles(session, article.author_id, -1)
+    await counters.move_tags(session, removed=tag_id_list, added=())
+    await counters.bump_articles_total(session, -1)
     await session.delete(article)
     await session.commit()

@@ -30,3 +30,11 @@ class Invalid(DomainError):
 
 class Conflict(DomainError):
     """The request collides with the current state and may succeed if retried."""
+
+
+class RateLimited(DomainError):
+    """Too many requests of this kind in the current window; retry after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int, field: str = "body") -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after

@@ -9,6 +9,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Article, Favorite, User
+from src.services import counters
 from src.services.articles import find_article, get_article
 from src.services.sql import insert_ignoring_duplicates
 from src.services.views import ArticleView
@@ -25,10 +26,12 @@ async def _bump_count(session: AsyncSession, article_id: int, delta: int) -> Non
 
 async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
     """Idempotent: the count moves only when a favorite row is actually written."""
-    article = await find_article(session, slug)
+    # The article row first: one lock order with deletes and the counters (counters.py).
+    article = await find_article(session, slug, lock=True)
     if await insert_ignoring_duplicates(
         session, Favorite, {"user_id": user.id, "article_id": article.id}
     ):
+        await counters.bump_user_favorites(session, [user.id], +1)
         await _bump_count(session, article.id, +1)
     await session.commit()
     return await get_article(session, slug, user.id)
@@ -36,7 +39,8 @@ async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
 
 async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
     """Idempotent: the count moves only when a favorite row is actually removed."""
-    article = await find_article(session, slug)
+    # The article row first: one lock order with deletes and the counters (counters.py).
+    article = await find_article(session, slug, lock=True)
     result = cast(
         CursorResult[Any],
         await session.execute(
@@ -44,6 +48,7 @@ async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleVie
         ),
     )
     if result.rowcount == 1:
+        await counters.bump_user_favorites(session, [user.id], -1)
         await _bump_count(session, article.id, -1)
     await session.commit()
     return await get_article(session, slug, user.id)

@@ -12,8 +12,9 @@ from src.core import security
 from src.core.config import Settings
 from src.models import User
 from src.models.base import utc_now
-from src.services import messages
+from src.services import messages, sessions
 from src.services.errors import Invalid, Unauthorized
+from src.services.sessions import IssuedTokens
 from src.services.views import AuthenticatedUser
 
 
@@ -34,14 +35,16 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _authenticated(user: User, settings: Settings) -> AuthenticatedUser:
+def authenticated(user: User, issued: IssuedTokens) -> AuthenticatedUser:
+    """The user with the access and refresh tokens of the session just opened or refreshed."""
     return AuthenticatedUser(
         id=user.id,
         email=user.email,
         username=user.username,
         bio=user.bio,
         image=user.image,
-        token=security.create_access_token(user.id, settings),
+        token=issued.access_token,
+        refresh_token=issued.refresh_token,
     )
 
 
@@ -100,22 +103,30 @@ async def register(
     email = normalize_email(email)
     await _ensure_unique(session, email=email, username=username, except_id=None)
     user = User(
-        username=username, email=email, password_hash=await security.hash_password(password)
+        username=username,
+        email=email,
+        password_hash=await security.hash_password(password, settings),
     )
     session.add(user)
     await _commit_unique(session, email=email, username=username, except_id=None)
-    return _authenticated(user, settings)
+    return authenticated(user, await sessions.start(session, settings, user.id))
 
 
 async def login(
     session: AsyncSession, settings: Settings, *, email: str, password: str
 ) -> AuthenticatedUser:
-    """Same path and the same message whether or not the email exists."""
+    """Same path and the same message whether or not the email exists (or is deactivated).
+    A hash in an old scheme (bcrypt) or with old parameters is replaced on success."""
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
-    password_ok = await security.verify_password(password, user.password_hash if user else None)
-    if user is None or not password_ok:
+    hasher = security.password_hasher(settings)
+    password_ok, new_hash = await hasher.verify_and_update(
+        password, user.password_hash if user else None
+    )
+    if user is None or not password_ok or not user.is_active:
         raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials")
-    return _authenticated(user, settings)
+    if new_hash is not None:
+        user.password_hash = new_hash
+    return authenticated(user, await sessions.start(session, settings, user.id))
 
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
@@ -135,8 +146,15 @@ def current(user: User, token: str) -> AuthenticatedUser:
 
 
 async def update(
-    session: AsyncSession, user: User, changes: UserChanges, token: str
+    session: AsyncSession,
+    user: User,
+    changes: UserChanges,
+    token: str,
+    *,
+    settings: Settings | None = None,
+    current_session_id: str | None = None,
 ) -> AuthenticatedUser:
+    """Apply the changes; a new password ends every other session of the user."""
     new_email = normalize_email(changes.email) if changes.email is not None else None
     new_username = changes.username
     if new_email == user.email:
@@ -150,7 +168,8 @@ async def update(
     if new_username is not None:
         user.username = new_username
     if changes.password is not None:
-        user.password_hash = await security.hash_password(changes.password)
+        user.password_hash = await security.hash_password(changes.password, settings)
+        await sessions.end_all(session, user.id, keep=current_session_id)
     if "bio" in changes.provided:
         user.bio = changes.bio
     if "image" in changes.provided:

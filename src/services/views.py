@@ -14,6 +14,7 @@ class AuthenticatedUser:
     bio: str | None
     image: str | None
     token: str
+    refresh_token: str | None = None  # only when a session was just opened or refreshed
 
 
 @dataclass(frozen=True, slots=True)

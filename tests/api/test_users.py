@@ -98,7 +98,7 @@ async def test_registration_returns_the_new_user_with_a_token(client: AsyncClien
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"user"}
-    assert set(body["user"]) == {"email", "token", "username", "bio", "image"}
+    assert set(body["user"]) == {"email", "token", "refreshToken", "username", "bio", "image"}
     assert body["user"]["email"] == "jake@jake.jake"
     assert body["user"]["username"] == "Jacob"
     assert body["user"]["bio"] is None
@@ -408,7 +408,7 @@ async def test_login_returns_the_user_with_a_fresh_token(client: AsyncClient) ->
 
     assert response.status_code == 200, response.text
     user = response.json()["user"]
-    assert set(user) == {"email", "token", "username", "bio", "image"}
+    assert set(user) == {"email", "token", "refreshToken", "username", "bio", "image"}
     assert user["email"] == jake.email
     assert user["username"] == jake.username
     assert user["token"] != jake.token
@@ -560,8 +560,12 @@ async def test_a_hand_signed_token_with_the_right_key_is_accepted(
 ) -> None:
     # The control for the forged tokens above and below: only the changed part makes them fail.
     jake = await register(client)
+    # The token names jake's real session (issue 3: sessions are checked on every request).
+    session_id = jwt.get_unverified_claims(jake.token)["sid"]
     token = jwt.encode(
-        claims(settings, user_id(jake)), settings.secret_key.get_secret_value(), "HS256"
+        claims(settings, user_id(jake), sid=session_id),
+        settings.secret_key.get_secret_value(),
+        "HS256",
     )
 
     response = await current(client, token)

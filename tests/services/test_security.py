@@ -36,6 +36,7 @@ def claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "jti": uuid.uuid4().hex,
+        "sid": uuid.uuid4().hex,
     }
     values.update(overrides)
     return {name: value for name, value in values.items() if value is not None}

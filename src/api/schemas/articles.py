@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel, Timestamp, not_blank
 from src.api.schemas.profiles import ProfileOut
 from src.models.article import TAG_MAX_LENGTH
@@ -31,11 +39,19 @@ def _dedupe(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+# On create, a null tagList is accepted as "no tags": the document says so (schema fuzzing found
+# the document claiming "array" while null was accepted).
+NullableTagList = Annotated[
+    TagList,
+    WithJsonSchema({"anyOf": [TypeAdapter(TagList).json_schema(), {"type": "null"}]}),
+]
+
+
 class NewArticle(CamelModel):
     title: Title
     description: Description
     body: Body
-    tag_list: TagList = Field(default_factory=list)
+    tag_list: NullableTagList = Field(default_factory=list)
 
     @field_validator("tag_list", mode="before")
     @classmethod
@@ -49,6 +65,17 @@ class NewArticle(CamelModel):
 
 
 class NewArticleRequest(CamelModel):
+    model_config = ex.examples(
+        {
+            "article": {
+                "title": "How to train your dragon",
+                "description": "Ever wonder how?",
+                "body": "You have to believe",
+                "tagList": ["reactjs", "angularjs", "dragons"],
+            }
+        }
+    )
+
     article: NewArticle = Field(
         examples=[
             {
@@ -83,6 +110,8 @@ class ArticleUpdate(CamelModel):
 
 
 class ArticleUpdateRequest(CamelModel):
+    model_config = ex.examples({"article": {"title": "Did you train your dragon?"}})
+
     article: ArticleUpdate = Field(examples=[{"title": "Did you train your dragon?"}])
 
 
@@ -105,9 +134,13 @@ class ArticleOut(ArticleListItemOut):
 
 
 class ArticleResponse(CamelModel):
+    model_config = ex.examples({"article": ex.ARTICLE})
+
     article: ArticleOut
 
 
 class ArticleListResponse(CamelModel):
+    model_config = ex.examples({"articles": [ex.ARTICLE_LIST_ITEM], "articlesCount": 1})
+
     articles: list[ArticleListItemOut]
     articles_count: int = Field(description="How many articles match, across all pages.")

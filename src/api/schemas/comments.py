@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel, Timestamp, not_blank
 from src.api.schemas.profiles import ProfileOut
 
@@ -19,6 +20,8 @@ class NewComment(CamelModel):
 
 
 class NewCommentRequest(CamelModel):
+    model_config = ex.examples({"comment": {"body": "His name was my name too."}})
+
     comment: NewComment = Field(examples=[{"body": "His name was my name too."}])
 
 
@@ -31,8 +34,12 @@ class CommentOut(CamelModel):
 
 
 class CommentResponse(CamelModel):
+    model_config = ex.examples({"comment": ex.COMMENT})
+
     comment: CommentOut
 
 
 class CommentListResponse(CamelModel):
+    model_config = ex.examples({"comments": [ex.COMMENT]})
+
     comments: list[CommentOut]

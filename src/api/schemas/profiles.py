@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel
 
 
@@ -11,4 +12,6 @@ class ProfileOut(CamelModel):
 
 
 class ProfileResponse(CamelModel):
+    model_config = ex.examples({"profile": ex.PROFILE})
+
     profile: ProfileOut

@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel
 from src.models.user import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 
@@ -54,6 +55,8 @@ class LoginUser(CamelModel):
 
 
 class LoginRequest(CamelModel):
+    model_config = ex.examples({"user": {"email": "jake@jake.jake", "password": "jakejake"}})
+
     user: LoginUser = Field(examples=[{"email": "jake@jake.jake", "password": "jakejake"}])
 
 
@@ -64,6 +67,10 @@ class NewUser(CamelModel):
 
 
 class NewUserRequest(CamelModel):
+    model_config = ex.examples(
+        {"user": {"username": "jake", "email": "jake@jake.jake", "password": "jakejake"}}
+    )
+
     user: NewUser = Field(
         examples=[{"username": "Jacob", "email": "jake@jake.jake", "password": "jakejake"}]
     )
@@ -92,6 +99,8 @@ class UserUpdate(CamelModel):
 
 
 class UserUpdateRequest(CamelModel):
+    model_config = ex.examples({"user": {"bio": "I like to skateboard", "image": None}})
+
     user: UserUpdate = Field(
         examples=[
             {
@@ -112,4 +121,6 @@ class UserOut(CamelModel):
 
 
 class UserResponse(CamelModel):
+    model_config = ex.examples({"user": ex.USER})
+
     user: UserOut

@@ -1,0 +1,75 @@
+"""EXPLAIN ANALYZE the SQL the app really sends for the hot read scenarios.
+
+Usage: .venv/bin/python -m bench.explain --database-url postgresql+asyncpg://.../bench1m
+Each scenario runs once in-process; every SELECT it sent is re-run under
+EXPLAIN (ANALYZE, BUFFERS) with the same parameters, and the plans are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event
+
+from bench.runner import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
+from src.core.config import Settings
+from src.main import create_app
+
+HOT = {
+    "list anonymous",
+    "list authenticated",
+    "list by tag",
+    "list by author",
+    "list by favorited",
+    "feed",
+    "single article",
+    "tags",
+}
+
+
+async def main(database_url: str) -> None:
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    fixtures = await load_fixtures(dsn)
+    settings = Settings(database_url=database_url, rate_limit_enabled=False, log_level="WARNING")
+    app = create_app(settings)
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    body = json.dumps({"user": {"email": LOGIN_EMAIL, "password": PASSWORD}})
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://bench") as client:
+        json_type = {"Content-Type": "application/json"}
+        login = await client.post("/api/users/login", content=body, headers=json_type)
+        assert login.status_code == 200, login.text
+        token = login.json()["user"]["token"]
+        for s in scenarios(fixtures):
+            if s.name not in HOT:
+                continue
+            headers = {"Authorization": f"Token {token}"} if s.auth else {}
+            seen.clear()
+            await client.get(s.path, headers=headers)
+            captured = [(q, p) for q, p in seen if q.lstrip().upper().startswith("SELECT")]
+            print(f"\n### {s.name}: GET {s.path}  ({len(seen)} statements)\n")
+            async with app.state.engine.connect() as conn:
+                for statement, parameters in captured:
+                    result = await conn.exec_driver_sql(
+                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters
+                    )
+                    print("```")
+                    print(statement.strip())
+                    print("--")
+                    print("\n".join(row[0] for row in result))
+                    print("```")
+    await app.state.engine.dispose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="bench.explain", description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    asyncio.run(main(parser.parse_args().database_url))

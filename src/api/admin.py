@@ -1,0 +1,40 @@
+"""Administration: deactivate and reactivate accounts. (Admins moderate articles and comments
+through the ordinary DELETE routes.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from src.api.deps import AdminUser, Session
+from src.api.errors import error_responses
+from src.api.schemas.admin import AdminUserOut, AdminUserResponse
+from src.services import admin
+from src.services.admin import AccountView
+
+router = APIRouter(prefix="/admin", tags=["Admin"])
+
+
+def _response(account: AccountView) -> AdminUserResponse:
+    return AdminUserResponse(user=AdminUserOut.model_validate(account, from_attributes=True))
+
+
+@router.post(
+    "/users/{username}/deactivate",
+    operation_id="AdminDeactivateUser",
+    summary="Deactivate a user",
+    responses=error_responses(401, 403, 404),
+)
+async def deactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
+    """Admins only: the user can no longer log in, and every token they hold stops working."""
+    return _response(await admin.set_active(session, caller, username, active=False))
+
+
+@router.post(
+    "/users/{username}/reactivate",
+    operation_id="AdminReactivateUser",
+    summary="Reactivate a user",
+    responses=error_responses(401, 403, 404),
+)
+async def reactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
+    """Admins only: the user may log in again (old sessions stay ended)."""
+    return _response(await admin.set_active(session, caller, username, active=True))

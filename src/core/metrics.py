@@ -1,0 +1,112 @@
+"""Prometheus metrics, correct with one process or several (multiprocess mode).
+
+Multiprocess mode is on when PROMETHEUS_MULTIPROC_DIR is set before this module is imported;
+`conduit serve --workers N` (N > 1) sets it up itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+
+from src import __version__
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LABELS = ("method", "route", "status")
+
+REQUESTS = Counter("conduit_http_requests", "HTTP requests served.", LABELS)
+LATENCY = Histogram(
+    "conduit_http_request_duration_seconds",
+    "Time to serve an HTTP request.",
+    LABELS,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_PROGRESS = Gauge(
+    "conduit_http_requests_in_progress",
+    "HTTP requests being served now.",
+    multiprocess_mode="livesum",
+)
+DB_POOL = Gauge(
+    "conduit_db_pool_connections",
+    "Database pool connections by state (size, checked_out, overflow), summed over workers.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+APP_INFO = Gauge(
+    "conduit_app_info",
+    "Always 1; the labels say which version runs (one sample per worker in multiprocess mode).",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def mark_started() -> None:
+    APP_INFO.labels(version=__version__).set(1)
+
+
+def mark_stopped() -> None:
+    """Drop this worker's live gauges (in-flight, pool, info) from the aggregate."""
+    if multiprocess_enabled():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    labels = (method, route, str(status))
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(*labels).observe(seconds)
+
+
+def observe_pool(engine: AsyncEngine) -> None:
+    pool = engine.pool
+    if isinstance(pool, QueuePool):
+        DB_POOL.labels(state="size").set(pool.size())
+        DB_POOL.labels(state="checked_out").set(pool.checkedout())
+        DB_POOL.labels(state="overflow").set(max(pool.overflow(), 0))
+
+
+def render(engine: AsyncEngine) -> tuple[bytes, str]:
+    """The exposition text (every worker's samples in multiprocess mode) and its media type."""
+    observe_pool(engine)
+    if multiprocess_enabled():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def prepare_multiprocess(workers: int) -> str | None:
+    """Before workers start: make sure several workers share one metrics directory.
+
+    With PROMETHEUS_MULTIPROC_DIR set, its stale files (from a previous run) are removed; with
+    more than one worker and none set, a fresh temporary directory is created and returned (the
+    caller removes it at exit). Workers inherit the variable, so they import in multiprocess mode.
+    """
+    directory = os.environ.get(MULTIPROC_ENV)
+    created = None
+    if not directory and workers > 1:
+        directory = created = tempfile.mkdtemp(prefix="conduit-metrics-")
+        os.environ[MULTIPROC_ENV] = directory
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    return created

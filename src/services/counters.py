@@ -1,0 +1,121 @@
+"""Exact, maintained counts behind `articlesCount` (the design: docs/performance.md).
+
+Counting a million rows per request is not an option, so every count a single-filter list or
+the feed needs is kept up to date by the write that changes it, in the same transaction, with
+relative updates (`n = n + delta`): concurrent writers serialize on the row lock and none is
+lost. Where a write touches several counter rows, it locks them in one global order (the article
+row, then users by id, then tags by id, then the global total) so two writers never deadlock.
+
+- global total       -> `counters` row "articles"
+- ?author=X          -> `users.articles_count`
+- ?favorited=X       -> `users.favorites_count`
+- ?tag=X             -> `tags.articles_count`
+- feed               -> sum of `users.articles_count` over the (~50) authors followed
+- combined filters   -> `count(*)` over the indexed filters (rare, and already narrow)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from src.models import Article, ArticleTag, Counter, Favorite, Tag, User
+
+ARTICLES = "articles"
+
+
+async def articles_total(session: AsyncSession) -> int:
+    value = await session.scalar(select(Counter.value).where(Counter.name == ARTICLES))
+    return int(value or 0)
+
+
+async def bump_articles_total(session: AsyncSession, delta: int) -> None:
+    """Upsert, so a missing row (a fresh or emptied database) simply starts at the delta."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Counter).values(name=ARTICLES, value=delta)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Counter.name], set_={"value": Counter.value + statement.excluded.value}
+        )
+    )
+
+
+async def _lock_in_order(session: AsyncSession, column: Any, ids: list[int]) -> None:
+    """Row locks in id order (PostgreSQL; SQLite writers are serialized already)."""
+    if len(ids) > 1 and session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            # FOR NO KEY UPDATE: what the UPDATE takes anyway; it does not conflict with the
+            # KEY SHARE locks that foreign-key checks (article_tags, favorites) hold.
+            select(column).where(column.in_(ids)).order_by(column).with_for_update(key_share=True)
+        )
+
+
+async def lock_users(session: AsyncSession, user_ids: Collection[int]) -> None:
+    """Lock several users' rows at once, in id order, before moving their counts."""
+    await _lock_in_order(session, User.id, sorted(set(user_ids)))
+
+
+async def move_tags(
+    session: AsyncSession, removed: Collection[int], added: Collection[int]
+) -> None:
+    """-1 on the removed tags, +1 on the added ones, after locking them all in id order."""
+    ids = sorted(set(removed) | set(added))
+    if not ids:
+        return
+    await _lock_in_order(session, Tag.id, ids)
+    for tag_ids, delta in ((removed, -1), (added, +1)):
+        if tag_ids:
+            await session.execute(
+                update(Tag)
+                .where(Tag.id.in_(sorted(set(tag_ids))))
+                .values(articles_count=Tag.articles_count + delta)
+            )
+
+
+async def bump_user_articles(session: AsyncSession, user_id: int, delta: int) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(articles_count=User.articles_count + delta)
+    )
+
+
+async def bump_user_favorites(session: AsyncSession, user_ids: Collection[int], delta: int) -> None:
+    """Callers moving several users lock them first with `lock_users`."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return
+    await session.execute(
+        update(User).where(User.id.in_(ids)).values(favorites_count=User.favorites_count + delta)
+    )
+
+
+async def recount(conn: AsyncConnection) -> None:
+    """Set every maintained count from the rows themselves (after a bulk load or a repair)."""
+    await conn.execute(
+        update(User).values(
+            articles_count=select(func.count())
+            .where(Article.author_id == User.id)
+            .scalar_subquery(),
+            favorites_count=select(func.count())
+            .where(Favorite.user_id == User.id)
+            .scalar_subquery(),
+        )
+    )
+    await conn.execute(
+        update(Tag).values(
+            articles_count=select(func.count()).where(ArticleTag.tag_id == Tag.id).scalar_subquery()
+        )
+    )
+    total = await conn.scalar(select(func.count()).select_from(Article))
+    dialect = conn.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Counter).values(name=ARTICLES, value=total or 0)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Counter.name], set_={"value": statement.excluded.value}
+        )
+    )

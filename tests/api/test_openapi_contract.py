@@ -1,0 +1,133 @@
+"""The OpenAPI document as a product: valid, complete, and committed as docs/openapi.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from openapi_spec_validator import validate
+from typer.testing import CliRunner
+
+from src.cli import app as cli
+from tests.api.test_openapi import operations
+
+COMMITTED = Path(__file__).parents[2] / "docs" / "openapi.json"
+REGENERATE = "run `.venv/bin/conduit openapi --output docs/openapi.json` and commit the result"
+# Statuses every /api operation can answer: bad input, a rate limit, the database down.
+EVERY_API_OPERATION = ("422", "429", "503")
+
+
+@pytest.fixture
+async def document(client: AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    spec: dict[str, Any] = response.json()
+    return spec
+
+
+def api_operations(document: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """operationId -> (path, operation) for the operations under /api."""
+    found = {}
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                found[operation["operationId"]] = (path, operation)
+    return {op_id: entry for op_id, entry in found.items() if entry[0].startswith("/api/")}
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
+    schema = resolve(document, media.get("schema", {}))
+    return bool(media.get("example") or media.get("examples") or schema.get("examples"))
+
+
+async def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)  # raises with the offending path when it is not
+
+
+async def test_every_operation_has_a_summary_a_description_and_a_tag(
+    document: dict[str, Any],
+) -> None:
+    for operation_id, operation in operations(document).items():
+        assert operation.get("summary"), operation_id
+        assert operation.get("description"), operation_id
+        assert len(operation.get("tags", [])) == 1, operation_id
+
+
+async def test_every_request_body_has_an_example(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            assert has_example(document, media), operation_id
+
+
+async def test_every_response_with_a_body_has_an_example(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        for status, response in operation["responses"].items():
+            for media in response.get("content", {}).values():
+                assert has_example(document, media), (operation_id, status)
+
+
+async def test_every_api_operation_declares_bad_input_rate_limits_and_outages(
+    document: dict[str, Any],
+) -> None:
+    for operation_id, (_path, operation) in api_operations(document).items():
+        for status in EVERY_API_OPERATION:
+            assert status in operation["responses"], (operation_id, status)
+
+
+async def test_operations_that_take_a_body_declare_the_size_limit(
+    document: dict[str, Any],
+) -> None:
+    with_body = {op_id for op_id, op in operations(document).items() if "requestBody" in op}
+
+    assert {"Login", "CreateUser", "UpdateCurrentUser", "CreateArticle"} <= with_body
+    for operation_id in with_body:
+        assert "413" in operations(document)[operation_id]["responses"], operation_id
+
+
+async def test_operations_that_accept_a_token_declare_401(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        if operation.get("security"):
+            assert "401" in operation["responses"], operation_id
+
+
+async def test_error_examples_use_the_envelope(document: dict[str, Any]) -> None:
+    responses = operations(document)["UpdateArticle"]["responses"]
+
+    for status in ("401", "403", "404", "409", "413", "422", "429", "503"):
+        example = responses[status]["content"]["application/json"]["example"]
+        assert set(example) == {"errors"}, status
+        assert all(isinstance(messages, list) for messages in example["errors"].values())
+
+
+async def test_the_committed_document_is_what_the_app_serves(document: dict[str, Any]) -> None:
+    assert COMMITTED.exists(), f"docs/openapi.json is missing: {REGENERATE}"
+    committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
+
+    assert committed == document, (
+        f"docs/openapi.json differs from the served document: {REGENERATE}"
+    )
+
+
+def test_conduit_openapi_writes_the_document(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "openapi.json"
+
+    result = CliRunner().invoke(cli, ["openapi", "--output", str(output)])
+
+    assert result.exit_code == 0, result.output
+    assert output.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8"), REGENERATE
+
+
+def test_conduit_openapi_prints_the_document_without_output() -> None:
+    result = CliRunner().invoke(cli, ["openapi"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["info"]["title"] == "Conduit API"

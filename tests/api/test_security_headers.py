@@ -1,0 +1,135 @@
+"""Security headers on every response, trusted hosts, HSTS only over HTTPS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from httpx import ASGITransport, AsyncClient
+
+from src.api.security_middleware import API_CSP
+from src.core.config import Settings
+from src.main import create_app
+from tests.api.security_helpers import sign_up
+
+COMMON = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def _assert_common(response: Any) -> None:
+    for name, value in COMMON.items():
+        assert response.headers.get(name) == value, (response.request.url, name)
+
+
+async def test_every_kind_of_response_carries_the_security_headers(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    responses = [
+        await client.get("/api/tags"),
+        await client.get("/api/articles/no-such-article"),  # 404
+        await client.get("/api/user"),  # 401
+        await client.post("/api/users", json={"user": {}}),  # 422
+        await client.get("/api/user", headers=jake.headers),
+        await client.options(
+            "/api/articles",
+            headers={
+                "Origin": "https://app.example.com",
+                "Access-Control-Request-Method": "POST",
+            },
+        ),
+    ]
+
+    for response in responses:
+        _assert_common(response)
+
+
+async def test_json_responses_forbid_loading_anything(client: AsyncClient) -> None:
+    response = await client.get("/api/tags")
+
+    assert response.headers["content-security-policy"] == API_CSP
+    assert "frame-ancestors 'none'" in API_CSP
+
+
+async def test_the_docs_pages_keep_their_own_policy_and_cannot_be_framed(
+    client: AsyncClient,
+) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" not in policy or "script-src 'self'" in policy
+    _assert_common(response)
+
+
+async def test_responses_carrying_tokens_are_never_cached(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    registration = await client.post(
+        "/api/users",
+        json={"user": {"username": "cachey", "email": "c@example.com", "password": "p" * 10}},
+    )
+    login = await client.post(
+        "/api/users/login", json={"user": {"email": jake.email, "password": jake.password}}
+    )
+    current = await client.get("/api/user", headers=jake.headers)
+
+    for response in (registration, login, current):
+        assert response.headers["cache-control"] == "no-store", response.request.url
+
+
+async def test_no_hsts_over_plain_http(client: AsyncClient) -> None:
+    response = await client.get("/api/tags")
+
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_hsts_over_https(app: Any) -> None:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://conduit.test") as c:
+        response = await c.get("/api/tags")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+async def test_hsts_behind_a_trusted_tls_proxy(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]}))
+    transport = ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with AsyncClient(transport=transport, base_url="http://conduit.test") as c:
+        proxied = await c.get("/api/tags", headers={"X-Forwarded-Proto": "https"})
+    await app.state.engine.dispose()
+
+    assert "strict-transport-security" in proxied.headers
+
+
+async def test_x_forwarded_proto_from_an_untrusted_peer_is_ignored(client: AsyncClient) -> None:
+    response = await client.get("/api/tags", headers={"X-Forwarded-Proto": "https"})
+
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_only_trusted_hosts_are_served(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"trusted_hosts": ["api.example.com", "*.conduit.test"]})
+    )
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://api.example.com") as c:
+        allowed = await c.get("/api/tags")
+        wildcard = await c.get("/api/tags", headers={"Host": "eu.conduit.test:8000"})
+        foreign = await c.get("/api/tags", headers={"Host": "evil.example.net"})
+    await app.state.engine.dispose()
+
+    assert allowed.status_code == 200
+    assert wildcard.status_code == 200
+    assert foreign.status_code == 400
+    assert foreign.json() == {"errors": {"host": ["host is not allowed"]}}
+
+
+def test_list_settings_are_read_from_comma_separated_environment_values(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("TRUSTED_HOSTS", "a.example.com, b.example.com")
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+
+    settings = Settings()
+
+    assert settings.trusted_hosts == ["a.example.com", "b.example.com"]
+    assert settings.trusted_proxies == ["10.0.0.0/8"]

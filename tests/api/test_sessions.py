@@ -1,0 +1,198 @@
+"""Sessions: refresh tokens (rotated, single use, theft detection), logout, password change,
+deactivated and deleted users."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from jose import jwt
+from sqlalchemy import delete, select, update
+
+from src.core.config import Settings
+from src.main import create_app
+from src.models import AuthSession, RefreshToken, User
+from src.models.base import utc_now
+from tests.api.security_helpers import log_in, me, refresh, sign_in, sign_up
+
+
+async def test_registration_and_login_return_a_refresh_token(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    again = await sign_in(client, jake)
+
+    assert jake.refresh_token and again.refresh_token
+    assert jake.refresh_token != again.refresh_token
+    assert (await me(client, again.token)).status_code == 200
+
+
+async def test_access_tokens_carry_every_registered_claim(
+    client: AsyncClient, settings: Settings
+) -> None:
+    jake = await sign_up(client)
+
+    claims = jwt.get_unverified_claims(jake.token)
+
+    assert {"sub", "iss", "aud", "iat", "exp", "jti", "sid"} <= set(claims)
+    assert claims["iss"] == settings.jwt_issuer
+    assert claims["aud"] == settings.jwt_audience
+    assert claims["exp"] - claims["iat"] == settings.access_token_ttl_seconds
+
+
+async def test_a_refresh_token_is_traded_for_a_new_working_pair(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+
+    response = await refresh(client, jake.refresh_token)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    user = response.json()["user"]
+    assert user["username"] == jake.username
+    assert user["refreshToken"] != jake.refresh_token
+    assert user["token"] != jake.token
+    assert (await me(client, user["token"])).status_code == 200
+    # The rotated token works once more, and so on down the chain.
+    assert (await refresh(client, user["refreshToken"])).status_code == 200
+
+
+async def test_refresh_tokens_are_stored_only_as_hashes(client: AsyncClient, app: FastAPI) -> None:
+    jake = await sign_up(client)
+
+    async with app.state.sessionmaker() as session:
+        stored = list(await session.scalars(select(RefreshToken.token_hash)))
+
+    assert jake.refresh_token not in stored
+    assert hashlib.sha256(jake.refresh_token.encode()).hexdigest() in stored
+
+
+async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
+    client: AsyncClient,
+) -> None:
+    jake = await sign_up(client)
+    rotated = (await refresh(client, jake.refresh_token)).json()["user"]
+
+    replay = await refresh(client, jake.refresh_token)  # the thief (or the victim) replays
+
+    assert replay.status_code == 401
+    assert replay.json() == {
+        "errors": {"refreshToken": ["refresh token is invalid, expired or already used"]}
+    }
+    # Everything in that session is dead: the newest refresh token and every access token.
+    assert (await refresh(client, rotated["refreshToken"])).status_code == 401
+    assert (await me(client, rotated["token"])).status_code == 401
+    assert (await me(client, jake.token)).status_code == 401
+
+
+async def test_theft_detection_leaves_other_sessions_alone(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    laptop = await sign_in(client, jake)
+    await refresh(client, jake.refresh_token)
+
+    await refresh(client, jake.refresh_token)
+
+    assert (await me(client, laptop.token)).status_code == 200
+    assert (await refresh(client, laptop.refresh_token)).status_code == 200
+
+
+async def test_an_unknown_refresh_token_is_unauthorized(client: AsyncClient) -> None:
+    response = await refresh(client, "not-a-token-we-issued")
+
+    assert response.status_code == 401
+    assert list(response.json()["errors"]) == ["refreshToken"]
+
+
+async def test_an_access_token_is_not_a_refresh_token(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+
+    assert (await refresh(client, jake.token)).status_code == 401
+
+
+async def test_a_refresh_request_without_a_token_is_invalid(client: AsyncClient) -> None:
+    response = await client.post("/api/users/refresh", json={"user": {}})
+
+    assert response.status_code == 422
+    assert "refreshToken" in response.json()["errors"]
+
+
+async def test_logout_ends_the_access_token_and_its_refresh_family(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+
+    response = await client.post("/api/users/logout", headers=jake.headers)
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await me(client, jake.token)).status_code == 401
+    assert (await refresh(client, jake.refresh_token)).status_code == 401
+    assert (await client.post("/api/users/logout", headers=jake.headers)).status_code == 401
+
+
+async def test_logout_is_seen_by_every_worker(client: AsyncClient, settings: Settings) -> None:
+    # A second app instance (another worker) over the same database.
+    other = create_app(settings)
+    jake = await sign_up(client)
+    async with AsyncClient(
+        transport=ASGITransport(app=other), base_url="http://conduit.test"
+    ) as worker2:
+        assert (await me(worker2, jake.token)).status_code == 200
+        await client.post("/api/users/logout", headers=jake.headers)
+        assert (await me(worker2, jake.token)).status_code == 401
+    await other.state.engine.dispose()
+
+
+async def test_logout_leaves_the_users_other_sessions_alone(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    phone = await sign_in(client, jake)
+
+    await client.post("/api/users/logout", headers=jake.headers)
+
+    assert (await me(client, phone.token)).status_code == 200
+
+
+async def test_logout_needs_a_token(client: AsyncClient) -> None:
+    assert (await client.post("/api/users/logout")).status_code == 401
+
+
+async def test_changing_the_password_ends_every_other_session(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    phone = await sign_in(client, jake)
+
+    response = await client.put(
+        "/api/user", json={"user": {"password": "a-brand-new-password"}}, headers=jake.headers
+    )
+
+    assert response.status_code == 200, response.text
+    assert (await me(client, jake.token)).status_code == 200  # the session that changed it
+    assert (await refresh(client, jake.refresh_token)).status_code == 200
+    assert (await me(client, phone.token)).status_code == 401
+    assert (await refresh(client, phone.refresh_token)).status_code == 401
+    assert (await log_in(client, jake.email, jake.password)).status_code == 401
+    assert (await log_in(client, jake.email, "a-brand-new-password")).status_code == 200
+
+
+async def test_other_profile_changes_keep_every_session(client: AsyncClient) -> None:
+    jake = await sign_up(client)
+    phone = await sign_in(client, jake)
+
+    await client.put("/api/user", json={"user": {"bio": "hi"}}, headers=jake.headers)
+
+    assert (await me(client, phone.token)).status_code == 200
+
+
+async def test_a_deleted_users_tokens_are_unauthorized(client: AsyncClient, app: FastAPI) -> None:
+    jake = await sign_up(client)
+    async with app.state.sessionmaker() as session:
+        await session.execute(delete(User).where(User.username == jake.username))
+        await session.commit()
+
+    assert (await me(client, jake.token)).status_code == 401
+    assert (await refresh(client, jake.refresh_token)).status_code == 401
+
+
+async def test_an_expired_session_cannot_be_refreshed(client: AsyncClient, app: FastAPI) -> None:
+    jake = await sign_up(client)
+    async with app.state.sessionmaker() as session:  # the clock moves past the session's end
+        await session.execute(update(AuthSession).values(expires_at=utc_now()))
+        await session.commit()
+
+    assert (await refresh(client, jake.refresh_token)).status_code == 401
+    assert (await me(client, jake.token)).status_code == 401

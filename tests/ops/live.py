@@ -1,0 +1,89 @@
+"""A real `conduit serve` process on a free port, always killed at the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CONDUIT = Path(sys.executable).with_name("conduit")
+SECRET = "a-private-secret-that-is-long-enough-for-production-0123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> Iterator[LiveServer]:
+    port = free_port()
+    log = tmp_path / f"server-{port}.log"
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PROMETHEUS_", "OTEL_", "SENTRY_", "REDIS_", "DATABASE_"))
+    }
+    environment.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY=SECRET,
+        ENVIRONMENT="production",
+        LOG_FORMAT="json",
+        RATE_LIMIT_ENABLED="false",
+        **env,
+    )
+    with log.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(CONDUIT), "serve", "--port", str(port), "--no-migrate", *args],
+            cwd=tmp_path,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers die with it
+        )
+    server = LiveServer(process, port, log)
+    try:
+        _wait_until_live(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def _wait_until_live(server: LiveServer, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{server.log_text()}")
+        try:
+            if httpx.get(f"{server.url}/health/live", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server did not start:\n{server.log_text()}")

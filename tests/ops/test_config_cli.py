@@ -1,0 +1,74 @@
+"""`conduit config`: the effective configuration, secrets masked; bad values named clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from src.cli import app
+from src.core.config import Settings
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    return CliRunner()
+
+
+def test_config_prints_every_setting_with_secrets_masked(runner: CliRunner) -> None:
+    env = {
+        "DATABASE_URL": "postgresql+asyncpg://app:db-pass-123@db.internal:5432/conduit",
+        "SECRET_KEY": "k" * 48,
+        "REDIS_URL": "redis://:redis-pass-456@cache:6379/0",
+        "SENTRY_DSN": "https://sentry-key-789@o1.ingest.sentry.io/1",
+        "LOG_LEVEL": "debug",
+    }
+    result = runner.invoke(app, ["config", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert set(shown) == {name.upper() for name in Settings.model_fields}
+    for secret in ("db-pass-123", "k" * 48, "redis-pass-456", "sentry-key-789"):
+        assert secret not in result.output
+    assert shown["DATABASE_URL"] == "postgresql+asyncpg://app:***@db.internal:5432/conduit"
+    assert shown["SECRET_KEY"] == "********"
+    assert shown["LOG_LEVEL"] == "DEBUG"
+    assert shown["SHUTDOWN_GRACE_SECONDS"] == "25.0"
+
+    table = runner.invoke(app, ["config"], env=env)
+    assert table.exit_code == 0
+    assert "REDIS_URL" in table.output and "redis-pass-456" not in table.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/conduit"),
+        ("REDIS_URL", "localhost:6379"),
+        ("DB_CONNECT_TIMEOUT_SECONDS", "-1"),
+        ("LOG_FORMAT", "xml"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+    ],
+)
+def test_a_bad_value_stops_the_start_naming_the_setting(
+    runner: CliRunner, name: str, value: str
+) -> None:
+    result = runner.invoke(app, ["config"], env={name: value})
+    assert result.exit_code == 2
+    assert "Invalid configuration" in result.output
+    assert name in result.output
+
+
+def test_every_setting_is_in_the_readme_settings_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    missing = [
+        name.upper()
+        for name in Settings.model_fields
+        if not any(f"`{name.upper()}`" in row for row in rows)
+    ]
+    assert not missing, f"add these to the README's Settings table: {missing}"

@@ -1,0 +1,193 @@
+"""Request ids, structured logs that never leak secrets, health probes and /metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from src.core.config import Settings
+from src.core.logging import configure_logging
+from src.main import create_app
+from tests.factories import register
+
+
+@pytest.fixture
+async def json_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with production-style JSON logs (restored to the session's format after)."""
+    app = create_app(settings.model_copy(update={"log_format": "json"}))
+    yield app
+    await app.state.engine.dispose()
+    configure_logging(settings)
+
+
+@pytest.fixture
+async def json_client(json_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=json_app), base_url="http://t") as http:
+        yield http
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+async def test_request_id_is_echoed_or_generated(client: AsyncClient) -> None:
+    given = await client.get("/api/tags", headers={"X-Request-ID": "abc-123.def"})
+    assert given.headers["X-Request-ID"] == "abc-123.def"
+    generated = await client.get("/api/tags")
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+    # Anything that could forge a log line is replaced, not echoed.
+    forged = await client.get("/api/tags", headers={"X-Request-ID": "x\tinjected=1"})
+    assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])
+    # Errors and CORS preflights carry it too.
+    assert "X-Request-ID" in (await client.get("/api/articles/missing")).headers
+    preflight = await client.options(
+        "/api/articles",
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
+    )
+    assert "X-Request-ID" in preflight.headers
+
+
+async def test_json_access_lines_carry_the_request_and_never_a_secret(
+    json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    password = "Very-Secret-Passw0rd!"
+    user = await register(json_client, "logme", password=password)
+    login = await json_client.post(
+        "/api/users/login", json={"user": {"email": user.email, "password": password}}
+    )
+    token = login.json()["user"]["token"]
+    body_marker = "BODY-CANARY-7d1e"
+    created = await json_client.post(
+        "/api/articles",
+        headers={"Authorization": f"Token {token}", "X-Request-ID": "req-write-1"},
+        json={"article": {"title": "Logged", "description": "d", "body": body_marker}},
+    )
+    assert created.status_code == 201
+    await json_client.get("/api/user", headers={"Authorization": f"Bearer {token}"})
+    # A failing login: the rejected password must not be logged either.
+    await json_client.post(
+        "/api/users/login", json={"user": {"email": user.email, "password": password + "x"}}
+    )
+
+    out = capsys.readouterr()
+    text = out.err + out.out
+    for secret in (password, token, user.token, body_marker, "Authorization", "Bearer ", "Token "):
+        assert secret not in text
+    lines = json_lines(out.err)
+    access = [line for line in lines if line["logger"] == "conduit.access"]
+    assert len(access) >= 5
+    write = next(line for line in access if line.get("request_id") == "req-write-1")
+    assert write["method"] == "POST"
+    assert write["route"] == "/api/articles"
+    assert write["status"] == 201
+    assert isinstance(write["duration_ms"], float)
+    assert isinstance(write["user_id"], int)
+    assert write["client_ip"] == "127.0.0.1"
+    assert write["level"] == "INFO" and "timestamp" in write
+    assert all(line.get("request_id") for line in access)
+
+
+async def test_an_unexpected_error_is_logged_with_its_type_and_a_trace_id(
+    json_app: FastAPI, json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def explode() -> None:
+        raise RuntimeError("kaboom")
+
+    json_app.add_api_route("/test-only/explode", explode)  # a route only this test's app has
+    response = await json_client.get("/test-only/explode", headers={"X-Request-ID": "err-1"})
+    assert response.status_code == 500
+    assert response.json() == {"errors": {"body": ["internal server error"]}}
+    assert "kaboom" not in response.text
+    lines = [line for line in json_lines(capsys.readouterr().err) if line.get("request_id")]
+    error = next(line for line in lines if line["level"] == "ERROR")
+    assert error["request_id"] == "err-1"
+    assert error["exc_type"] == "RuntimeError"
+    assert error["trace_id"] == "err-1"  # the request id, without OpenTelemetry
+    assert "kaboom" in str(error["traceback"])
+
+
+def test_console_format_in_development_json_in_production() -> None:
+    assert not Settings(environment="development").log_json
+    secret = "s" * 40
+    assert Settings(environment="production", secret_key=secret).log_json  # type: ignore[arg-type]
+    assert not Settings(
+        environment="production",
+        secret_key=secret,  # type: ignore[arg-type]
+        log_format="console",
+    ).log_json
+
+
+async def test_health_probes(client: AsyncClient) -> None:
+    live = await client.get("/health/live")
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+async def test_ready_is_503_with_the_reason_when_redis_is_unreachable(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            ready = await http.get("/health/ready")
+    finally:
+        await app.state.engine.dispose()
+    assert ready.status_code == 503
+    assert ready.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert list(ready.json()["errors"]) == ["redis"]
+
+
+async def test_an_unreachable_sqlite_file_is_503_not_500(settings: Settings) -> None:
+    url = "sqlite+aiosqlite:////nonexistent-dir/conduit.db"
+    app = create_app(settings.model_copy(update={"database_url": url}))
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            tags = await http.get("/api/tags")
+            ready = await http.get("/health/ready")
+    finally:
+        await app.state.engine.dispose()
+    assert tags.status_code == 503
+    assert tags.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert "database" in tags.json()["errors"]
+    assert ready.status_code == 503 and "database" in ready.json()["errors"]
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            if got == labels:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_requests_by_route_template_method_and_status(
+    client: AsyncClient,
+) -> None:
+    labels = {"method": "GET", "route": "/api/articles/{slug}", "status": "404"}
+    before = (await client.get("/metrics")).text
+    await client.get("/api/articles/one")
+    await client.get("/api/articles/two")
+    await client.get("/no/such/path")
+    response = await client.get("/metrics")
+    after = response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    name = "conduit_http_requests_total"
+    assert sample(after, name, **labels) - sample(before, name, **labels) == 2
+    unmatched = {"method": "GET", "route": "<unmatched>", "status": "404"}
+    assert sample(after, name, **unmatched) - sample(before, name, **unmatched) == 1
+    bucket = "conduit_http_request_duration_seconds_count"
+    assert sample(after, bucket, **labels) - sample(before, bucket, **labels) == 2
+    assert "conduit_http_requests_in_progress 1.0" in after  # this scrape itself
+    assert 'conduit_db_pool_connections{state="checked_out"}' in after
+    assert re.search(r'conduit_app_info\{version="[^"]+"\} 1\.0', after)
+
+
+async def test_probes_and_metrics_stay_out_of_the_api_document(client: AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert not [path for path in paths if path.startswith(("/health", "/metrics"))]
