@@ -144,7 +144,8 @@ async def test_ready_is_503_with_the_reason_when_redis_is_unreachable(settings: 
 
 async def test_an_unreachable_sqlite_file_is_503_not_500(settings: Settings) -> None:
     url = "sqlite+aiosqlite:////nonexistent-dir/conduit.db"
-    app = create_app(settings.model_copy(update={"database_url": url}))
+    # A fresh Settings (not model_copy): derived values such as is_sqlite must be recomputed.
+    app = create_app(Settings.model_validate({**settings.model_dump(), "database_url": url}))
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             tags = await http.get("/api/tags")
