@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Row, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Comment, User
@@ -51,7 +52,12 @@ async def add_comment(session: AsyncSession, slug: str, author: User, body: str)
         body=body, article_id=article.id, author_id=author.id, created_at=now, updated_at=now
     )
     session.add(comment)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:
+        # The article was deleted between our lookup and the insert: its foreign key refuses us.
+        await session.rollback()
+        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article") from None
     row = (await session.execute(_comment_query(author.id).where(Comment.id == comment.id))).first()
     if row is None:  # the article was deleted (its comments with it) right after our commit
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
