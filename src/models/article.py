@@ -42,17 +42,25 @@ class Tag(Base):
 
 class ArticleTag(Base):
     __tablename__ = "article_tags"
+    __table_args__ = (
+        # ?tag= pages as a range scan of the newest entries, not a sort of the whole tag.
+        Index("ix_article_tags_tag_id_order", "tag_id", "article_created_at", "article_id"),
+    )
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
-    tag_id: Mapped[int] = mapped_column(
-        ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    # The article's created_at, copied (it never changes): the page order key (migration 0004).
+    article_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Favorite(Base):
     __tablename__ = "favorites"
+    __table_args__ = (
+        # ?favorited= pages as a range scan of the user's newest favorited articles.
+        Index("ix_favorites_user_id_order", "user_id", "article_created_at", "article_id"),
+    )
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -61,3 +69,5 @@ class Favorite(Base):
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # The favorited article's created_at, copied: the page order key (migration 0004).
+    article_created_at: Mapped[datetime] = mapped_column(UTCDateTime())

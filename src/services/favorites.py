@@ -29,7 +29,10 @@ async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
     # The article row first: one lock order with deletes and the counters (counters.py).
     article = await find_article(session, slug, lock=True)
     if await insert_ignoring_duplicates(
-        session, Favorite, {"user_id": user.id, "article_id": article.id}
+        session,
+        Favorite,
+        # article_created_at: the ?favorited= page order key (migration 0004).
+        {"user_id": user.id, "article_id": article.id, "article_created_at": article.created_at},
     ):
         await counters.bump_user_favorites(session, [user.id], +1)
         await _bump_count(session, article.id, +1)

@@ -94,8 +94,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "created_at",
         "updated_at",
     ),
-    "article_tags": ("article_id", "tag_id"),
-    "favorites": ("user_id", "article_id", "created_at"),
+    "article_tags": ("article_id", "tag_id", "article_created_at"),
+    "favorites": ("user_id", "article_id", "created_at", "article_created_at"),
     "comments": ("id", "body", "article_id", "author_id", "created_at", "updated_at"),
 }
 _USER_COLUMNS = ("id", "username", "email", "password_hash", "bio", "image", "created_at")
@@ -242,8 +242,8 @@ def _article_chunks(rng: random.Random, plan: SeedPlan) -> Iterator[Chunk]:
         wanted = rng.randint(1, min(5, plan.tags)) if plan.tags else 0
         while len(tags) < wanted:
             tags.add(rng.choices(tag_ids, cum_weights=tag_weights)[0])
-        chunk["article_tags"].extend((i, t) for t in sorted(tags))
-        chunk["favorites"].extend((u, i, created) for u in fans)
+        chunk["article_tags"].extend((i, t, created) for t in sorted(tags))
+        chunk["favorites"].extend((u, i, created, created) for u in fans)
         for _ in range(rng.randint(0, 2 * plan.comments_per_article)):
             comment_id += 1
             said = _ms(created + timedelta(minutes=rng.randint(1, 600)))

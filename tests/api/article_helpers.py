@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import event, func, select, update
 
-from src.models import Article
+from src.models import Article, ArticleTag, Favorite
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 URL_SAFE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -62,13 +62,26 @@ async def list_page(
 async def set_timestamps(
     app: FastAPI, slug: str, created_at: datetime, updated_at: datetime | None = None
 ) -> None:
-    """Move an article in time; the API never lets a client do this."""
+    """Move an article in time; the API never lets a client do this.
+
+    The copies of created_at that order ?tag= and ?favorited= pages move with it, as they
+    would had the article been written at that time.
+    """
     async with app.state.engine.begin() as conn:
-        await conn.execute(
-            update(Article)
-            .where(Article.slug == slug)
-            .values(created_at=created_at, updated_at=updated_at or created_at)
-        )
+        article_id = (
+            await conn.execute(
+                update(Article)
+                .where(Article.slug == slug)
+                .values(created_at=created_at, updated_at=updated_at or created_at)
+                .returning(Article.id)
+            )
+        ).scalar_one()
+        for copy in (ArticleTag, Favorite):
+            await conn.execute(
+                update(copy)
+                .where(copy.article_id == article_id)
+                .values(article_created_at=created_at)
+            )
 
 
 async def count_rows(app: FastAPI, entity: Any) -> int:

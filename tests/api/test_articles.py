@@ -939,3 +939,40 @@ async def test_pages_never_repeat_or_skip_articles_created_at_the_same_instant(
     assert len(set(paged)) == 7
     # Ties are broken by insertion: the later article is shown first.
     assert everything == list(reversed(created))
+
+
+@pytest.mark.parametrize("listing", ["tag", "favorited", "feed"])
+async def test_filtered_pages_are_newest_first_and_never_repeat_or_skip(
+    client: AsyncClient, app: FastAPI, listing: str
+) -> None:
+    """?tag=, ?favorited= and the feed read their own page-order indexes (migration 0004):
+    pages must still follow the articles' created_at, ties broken the same way."""
+    jake, anna, reader = [await register(client) for _ in range(3)]
+    tag = unique("order")
+    await follow(client, reader, jake.username)
+    created = [(await create_article(client, jake, tagList=[tag]))["slug"] for _ in range(7)]
+    await create_article(client, anna, tagList=[unique("other")])  # matches none of them
+    for slug in created:
+        await favorite(client, reader, slug)
+    # Out of creation order, with three at one instant: the order comes from the timestamps.
+    base = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    moments = [base + timedelta(hours=h) for h in (5, 1, 3, 3, 3, 0, 9)]
+    for slug, moment in zip(created, moments, strict=True):
+        await set_timestamps(app, slug, moment)
+    # Newest first; among equal timestamps the later-created article first.
+    expected = [s for _, _, s in sorted(zip(moments, range(7), created, strict=True), reverse=True)]
+    path, params, headers = {
+        "tag": ("/api/articles", {"tag": tag}, None),
+        "favorited": ("/api/articles", {"favorited": reader.username}, None),
+        "feed": ("/api/articles/feed", {}, reader.headers),
+    }[listing]
+
+    for limit in (1, 2, 3, 7, 20):
+        paged: list[str] = []
+        for offset in range(0, 8, limit):
+            page = await list_page(
+                client, path, headers=headers, limit=limit, offset=offset, **params
+            )
+            assert page["articlesCount"] == 7
+            paged += slugs(page)
+        assert paged == expected, f"limit={limit}"
