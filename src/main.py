@@ -19,7 +19,12 @@ from src.api.router import api_router
 from src.api.security_middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from src.core import metrics
 from src.core.config import Settings
-from src.core.db import create_engine, create_sessionmaker
+from src.core.db import (
+    create_engine,
+    create_gate,
+    create_read_sessionmaker,
+    create_sessionmaker,
+)
 from src.core.integrations import flush_sentry, install_sentry, install_tracing
 from src.core.logging import configure_logging
 from src.core.ratelimit import create_rate_limiter
@@ -71,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD (issue 4)
+    app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings.redis_url)  # Redis when REDIS_URL set
     password_hasher(settings)  # issue 3: argon2 hasher (and its dummy hash) built before serving
 
@@ -90,7 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Issue 3: security headers on every response, CORS preflights and errors included.
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics.
-    app.add_middleware(RequestContextMiddleware, engine=engine, access_log=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware,
+        engine=engine,
+        access_log=settings.access_log,
+        trusted_proxies=settings.trusted_proxies,  # the client IP logged is the rate limiter's
+    )
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(health_router)  # /health/live, /health/ready (not in the API document)

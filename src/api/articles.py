@@ -8,17 +8,15 @@ from fastapi import APIRouter, Query, Response, status
 
 from src.api.deps import CurrentUser, Session, ViewerId
 from src.api.errors import error_responses
+from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
-    ArticleListItemOut,
     ArticleListResponse,
-    ArticleOut,
     ArticleResponse,
     ArticleUpdateRequest,
     NewArticleRequest,
 )
 from src.services import articles
 from src.services.articles import ArticleChanges, ArticleFilters, NewArticle
-from src.services.views import ArticlePage, ArticleView
 
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
@@ -32,20 +30,10 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many article
 FilterValue = Annotated[str | None, Query(max_length=255)]
 
 
-def article_response(article: ArticleView) -> ArticleResponse:
-    return ArticleResponse(article=ArticleOut.model_validate(article))
-
-
-def _list_response(page: ArticlePage) -> ArticleListResponse:
-    return ArticleListResponse(
-        articles=[ArticleListItemOut.model_validate(a) for a in page.articles],
-        articles_count=page.articles_count,
-    )
-
-
 @router.get(
     "",
     operation_id="GetArticles",
+    response_model=ArticleListResponse,
     summary="Get recent articles globally",
     responses=error_responses(401, 422),
 )
@@ -61,50 +49,56 @@ async def list_articles(
     ] = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> ArticleListResponse:
+) -> Response:
     """Newest first. `articlesCount` is the number of matches across all pages."""
     filters = ArticleFilters(tag=tag, author=author, favorited=favorited)
-    return _list_response(await articles.list_articles(session, filters, viewer, limit, offset))
+    page = await articles.list_articles(session, filters, viewer, limit, offset)
+    return article_list_response(page)
 
 
 @router.get(
     "/feed",
     operation_id="GetArticlesFeed",
+    response_model=ArticleListResponse,
     summary="Get recent articles from users you follow",
     responses=error_responses(401, 422),
 )
 async def feed(
     session: Session, user: CurrentUser, limit: Limit = 20, offset: Offset = 0
-) -> ArticleListResponse:
+) -> Response:
     """Articles by authors the caller follows, newest first."""
-    return _list_response(await articles.feed(session, user.id, limit, offset))
+    return article_list_response(await articles.feed(session, user.id, limit, offset))
 
 
 @router.post(
     "",
     operation_id="CreateArticle",
+    response_model=ArticleResponse,
     summary="Create an article",
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
     payload: NewArticleRequest, session: Session, user: CurrentUser
-) -> ArticleResponse:
+) -> Response:
     """Publish an article; its slug comes from the title and is unique."""
     new = payload.article
     data = NewArticle(
         title=new.title, description=new.description, body=new.body, tag_list=new.tag_list
     )
-    return article_response(await articles.create_article(session, user, data))
+    return article_response(
+        await articles.create_article(session, user, data), status.HTTP_201_CREATED
+    )
 
 
 @router.get(
     "/{slug}",
     operation_id="GetArticle",
+    response_model=ArticleResponse,
     summary="Get an article",
     responses=error_responses(401, 404),
 )
-async def get_article(slug: str, session: Session, viewer: ViewerId) -> ArticleResponse:
+async def get_article(slug: str, session: Session, viewer: ViewerId) -> Response:
     """One article, with its body."""
     return article_response(await articles.get_article(session, slug, viewer))
 
@@ -112,12 +106,13 @@ async def get_article(slug: str, session: Session, viewer: ViewerId) -> ArticleR
 @router.put(
     "/{slug}",
     operation_id="UpdateArticle",
+    response_model=ArticleResponse,
     summary="Update an article",
     responses=error_responses(401, 403, 404, 409, 413, 422),
 )
 async def update_article(
     slug: str, payload: ArticleUpdateRequest, session: Session, user: CurrentUser
-) -> ArticleResponse:
+) -> Response:
     """The author changes title, description, body or tags; a new title gives a new slug."""
     update = payload.article
     changes = ArticleChanges(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.api import ratelimits
 from src.core.config import Settings
+from src.core.db import ConnectionGate
 from src.core.logging import set_user_id
 from src.models import User
 from src.models.user import ROLE_ADMIN
@@ -18,6 +20,10 @@ from src.services import auth, messages
 from src.services.errors import Forbidden, Unauthorized
 
 TOKEN_SCHEMES = ("token", "bearer")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Dependencies are `async def` even when they await nothing: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per dependency on every request (issue 4).
 
 # One apiKey scheme named "Token", as in the official openapi.yml: the docs page's Authorize
 # button sends whatever is typed ("Token <jwt>" or "Bearer <jwt>") as the Authorization header.
@@ -30,18 +36,24 @@ authorization_header = APIKeyHeader(
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+    # Requests that cannot write get sessions without a transaction (src/core/db.py).
+    factory = (
+        request.app.state.read_sessionmaker
+        if request.method in SAFE_METHODS
+        else request.app.state.sessionmaker
+    )
+    gate: ConnectionGate | None = request.app.state.db_gate
+    async with gate.slot() if gate else nullcontext(), factory() as session:
         yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
@@ -56,13 +68,13 @@ def parse_authorization(header: str | None) -> str | None:
     return token
 
 
-def optional_token(
+async def optional_token(
     header: Annotated[str | None, Depends(authorization_header)],
 ) -> str | None:
     return parse_authorization(header)
 
 
-def required_token(token: Annotated[str | None, Depends(optional_token)]) -> str:
+async def required_token(token: Annotated[str | None, Depends(optional_token)]) -> str:
     if token is None:
         raise Unauthorized(messages.AUTH_REQUIRED, field="token")
     return token
@@ -81,14 +93,14 @@ async def current_user(
     return user
 
 
-def current_session_id(
+async def current_session_id(
     token: Annotated[str, Depends(required_token)], settings: SettingsDep
 ) -> str:
     """The session (`sid`) the caller's access token belongs to."""
     return auth.claims_of(token, settings).session_id
 
 
-def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     if user.role != ROLE_ADMIN:
         raise Forbidden(messages.NOT_ADMIN, field="user")
     return user
@@ -105,7 +117,7 @@ async def optional_user(
     return user
 
 
-def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | None:
+async def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | None:
     return user.id if user else None
 
 

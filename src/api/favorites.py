@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from src.api.articles import article_response
 from src.api.deps import CurrentUser, Session
 from src.api.errors import error_responses
+from src.api.render import article_response
 from src.api.schemas.articles import ArticleResponse
 from src.services import favorites
 
@@ -16,10 +16,11 @@ router = APIRouter(prefix="/articles/{slug}/favorite", tags=["Favorites"])
 @router.post(
     "",
     operation_id="CreateArticleFavorite",
+    response_model=ArticleResponse,
     summary="Favorite an article",
     responses=error_responses(401, 404),
 )
-async def favorite(slug: str, session: Session, user: CurrentUser) -> ArticleResponse:
+async def favorite(slug: str, session: Session, user: CurrentUser) -> Response:
     """Favorite an article (idempotent); returns it with the new count."""
     return article_response(await favorites.favorite(session, slug, user))
 
@@ -27,9 +28,10 @@ async def favorite(slug: str, session: Session, user: CurrentUser) -> ArticleRes
 @router.delete(
     "",
     operation_id="DeleteArticleFavorite",
+    response_model=ArticleResponse,
     summary="Unfavorite an article",
     responses=error_responses(401, 404),
 )
-async def unfavorite(slug: str, session: Session, user: CurrentUser) -> ArticleResponse:
+async def unfavorite(slug: str, session: Session, user: CurrentUser) -> Response:
     """Remove a favorite (idempotent); returns the article with the new count."""
     return article_response(await favorites.unfavorite(session, slug, user))

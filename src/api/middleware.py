@@ -13,9 +13,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.api.client_ip import client_ip
 from src.core import metrics
 from src.core.logging import RequestContext, request_context
 
@@ -58,10 +60,17 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, engine: AsyncEngine, access_log: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: AsyncEngine,
+        access_log: bool = True,
+        trusted_proxies: list[str] | None = None,
+    ) -> None:
         self.app = app
         self.engine = engine
         self.access_log = access_log
+        self.trusted_proxies = trusted_proxies or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +99,8 @@ class RequestContextMiddleware:
             metrics.observe_request(scope["method"], route, status, seconds)
             metrics.observe_pool(self.engine)
             if self.access_log:
-                client = scope.get("client")
+                # The rate limiter's client: X-Forwarded-For only from a trusted proxy.
+                client = client_ip(HTTPConnection(scope), self.trusted_proxies)
                 access_logger.info(
                     "%s %s %s %.1fms",
                     scope["method"],
@@ -102,7 +112,7 @@ class RequestContextMiddleware:
                         "route": route,
                         "status": status,
                         "duration_ms": round(seconds * 1000, 2),
-                        "client_ip": client[0] if client else None,
+                        "client_ip": client if scope.get("client") else None,
                     },
                 )
             request_context.reset(token)

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_command_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Ping each pooled connection before use. Off: that is one more round trip on every request
+    # (issue 4); a connection found dead fails its one request with a 503 and the whole pool is
+    # replaced at once (SQLAlchemy invalidates it on a disconnect), so recovery stays automatic.
+    db_pool_pre_ping: bool = False
     # Sent as Retry-After with 503s while the database (or Redis) is unavailable.
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # Bound on each /health/ready dependency check.

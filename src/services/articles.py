@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, inspect, select, true
+from sqlalchemy import Row, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
-from src.services import counters, messages
+from src.services import article_queries, counters, messages
+from src.services.article_queries import AnySelect
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
 from src.services.slugs import slug_base, with_suffix
-from src.services.sql import has_favorited, is_following
+from src.services.sql import decode_tag_names
 from src.services.views import ArticlePage, ArticleView, ProfileView
 
 SLUG_ATTEMPTS = 5
@@ -49,59 +48,16 @@ class ArticleChanges:
 # ---------------------------------------------------------------- reads
 
 
-def _article_query(viewer_id: int | None, *, with_body: bool) -> Select[*tuple[Any, ...]]:
-    """One statement for a page: article, author and the viewer's flags, never per row."""
-    columns = [
-        Article.id,
-        Article.slug,
-        Article.title,
-        Article.description,
-        Article.created_at,
-        Article.updated_at,
-        Article.favorites_count,
-        User.username,
-        User.bio,
-        User.image,
-        is_following(viewer_id, Article.author_id).label("following"),
-        has_favorited(viewer_id, Article.id).label("favorited"),
-    ]
-    if with_body:
-        columns.append(Article.body)
-    return select(*columns).join(User, User.id == Article.author_id)
-
-
-async def _tags_by_article(
-    session: AsyncSession, article_ids: Sequence[int]
-) -> dict[int, list[str]]:
-    """Tags of every article of the page in one statement, sorted by name.
-
-    Alphabetical, not the author's order: the official RealWorld Postman suite requires it
-    (it creates ["training", "dragons"] and expects "dragons" first). Sorted here rather than
-    in SQL so the order is the same whatever the database's collation.
-    """
-    tags: dict[int, list[str]] = defaultdict(list)
-    if not article_ids:
-        return tags
-    rows = await session.execute(
-        select(ArticleTag.article_id, Tag.name)
-        .join(Tag, Tag.id == ArticleTag.tag_id)
-        .where(ArticleTag.article_id.in_(article_ids))
-    )
-    for article_id, name in rows:
-        tags[article_id].append(name)
-    for names in tags.values():
-        names.sort()
-    return tags
-
-
-def _to_view(row: Row[tuple[object, ...]], tags: list[str], *, with_body: bool) -> ArticleView:
+def _to_view(row: Row[tuple[object, ...]], *, with_body: bool) -> ArticleView:
     m = row._mapping
     return ArticleView(
         slug=m["slug"],
         title=m["title"],
         description=m["description"],
         body=m["body"] if with_body else None,
-        tag_list=tags,
+        # Alphabetical, not the author's order: the official RealWorld Postman suite requires
+        # it (it creates ["training", "dragons"] and expects "dragons" first).
+        tag_list=decode_tag_names(m["tags"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         favorited=bool(m["favorited"]),
@@ -115,110 +71,21 @@ def _to_view(row: Row[tuple[object, ...]], tags: list[str], *, with_body: bool) 
     )
 
 
-async def _count(session: AsyncSession, filters: ArticleFilters, conditions: list[object]) -> int:
-    """articlesCount in one cheap statement: a maintained counter for no filter or one filter
-    (src/services/counters.py); count(*) only for combined filters, already narrowed by index."""
-    chosen = [f for f in (filters.tag, filters.author, filters.favorited) if f is not None]
-    query: Any
-    if not chosen:
-        return await counters.articles_total(session)
-    if len(chosen) > 1:
-        query = select(func.count()).select_from(Article).where(*conditions)  # type: ignore[arg-type]
-    elif filters.tag is not None:
-        query = select(Tag.articles_count).where(Tag.name == filters.tag)
-    elif filters.author is not None:
-        query = select(User.articles_count).where(
-            func.lower(User.username) == filters.author.lower()
-        )
-    else:
-        query = select(User.favorites_count).where(
-            func.lower(User.username) == str(filters.favorited).lower()
-        )
-    return int(await session.scalar(query) or 0)
-
-
-def _newest_first(query: Select[*tuple[Any, ...]], created_at: Any, article_id: Any) -> Any:
-    return query.order_by(created_at.desc(), article_id.desc())
-
-
-def _page_ids(filters: ArticleFilters, conditions: list[object], limit: int, offset: int) -> Any:
-    """The ids of one page, reached through an index that is already in page order.
-
-    A single ?tag= or ?favorited= filter reads its join table's order index (migration 0004):
-    the page costs its own 20 index entries, not every article of the tag and a sort.
-    Anything else walks the articles' own (created_at, id) indexes.
-    """
-    chosen = [f for f in (filters.tag, filters.author, filters.favorited) if f is not None]
-    query: Any
-    if len(chosen) == 1 and filters.tag is not None:
-        tag_id = select(Tag.id).where(Tag.name == filters.tag).scalar_subquery()
-        query = _newest_first(
-            select(ArticleTag.article_id).where(ArticleTag.tag_id == tag_id),
-            ArticleTag.article_created_at,
-            ArticleTag.article_id,
-        )
-    elif len(chosen) == 1 and filters.favorited is not None:
-        fan_id = (
-            select(User.id)
-            .where(func.lower(User.username) == filters.favorited.lower())
-            .scalar_subquery()
-        )
-        query = _newest_first(
-            select(Favorite.article_id).where(Favorite.user_id == fan_id),
-            Favorite.article_created_at,
-            Favorite.article_id,
-        )
-    else:
-        query = _newest_first(
-            select(Article.id).where(*conditions),  # type: ignore[arg-type]
-            Article.created_at,
-            Article.id,
-        )
-    return query.limit(limit).offset(offset)
-
-
-def _feed_page_ids(session: AsyncSession, viewer_id: int, limit: int, offset: int) -> Any:
-    """The ids of one feed page.
-
-    PostgreSQL: the newest `offset + limit` articles of each followed author (a LATERAL range
-    scan of `ix_articles_author_id_created_at_id` per author), merged: ~50 short scans instead
-    of walking the global index until enough followed authors' articles turn up (0.5% of them
-    at a million articles). SQLite has no LATERAL and serves small databases: a plain filter.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
-        own = select(Article.id).where(Article.author_id.in_(followed))
-        query = _newest_first(own, Article.created_at, Article.id)
-        return query.limit(limit).offset(offset)
-    per_author = _newest_first(
-        select(Article.id, Article.created_at).where(Article.author_id == Follow.followee_id),
-        Article.created_at,
-        Article.id,
-    ).limit(limit + offset)
-    newest = per_author.lateral("newest")
-    merged = (
-        select(newest.c.id)
-        .select_from(Follow)
-        .join(newest, true())
-        .where(Follow.follower_id == viewer_id)
-    )
-    return _newest_first(merged, newest.c.created_at, newest.c.id).limit(limit).offset(offset)
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 async def _page(
-    session: AsyncSession, viewer_id: int | None, page_ids: Any, total: int
+    session: AsyncSession, queries: tuple[AnySelect, AnySelect], params: dict[str, Any]
 ) -> ArticlePage:
-    """The page's articles in one statement (by id), then their tags in one more."""
-    query = _newest_first(
-        _article_query(viewer_id, with_body=False).where(Article.id.in_(page_ids)),
-        Article.created_at,
-        Article.id,
-    )
-    rows = (await session.execute(query)).all()
-    tags = await _tags_by_article(session, [row.id for row in rows])
+    """One statement for a page; only a page past the end (no row to carry the total) costs
+    a second one, for the count."""
+    page, count = queries
+    rows = (await session.execute(page, params)).all()
+    total = rows[0].total if rows else await session.scalar(count, params)
     return ArticlePage(
-        articles=[_to_view(row, tags[row.id], with_body=False) for row in rows],
-        articles_count=total,
+        articles=[_to_view(row, with_body=False) for row in rows],
+        articles_count=int(total or 0),
     )
 
 
@@ -226,59 +93,37 @@ async def list_articles(
     session: AsyncSession, filters: ArticleFilters, viewer_id: int | None, limit: int, offset: int
 ) -> ArticlePage:
     """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
-    conditions: list[object] = []
-    if filters.tag is not None:
-        conditions.append(
-            Article.id.in_(
-                select(ArticleTag.article_id)
-                .join(Tag, Tag.id == ArticleTag.tag_id)
-                .where(Tag.name == filters.tag)
-            )
-        )
-    if filters.author is not None:
-        conditions.append(
-            Article.author_id.in_(
-                select(User.id).where(func.lower(User.username) == filters.author.lower())
-            )
-        )
-    if filters.favorited is not None:
-        conditions.append(
-            Article.id.in_(
-                select(Favorite.article_id)
-                .join(User, User.id == Favorite.user_id)
-                .where(func.lower(User.username) == filters.favorited.lower())
-            )
-        )
-    total = await _count(session, filters, conditions)
-    if total <= offset:
-        return ArticlePage(articles=[], articles_count=total)
-    page_ids = _page_ids(filters, conditions, limit, offset)
-    return await _page(session, viewer_id, page_ids, total)
+    queries = article_queries.article_page(
+        _dialect(session),
+        viewer_id is not None,
+        filters.tag is not None,
+        filters.author is not None,
+        filters.favorited is not None,
+    )
+    params = {
+        "viewer_id": viewer_id,
+        "tag": filters.tag,
+        "author": filters.author.lower() if filters.author is not None else None,
+        "favorited": filters.favorited.lower() if filters.favorited is not None else None,
+        "limit": limit,
+        "offset": offset,
+    }
+    return await _page(session, queries, params)
 
 
 async def feed(session: AsyncSession, viewer_id: int, limit: int, offset: int) -> ArticlePage:
     """Articles by the authors the viewer follows, newest first."""
-    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
-    # The feed's total: the followed authors' maintained article counts, summed (~50 rows).
-    total = int(
-        await session.scalar(
-            select(func.coalesce(func.sum(User.articles_count), 0)).where(User.id.in_(followed))
-        )
-        or 0
-    )
-    if total <= offset:
-        return ArticlePage(articles=[], articles_count=total)
-    return await _page(session, viewer_id, _feed_page_ids(session, viewer_id, limit, offset), total)
+    params = {"viewer_id": viewer_id, "limit": limit, "offset": offset}
+    params["per_author"] = limit + offset
+    return await _page(session, article_queries.feed_page(_dialect(session)), params)
 
 
 async def get_article(session: AsyncSession, slug: str, viewer_id: int | None) -> ArticleView:
-    row = (
-        await session.execute(_article_query(viewer_id, with_body=True).where(Article.slug == slug))
-    ).first()
+    query = article_queries.single_article(_dialect(session), viewer_id is not None)
+    row = (await session.execute(query, {"slug": slug, "viewer_id": viewer_id})).first()
     if row is None:
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
-    tags = await _tags_by_article(session, [row.id])
-    return _to_view(row, tags[row.id], with_body=True)
+    return _to_view(row, with_body=True)
 
 
 async def find_article(

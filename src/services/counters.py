@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -28,9 +28,8 @@ from src.models import Article, ArticleTag, Counter, Favorite, Tag, User
 ARTICLES = "articles"
 
 
-async def articles_total(session: AsyncSession) -> int:
-    value = await session.scalar(select(Counter.value).where(Counter.name == ARTICLES))
-    return int(value or 0)
+def articles_total_query() -> Select[int]:
+    return select(Counter.value).where(Counter.name == ARTICLES)
 
 
 async def bump_articles_total(session: AsyncSession, delta: int) -> None:

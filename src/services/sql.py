@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, false
+from sqlalchemy import ColumnElement, ScalarSelect, exists, false, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.models import Base, Favorite, Follow
+from src.models import ArticleTag, Base, Favorite, Follow, Tag
+
+# A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
+Viewer = int | ColumnElement[int] | None
 
 
 async def insert_ignoring_duplicates(
@@ -26,15 +30,38 @@ async def insert_ignoring_duplicates(
     return result.rowcount == 1
 
 
-def is_following(viewer_id: int | None, author_id: Any) -> ColumnElement[bool]:
+def is_following(viewer_id: Viewer, author_id: Any) -> ColumnElement[bool]:
     """SQL expression: does the viewer follow this author? Always false when anonymous."""
     if viewer_id is None:
         return false()
     return exists().where(Follow.follower_id == viewer_id, Follow.followee_id == author_id)
 
 
-def has_favorited(viewer_id: int | None, article_id: Any) -> ColumnElement[bool]:
+def has_favorited(viewer_id: Viewer, article_id: Any) -> ColumnElement[bool]:
     """SQL expression: has the viewer favorited this article? Always false when anonymous."""
     if viewer_id is None:
         return false()
     return exists().where(Favorite.user_id == viewer_id, Favorite.article_id == article_id)
+
+
+def tag_names_of(dialect: str, article_id: Any) -> ScalarSelect[Any]:
+    """Correlated subquery: the article's tag names in one column, so a page and its tags are
+    one statement. An array on PostgreSQL, a JSON array text on SQLite (decode_tag_names)."""
+    postgres = dialect == "postgresql"
+    aggregate = func.array_agg(Tag.name) if postgres else func.json_group_array(Tag.name)
+    return (
+        select(aggregate)
+        .select_from(ArticleTag)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id == article_id)
+        .scalar_subquery()
+    )
+
+
+def decode_tag_names(value: Any) -> list[str]:
+    """The names from tag_names_of, sorted: alphabetical whatever the database's collation."""
+    if value is None:  # PostgreSQL's array_agg over no rows
+        return []
+    names: list[str] = json.loads(value) if isinstance(value, str) else list(value)
+    names.sort()
+    return names

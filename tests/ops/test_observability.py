@@ -92,6 +92,39 @@ async def test_json_access_lines_carry_the_request_and_never_a_secret(
     assert all(line.get("request_id") for line in access)
 
 
+@pytest.mark.parametrize(
+    ("trusted_proxies", "logged_ip"),
+    [
+        # The peer is a trusted proxy: the rightmost untrusted hop, as the rate limiter sees it.
+        (["127.0.0.1"], "203.0.113.7"),
+        # No trusted proxy: the socket peer, whatever the header claims.
+        ([], "127.0.0.1"),
+    ],
+)
+async def test_access_log_believes_x_forwarded_for_only_from_a_trusted_proxy(
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    trusted_proxies: list[str],
+    logged_ip: str,
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"log_format": "json", "trusted_proxies": trusted_proxies})
+    )
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.get(  # ASGITransport's peer is 127.0.0.1
+                "/api/tags",
+                headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Request-ID": "fwd-1"},
+            )
+    finally:
+        await app.state.engine.dispose()
+        configure_logging(settings)
+    assert response.status_code == 200
+    lines = json_lines(capsys.readouterr().err)
+    access = [line for line in lines if line["logger"] == "conduit.access"]
+    assert [line["client_ip"] for line in access if line["request_id"] == "fwd-1"] == [logged_ip]
+
+
 async def test_an_unexpected_error_is_logged_with_its_type_and_a_trace_id(
     json_app: FastAPI, json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,15 +15,16 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 
-def _format_timestamp(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+def format_timestamp(value: datetime) -> str:
+    # isoformat, not strftime: several times faster, and this runs twice per listed article.
+    utc = value.astimezone(UTC).isoformat(timespec="milliseconds")  # ...T12:00:00.123+00:00
+    return utc[:-6] + "Z"
 
 
 # ISO-8601 in UTC with milliseconds and "Z", as the RealWorld clients expect.
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(_format_timestamp, return_type=str),
+    PlainSerializer(format_timestamp, return_type=str),
     WithJsonSchema(
         {"type": "string", "format": "date-time", "example": "2016-02-18T03:22:56.637Z"}
     ),

@@ -1,4 +1,8 @@
-"""A real `conduit serve` process on a free port, always killed at the end."""
+"""A real `conduit serve` process on a free local port, always killed at the end.
+
+The one way tests start a server to talk TCP to: tests/ops (workers, signals, logs) and
+tests/e2e (a browser, a generated client).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import TEST_SECRET
+
 CONDUIT = Path(sys.executable).with_name("conduit")
-SECRET = "a-private-secret-that-is-long-enough-for-production-0123"
+STARTUP_SECONDS = 60
+# Integrations the developer's shell may point at: the server under test talks to none of them.
+FOREIGN_ENV_PREFIXES = ("PROMETHEUS_", "OTEL_", "SENTRY_", "REDIS_", "DATABASE_")
 
 
 def free_port() -> int:
@@ -41,20 +49,23 @@ class LiveServer:
 
 @contextmanager
 def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> Iterator[LiveServer]:
+    """`conduit serve *args` over an already migrated database, run in `tmp_path` (no stray
+    .env), logging there; production settings with JSON logs and no rate limits unless `env`
+    overrides them."""
     port = free_port()
     log = tmp_path / f"server-{port}.log"
     environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PROMETHEUS_", "OTEL_", "SENTRY_", "REDIS_", "DATABASE_"))
+        key: value for key, value in os.environ.items() if not key.startswith(FOREIGN_ENV_PREFIXES)
     }
     environment.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=SECRET,
-        ENVIRONMENT="production",
-        LOG_FORMAT="json",
-        RATE_LIMIT_ENABLED="false",
-        **env,
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "ENVIRONMENT": "production",
+            "LOG_FORMAT": "json",
+            "RATE_LIMIT_ENABLED": "false",
+            **env,
+        }
     )
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own console script
@@ -75,8 +86,8 @@ def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> It
         process.wait(timeout=30)
 
 
-def _wait_until_live(server: LiveServer, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
+def _wait_until_live(server: LiveServer) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise AssertionError(f"server exited early:\n{server.log_text()}")
@@ -86,4 +97,4 @@ def _wait_until_live(server: LiveServer, seconds: float = 60) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"server did not start:\n{server.log_text()}")
+    raise AssertionError(f"server did not start within {STARTUP_SECONDS}s:\n{server.log_text()}")

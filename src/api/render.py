@@ -1,0 +1,62 @@
+"""Article bodies serialized straight from the service's views: the hot reads (issue 4).
+
+The bytes are exactly what the Pydantic schemas in src/api/schemas/articles.py produce (a test
+compares them, tests/api/test_render.py); those schemas stay each route's documented
+`response_model`. Skipped here: building a model per article and FastAPI validating and
+re-serializing it, most of a list request's Python time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Response, status
+
+from src.api.schemas.base import format_timestamp
+from src.services.views import ArticlePage, ArticleView, ProfileView
+
+JSON = "application/json"
+
+
+def _profile(profile: ProfileView) -> dict[str, Any]:
+    return {
+        "username": profile.username,
+        "bio": profile.bio,
+        "image": profile.image,
+        "following": profile.following,
+    }
+
+
+def _article(article: ArticleView) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "slug": article.slug,
+        "title": article.title,
+        "description": article.description,
+        "tagList": article.tag_list,
+        "createdAt": format_timestamp(article.created_at),
+        "updatedAt": format_timestamp(article.updated_at),
+        "favorited": article.favorited,
+        "favoritesCount": article.favorites_count,
+        "author": _profile(article.author),
+    }
+    if article.body is not None:  # lists leave the body out (the spec since 2024-08)
+        body["body"] = article.body
+    return body
+
+
+def article_list_bytes(page: ArticlePage) -> bytes:
+    articles = [_article(article) for article in page.articles]
+    return orjson.dumps({"articles": articles, "articlesCount": page.articles_count})
+
+
+def article_bytes(article: ArticleView) -> bytes:
+    return orjson.dumps({"article": _article(article)})
+
+
+def article_list_response(page: ArticlePage) -> Response:
+    return Response(article_list_bytes(page), media_type=JSON)
+
+
+def article_response(article: ArticleView, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(article_bytes(article), status_code=status_code, media_type=JSON)
