@@ -24,8 +24,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 TS = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 PAGE = f"""
 SELECT p.slug, p.title, p.description,
-       ARRAY(SELECT t.name FROM article_tags x JOIN tags t ON t.id = x.tag_id
-             WHERE x.article_id = p.id ORDER BY t.name COLLATE "C") AS tags,
+       ARRAY(SELECT n FROM (SELECT (SELECT t.name FROM tags t WHERE t.id = x.tag_id) AS n
+                            FROM article_tags x WHERE x.article_id = p.id) s
+             ORDER BY n COLLATE "C") AS tags,
        {TS.format("p.created_at")} AS created, {TS.format("p.updated_at")} AS updated,
        p.favorites_count, u.username, u.bio, u.image,
        (SELECT value FROM counters WHERE name = 'articles') AS total

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_cost_kib: int = Field(default=19 * 1024, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Threads per worker that hash or verify passwords; more logins at once queue for them.
+    # Bounds memory (each argon2 hash holds ARGON2_MEMORY_COST_KIB while it runs) and leaves
+    # the other core to the event loop.
+    password_hash_threads: int = Field(default=2, ge=1, le=64)
     # A refresh token (and so a session) lives this long without use being needed to extend it.
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     # Rate limits: requests per window, per client IP and per account (0 turns one off).

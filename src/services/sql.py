@@ -46,16 +46,14 @@ def has_favorited(viewer_id: Viewer, article_id: Any) -> ColumnElement[bool]:
 
 def tag_names_of(dialect: str, article_id: Any) -> ScalarSelect[Any]:
     """Correlated subquery: the article's tag names in one column, so a page and its tags are
-    one statement. An array on PostgreSQL, a JSON array text on SQLite (decode_tag_names)."""
-    postgres = dialect == "postgresql"
-    aggregate = func.array_agg(Tag.name) if postgres else func.json_group_array(Tag.name)
-    return (
-        select(aggregate)
-        .select_from(ArticleTag)
-        .join(Tag, Tag.id == ArticleTag.tag_id)
-        .where(ArticleTag.article_id == article_id)
-        .scalar_subquery()
-    )
+    one statement. An array on PostgreSQL, a JSON array text on SQLite (decode_tag_names).
+
+    Each name is its own primary-key lookup: written as a join, PostgreSQL at a million
+    articles hashed the whole tags table once per listed article (bench/RESULTS.md).
+    """
+    name = select(Tag.name).where(Tag.id == ArticleTag.tag_id).scalar_subquery()
+    aggregate = func.array_agg(name) if dialect == "postgresql" else func.json_group_array(name)
+    return select(aggregate).where(ArticleTag.article_id == article_id).scalar_subquery()
 
 
 def decode_tag_names(value: Any) -> list[str]:
