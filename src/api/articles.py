@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from src.api.deps import CurrentUser, Session, ViewerId
+from src.api.deps import CurrentUser, ReaderId, Session, ViewerId
 from src.api.errors import error_responses
 from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
@@ -64,10 +64,10 @@ async def list_articles(
     responses=error_responses(401, 422),
 )
 async def feed(
-    session: Session, user: CurrentUser, limit: Limit = 20, offset: Offset = 0
+    session: Session, reader: ReaderId, limit: Limit = 20, offset: Offset = 0
 ) -> Response:
     """Articles by authors the caller follows, newest first."""
-    return article_list_response(await articles.feed(session, user.id, limit, offset))
+    return article_list_response(await articles.feed(session, reader, limit, offset))
 
 
 @router.post(

@@ -106,24 +106,29 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
-async def optional_user(
+async def viewer_id(
     token: Annotated[str | None, Depends(optional_token)], session: Session, settings: SettingsDep
-) -> User | None:
-    """Anonymous when no header is sent; a header that is sent must be valid."""
+) -> int | None:
+    """Who is reading: anonymous when no header is sent; a header that is sent must be valid."""
     if token is None:
         return None
-    user = await auth.user_from_token(session, settings, token)
-    set_user_id(user.id)  # the access log names the user (issue 5)
-    return user
+    user_id = await auth.user_id_from_token(session, settings, token)
+    set_user_id(user_id)  # the access log names the user (issue 5)
+    return user_id
 
 
-async def viewer_id(user: Annotated[User | None, Depends(optional_user)]) -> int | None:
-    return user.id if user else None
+async def reader_id(
+    token: Annotated[str, Depends(required_token)], session: Session, settings: SettingsDep
+) -> int:
+    """Who is reading, for reads that need a signed-in user (the feed)."""
+    user_id = await auth.user_id_from_token(session, settings, token)
+    set_user_id(user_id)
+    return user_id
 
 
 CurrentToken = Annotated[str, Depends(required_token)]
 CurrentUser = Annotated[User, Depends(current_user)]
-OptionalUser = Annotated[User | None, Depends(optional_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 CurrentSessionId = Annotated[str, Depends(current_session_id)]
 ViewerId = Annotated[int | None, Depends(viewer_id)]
+ReaderId = Annotated[int, Depends(reader_id)]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from src.core.config import Settings
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+READ_ONLY = "conduit_read_only"  # execution option: the connection serves a read-only request
 SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file")
 
 
@@ -113,7 +114,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: concurrent writers wait for busy_timeout
         # instead of failing with "database is locked" when a read transaction upgrades.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Requests that only read (create_read_sessionmaker) take a plain snapshot: with WAL
+        # they neither wait for writers nor hold them up.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class ConnectionGate:
@@ -165,10 +169,11 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
 
     On PostgreSQL their connections run in autocommit: every read is one statement (pages,
     their tags and totals are built in one query), so a transaction would add only a BEGIN and
-    a ROLLBACK round trip to each request (issue 4). SQLite keeps the plain sessions: its
-    connections are set up for explicit transactions (see _configure_sqlite).
+    a ROLLBACK round trip to each request (issue 4). SQLite needs explicit transactions (see
+    _configure_sqlite); there they are deferred snapshots rather than write locks.
     """
-    if engine.dialect.name != "postgresql":
-        return create_sessionmaker(engine)
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return async_sessionmaker(autocommit, expire_on_commit=False, autoflush=False)
+    if engine.dialect.name == "postgresql":
+        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        reader = engine.execution_options(**{READ_ONLY: True})
+    return async_sessionmaker(reader, expire_on_commit=False, autoflush=False)

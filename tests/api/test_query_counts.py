@@ -74,6 +74,11 @@ async def _statements_per_page_size(
     return recorded
 
 
+def _queries(statements: list[str]) -> list[str]:
+    """Statements that read or write, without SQLite's explicit BEGIN."""
+    return [s for s in statements if not s.startswith("BEGIN")]
+
+
 def _assert_constant(recorded: dict[int, list[str]]) -> None:
     counts = {limit: len(statements) for limit, statements in recorded.items()}
     assert len(set(counts.values())) == 1, (counts, recorded[100])
@@ -98,6 +103,9 @@ async def test_listing_articles_runs_the_same_statements_for_any_page_size(
 
     _assert_constant(anonymous)
     _assert_constant(authenticated)
+    # The page with its tags and total is one statement; the caller's lookup is the other.
+    assert len(_queries(anonymous[20])) == 1, anonymous[20]
+    assert len(_queries(authenticated[20])) == 2, authenticated[20]
 
 
 async def test_the_feed_runs_the_same_statements_for_any_page_size(
@@ -108,6 +116,7 @@ async def test_the_feed_runs_the_same_statements_for_any_page_size(
     )
 
     _assert_constant(recorded)
+    assert len(_queries(recorded[20])) == 2, recorded[20]  # the caller, then the page
 
 
 async def test_listing_comments_runs_the_same_statements_for_one_or_many_comments(

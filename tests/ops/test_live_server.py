@@ -65,7 +65,7 @@ def test_metrics_from_two_workers_are_aggregated(database_url: str, tmp_path: Pa
 
 @asynccontextmanager
 async def database_lock(database_url: str) -> AsyncIterator[None]:
-    """Hold a real lock that makes GET /api/profiles/... wait until the block exits."""
+    """Hold a real lock that makes a write request wait until the block exits."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         conn = sqlite3.connect(str(url.database), isolation_level=None)
@@ -101,12 +101,21 @@ def refuses_connections(port: int) -> bool:
     return False
 
 
+NEW_USER = {
+    "user": {"username": "sigterm", "email": "sigterm@example.com", "password": "pw-12345678"}
+}
+
+
 async def test_sigterm_lets_the_in_flight_request_finish(database_url: str, tmp_path: Path) -> None:
     with live_server(database_url, tmp_path, SHUTDOWN_GRACE_SECONDS="30") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            # A write waits for the lock on both databases (on SQLite, reads take a WAL
+            # snapshot and wait for nobody).
+            token = (await http.post("/api/users", json=NEW_USER)).json()["user"]["token"]
+            headers = {"X-Request-ID": "slow-request-1", "Authorization": f"Token {token}"}
             async with database_lock(database_url):
                 slow = asyncio.create_task(
-                    http.get("/api/profiles/nobody", headers={"X-Request-ID": "slow-request-1"})
+                    http.post("/api/profiles/nobody/follow", headers=headers)
                 )
                 for _ in range(100):  # wait until it is really in flight (blocked on the lock)
                     if await in_progress(server.url) >= 2:  # it, and this scrape
@@ -132,5 +141,5 @@ async def test_sigterm_lets_the_in_flight_request_finish(database_url: str, tmp_
     lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("request_id") == "slow-request-1"]
     assert access and access[-1]["status"] == 404
-    assert access[-1]["route"] == "/api/profiles/{username}"
+    assert access[-1]["route"] == "/api/profiles/{username}/follow"
     assert any(line["message"] == "database pool closed" for line in lines)
