@@ -1,3 +1,4 @@
+# ruff: noqa: T201 - a command-line tool: its report is its output
 """Sum what every CI step counted, from the logs `.ci/run` kept, into one closing line.
 
 Usage: python3 scripts/ci_tally.py LOG_DIR. Standard library only (runs outside the venv).
