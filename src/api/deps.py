@@ -106,24 +106,24 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+async def _reader(session: AsyncSession, settings: Settings, token: str) -> int:
+    user_id = await auth.user_id_from_token(session, settings, token)
+    set_user_id(user_id)  # the access log names the user (issue 5)
+    return user_id
+
+
 async def viewer_id(
     token: Annotated[str | None, Depends(optional_token)], session: Session, settings: SettingsDep
 ) -> int | None:
     """Who is reading: anonymous when no header is sent; a header that is sent must be valid."""
-    if token is None:
-        return None
-    user_id = await auth.user_id_from_token(session, settings, token)
-    set_user_id(user_id)  # the access log names the user (issue 5)
-    return user_id
+    return None if token is None else await _reader(session, settings, token)
 
 
 async def reader_id(
     token: Annotated[str, Depends(required_token)], session: Session, settings: SettingsDep
 ) -> int:
     """Who is reading, for reads that need a signed-in user (the feed)."""
-    user_id = await auth.user_id_from_token(session, settings, token)
-    set_user_id(user_id)
-    return user_id
+    return await _reader(session, settings, token)
 
 
 CurrentToken = Annotated[str, Depends(required_token)]
