@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from bench.runner import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 
 HOT = {
     "list anonymous",
@@ -66,7 +66,7 @@ async def main(database_url: str) -> None:
                     print("--")
                     print("\n".join(row[0] for row in result))
                     print("```")
-    await app.state.engine.dispose()
+    await release_resources(app)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from httpx import ASGITransport, AsyncClient
 
 from src.core import migrations
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 
 
 async def main(rounds: int) -> None:
@@ -44,7 +44,7 @@ async def main(rounds: int) -> None:
                     )
                     timings[label].append((time.perf_counter() - start) * 1000)
                     assert response.status_code == 401
-        await app.state.engine.dispose()
+        await release_resources(app)
     for label, values in timings.items():
         print(
             f"{label:15} median {statistics.median(values):6.1f} ms  "

@@ -383,12 +383,12 @@ def scenarios(f: Fixtures) -> list[Scenario]:
 def count_statements(
     database_url: str, secret: str, token: str, chosen: list[Scenario]
 ) -> dict[str, int]:
-    """Each scenario once through the real app in-process, counting SQL via SQLAlchemy events."""
+    """Each scenario once through the real app in-process, counting every SQL statement
+    (SQLAlchemy's events and the hot reads' asyncpg pool: src.main.recording_statements)."""
     from httpx import ASGITransport, AsyncClient
-    from sqlalchemy import event
 
     from src.core.config import Settings
-    from src.main import create_app
+    from src.main import create_app, recording_statements, release_resources
 
     async def run() -> dict[str, int]:
         settings = Settings(
@@ -398,12 +398,6 @@ def count_statements(
             log_level="WARNING",
         )
         app = create_app(settings)
-        seen: list[str] = []
-
-        def on_execute(*args: Any) -> None:
-            seen.append(args[2])
-
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", on_execute)
         counts: dict[str, int] = {}
         transport = ASGITransport(app=app)
         async with AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -412,10 +406,10 @@ def count_statements(
                 if s.auth:
                     headers["Authorization"] = f"Token {token}"
                 await client.request(s.method, s.path, headers=headers, content=s.body)  # warm
-                seen.clear()
-                await client.request(s.method, s.path, headers=headers, content=s.body)
+                with recording_statements(app) as seen:
+                    await client.request(s.method, s.path, headers=headers, content=s.body)
                 counts[s.name] = len(seen)
-        await app.state.engine.dispose()
+        await release_resources(app)
         return counts
 
     return asyncio.run(run())

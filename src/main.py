@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import event
 
 from src import __version__
 from src.api.docs import fastapi_options, install_docs
 from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from src.api.health import router as health_router
+from src.api.hot_reads import HotReadsMiddleware
 from src.api.metrics import router as metrics_router
 from src.api.middleware import RequestContextMiddleware
 from src.api.router import api_router
@@ -28,6 +31,7 @@ from src.core.db import (
 from src.core.integrations import flush_sentry, install_sentry, install_tracing
 from src.core.logging import configure_logging
 from src.core.ratelimit import create_rate_limiter
+from src.core.reads import DriverReads
 from src.core.security import password_hasher
 
 DESCRIPTION = """
@@ -57,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
-        logging.getLogger("conduit").info("database pool closed")
+        await release_resources(app)
+        logging.getLogger("conduit").info("database pools closed")
         await app.state.rate_limiter.close()  # issue 3
         # Issue 5: flush traces and errors, drop this worker's live gauges from /metrics.
         if app.state.tracer_provider is not None:
@@ -71,17 +75,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Tracing is ours (OpenTelemetry via OTEL_*, src/core/integrations.py) and so are the
+        # metrics (Prometheus): FastAPI's native telemetry would record them twice, and checks
+        # the global providers on every request (issue 4).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         **fastapi_options(settings),  # docs pages served from shipped assets, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD (issue 4)
+    # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py, issue 4).
+    app.state.driver_reads = None if settings.is_sqlite else DriverReads(settings, engine.dialect)
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings.redis_url)  # Redis when REDIS_URL set
     password_hasher(settings)  # issue 3: argon2 hasher (and its dummy hash) built before serving
 
-    # Added first, so it sits inside CORS: even a 500 carries the CORS headers.
+    # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/hot_reads.py).
+    if settings.hot_reads_enabled:
+        app.add_middleware(HotReadsMiddleware, settings=settings)
+    # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
     app.add_middleware(UnexpectedErrorMiddleware)
     # Issue 3: Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
@@ -111,6 +124,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracer_provider = install_tracing(app, engine, settings)  # only when OTEL_* set
     install_docs(app, settings)  # /docs and /redoc, offline (src/api/docs.py)
     return app
+
+
+async def release_resources(app: FastAPI) -> None:
+    """Close the app's database pools (at shutdown, and by tests and tools that build apps)."""
+    driver_reads: DriverReads | None = app.state.driver_reads
+    if driver_reads is not None:
+        await driver_reads.close()
+    await app.state.engine.dispose()
+
+
+@contextmanager
+def recording_statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the block runs, through SQLAlchemy or on the hot
+    reads' asyncpg pool (the statement-count tests and bench/run count with this)."""
+    statements: list[str] = []
+
+    def on_execute(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
+        statements.append(args[2])
+
+    sync_engine = app.state.engine.sync_engine
+    driver_reads: DriverReads | None = app.state.driver_reads
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    if driver_reads is not None:
+        driver_reads.listeners.append(statements.append)
+    try:
+        yield statements
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", on_execute)
+        if driver_reads is not None:
+            driver_reads.listeners.remove(statements.append)
 
 
 def app_factory() -> FastAPI:

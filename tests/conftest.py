@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from src.core import migrations
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from src.models import Base
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -93,7 +93,7 @@ def is_postgres(database_url: str) -> bool:
 async def app(settings: Settings):  # type: ignore[no-untyped-def]
     application = create_app(settings)
     yield application
-    await application.state.engine.dispose()
+    await release_resources(application)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from src.cli import app as cli
 from src.core import migrations
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def test_create_admin_makes_an_account_that_can_moderate(database: str) ->
         response = await client.post(
             "/api/admin/users/v/deactivate", headers={"Authorization": f"Token {token}"}
         )
-    await app.state.engine.dispose()  # type: ignore[attr-defined]
+    await release_resources(app)  # type: ignore[attr-defined]
 
     assert victim.status_code == 201
     assert response.status_code == 200
@@ -82,7 +82,7 @@ async def test_create_admin_promotes_an_existing_user(database: str) -> None:
         response = await client.post(
             "/api/admin/users/ann/reactivate", headers={"Authorization": f"Token {token}"}
         )
-    await app.state.engine.dispose()  # type: ignore[attr-defined]
+    await release_resources(app)  # type: ignore[attr-defined]
 
     assert result.exit_code == 0, result.output
     assert "Promoted admin ann <ann@example.com>" in result.output
@@ -133,7 +133,7 @@ async def test_create_admin_with_a_password_resets_an_existing_users_password(
             "/api/users/login",
             json={"user": {"email": "bo@example.com", "password": "reset-password"}},
         )
-    await app.state.engine.dispose()  # type: ignore[attr-defined]
+    await release_resources(app)  # type: ignore[attr-defined]
 
     assert result.exit_code == 0, result.output
     assert old.status_code == 401

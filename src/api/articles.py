@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from src.api.deps import CurrentUser, ReaderId, Session, ViewerId
+from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
 from src.api.errors import error_responses
 from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
@@ -38,8 +38,8 @@ FilterValue = Annotated[str | None, Query(max_length=255)]
     responses=error_responses(401, 422),
 )
 async def list_articles(
-    session: Session,
-    viewer: ViewerId,
+    reads: ReadsDep,
+    viewer: TokenViewer,
     tag: Annotated[str | None, Query(max_length=255, description="Filter by tag")] = None,
     author: Annotated[
         str | None, Query(max_length=255, description="Filter by author (username)")
@@ -52,7 +52,8 @@ async def list_articles(
 ) -> Response:
     """Newest first. `articlesCount` is the number of matches across all pages."""
     filters = ArticleFilters(tag=tag, author=author, favorited=favorited)
-    page = await articles.list_articles(session, filters, viewer, limit, offset)
+    page = await articles.list_articles(reads, filters, viewer, limit, offset)
+    signed_in(viewer)
     return article_list_response(page)
 
 
@@ -64,10 +65,12 @@ async def list_articles(
     responses=error_responses(401, 422),
 )
 async def feed(
-    session: Session, reader: ReaderId, limit: Limit = 20, offset: Offset = 0
+    reads: ReadsDep, reader: TokenReader, limit: Limit = 20, offset: Offset = 0
 ) -> Response:
     """Articles by authors the caller follows, newest first."""
-    return article_list_response(await articles.feed(session, reader, limit, offset))
+    page = await articles.feed(reads, reader, limit, offset)
+    signed_in(reader)
+    return article_list_response(page)
 
 
 @router.post(
@@ -98,9 +101,11 @@ async def create_article(
     summary="Get an article",
     responses=error_responses(401, 404),
 )
-async def get_article(slug: str, session: Session, viewer: ViewerId) -> Response:
+async def get_article(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """One article, with its body."""
-    return article_response(await articles.get_article(session, slug, viewer))
+    article = await articles.get_article(reads, slug, viewer)
+    signed_in(viewer)
+    return article_response(article)
 
 
 @router.put(

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from src.api import ratelimits
 from src.core.config import Settings
 from src.core.db import ConnectionGate
 from src.core.logging import set_user_id
+from src.core.reads import DriverReads, Reads, SessionReads
 from src.models import User
 from src.models.user import ROLE_ADMIN
 from src.services import auth, messages
+from src.services.auth import Viewer
 from src.services.errors import Forbidden, Unauthorized
 
 TOKEN_SCHEMES = ("token", "bearer")
@@ -53,8 +56,27 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+@asynccontextmanager
+async def open_reads(state: State) -> AsyncIterator[Reads]:
+    """Where a read-only request runs its statements: PostgreSQL's shared asyncpg pool, or a
+    read session (a WAL snapshot) on SQLite. Also used by src/api/hot_reads.py."""
+    driver: DriverReads | None = state.driver_reads
+    if driver is not None:
+        async with driver.request() as reads:
+            yield reads
+        return
+    async with state.read_sessionmaker() as session:
+        yield SessionReads(session)
+
+
+async def get_reads(request: Request) -> AsyncIterator[Reads]:
+    async with open_reads(request.app.state) as reads:
+        yield reads
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Session = Annotated[AsyncSession, Depends(get_session)]
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
 def parse_authorization(header: str | None) -> str | None:
@@ -106,24 +128,46 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
-async def _reader(session: AsyncSession, settings: Settings, token: str) -> int:
-    user_id = await auth.user_id_from_token(session, settings, token)
+async def reader_of(reads: Reads, settings: Settings, token: str) -> int:
+    """The signed-in reader's id (also used by src/api/hot_reads.py)."""
+    user_id = await auth.user_id_from_token(reads, settings, token)
     set_user_id(user_id)  # the access log names the user (issue 5)
     return user_id
 
 
 async def viewer_id(
-    token: Annotated[str | None, Depends(optional_token)], session: Session, settings: SettingsDep
+    token: Annotated[str | None, Depends(optional_token)], reads: ReadsDep, settings: SettingsDep
 ) -> int | None:
     """Who is reading: anonymous when no header is sent; a header that is sent must be valid."""
-    return None if token is None else await _reader(session, settings, token)
+    return None if token is None else await reader_of(reads, settings, token)
 
 
 async def reader_id(
-    token: Annotated[str, Depends(required_token)], session: Session, settings: SettingsDep
+    token: Annotated[str, Depends(required_token)], reads: ReadsDep, settings: SettingsDep
 ) -> int:
     """Who is reading, for reads that need a signed-in user (the feed)."""
-    return await _reader(session, settings, token)
+    return await reader_of(reads, settings, token)
+
+
+async def token_viewer(
+    token: Annotated[str | None, Depends(optional_token)], settings: SettingsDep
+) -> Viewer | None:
+    """The caller of an article read, known by its token's signature and claims; the read's
+    own statement checks the session is live (services/article_queries.py, issue 4)."""
+    return None if token is None else auth.viewer_of(token, settings)
+
+
+async def token_reader(
+    token: Annotated[str, Depends(required_token)], settings: SettingsDep
+) -> Viewer:
+    """As token_viewer, for reads that need a signed-in user (the feed)."""
+    return auth.viewer_of(token, settings)
+
+
+def signed_in(viewer: Viewer | None) -> None:
+    """After a read confirmed the viewer's session: the access log names the user (issue 5)."""
+    if viewer is not None:
+        set_user_id(viewer.user_id)
 
 
 CurrentToken = Annotated[str, Depends(required_token)]
@@ -132,3 +176,5 @@ AdminUser = Annotated[User, Depends(admin_user)]
 CurrentSessionId = Annotated[str, Depends(current_session_id)]
 ViewerId = Annotated[int | None, Depends(viewer_id)]
 ReaderId = Annotated[int, Depends(reader_id)]
+TokenViewer = Annotated[Viewer | None, Depends(token_viewer)]
+TokenReader = Annotated[Viewer, Depends(token_reader)]

@@ -135,6 +135,11 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
 
 
 async def _on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    return domain_error_response(exc)
+
+
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """A service's refusal as HTTP: its status, the envelope, and the headers it calls for."""
     status_code = next(
         (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
     )

@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.client_ip import client_ip
+from src.api.hot_reads import ROUTE_KEY
 from src.core import metrics
 from src.core.logging import RequestContext, request_context
 
@@ -38,6 +39,9 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def _route_template(scope: Scope) -> str:
+    hot: str | None = scope.get(ROUTE_KEY)  # answered by src/api/hot_reads.py
+    if hot is not None:
+        return hot
     # FastAPI (0.16x) keeps included routers nested: scope["route"] holds the path relative to
     # its router's prefix, while the effective route context has the full template.
     fastapi_state = scope.get("fastapi")

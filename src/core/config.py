@@ -36,6 +36,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # PostgreSQL: the hot reads' own asyncpg pool, per worker (src/core/reads.py); opened on
+    # first use, so a worker holds at most DB_POOL_SIZE + DB_MAX_OVERFLOW + this connections.
+    db_read_pool_size: int = Field(default=10, ge=1)
+    # The article list, feed and single article answered without FastAPI's router (the same
+    # route functions; src/api/hot_reads.py). Off only to compare the two paths.
+    hot_reads_enabled: bool = True
     db_echo: bool = False
 
     # --- Accounts and security (issue 3): passwords, sessions, abuse limits, headers ---

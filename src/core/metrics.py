@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -68,18 +69,34 @@ def mark_stopped() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
+# Per-request bookkeeping stays cheap (issue 4): each label set's children are looked up once
+# (routes are templates, so the set is bounded), and pool gauges are written when they change.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_pool_seen: dict[str, int] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method, route, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+    key = (method, route, status)
+    children = _request_children.get(key)
+    if children is None:
+        labels = (method, route, str(status))
+        children = _request_children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def _set_pool_gauge(state: str, value: int) -> None:
+    if _pool_seen.get(state) != value:
+        _pool_seen[state] = value
+        DB_POOL.labels(state=state).set(value)
 
 
 def observe_pool(engine: AsyncEngine) -> None:
     pool = engine.pool
     if isinstance(pool, QueuePool):
-        DB_POOL.labels(state="size").set(pool.size())
-        DB_POOL.labels(state="checked_out").set(pool.checkedout())
-        DB_POOL.labels(state="overflow").set(max(pool.overflow(), 0))
+        _set_pool_gauge("size", pool.size())
+        _set_pool_gauge("checked_out", pool.checkedout())
+        _set_pool_gauge("overflow", max(pool.overflow(), 0))
 
 
 def render(engine: AsyncEngine) -> tuple[bytes, str]:

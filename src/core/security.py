@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -157,14 +158,38 @@ def create_access_token(
 
 
 def decode_access_token(token: str, settings: Settings) -> AccessTokenClaims:
-    """Decode and check every claim; the algorithm is pinned, never read from the token."""
+    """Decode and check every claim; the algorithm is pinned, never read from the token.
+
+    A token that passed every check is remembered (bounded, per process) with its validity
+    window: signature and claims are a pure function of the token and the key, so the next
+    request with it checks only the clock. Anything not remembered, or outside its window, is
+    verified in full - expired tokens fail exactly as they would without the cache. Whether its
+    session is still live is the database's answer on every request (src/services/auth.py).
+    """
+    key = settings.secret_key.get_secret_value()
+    options = (settings.jwt_algorithm, settings.jwt_audience, settings.jwt_issuer)
+    verified = _verified_claims(token, key, *options)
+    if not verified.not_before <= time.time() < verified.expires:
+        verified = _verified_claims.__wrapped__(token, key, *options)  # raises the clock error
+    return verified.claims
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    claims: AccessTokenClaims
+    not_before: float
+    expires: float
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer: str) -> _Verified:
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key.get_secret_value(),
-            algorithms=[settings.jwt_algorithm],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
             options={
                 "require_exp": True,
                 "require_iat": True,
@@ -187,10 +212,17 @@ def decode_access_token(token: str, settings: Settings) -> AccessTokenClaims:
         or not session_id
     ):
         raise InvalidTokenError("token subject is not a user id")
-    return AccessTokenClaims(
+    access = AccessTokenClaims(
         user_id=int(subject),
         token_id=token_id,
         session_id=session_id,
         issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+    )
+    # jose's own checks, at whole seconds: valid from nbf (when present) until exp.
+    not_before = claims.get("nbf")
+    return _Verified(
+        access,
+        float(not_before) if isinstance(not_before, int | float) else float("-inf"),
+        float(claims["exp"]) + 1.0,
     )

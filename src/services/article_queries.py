@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, bindparam, func, select, true
 
 from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from src.models.base import UTCDateTime
 from src.services import counters
+from src.services.auth import session_is_live
 from src.services.sql import has_favorited, is_following, tag_names_of
 
 VIEWER = bindparam("viewer_id", type_=Integer)
@@ -27,11 +29,19 @@ LIMIT = bindparam("limit", type_=Integer)
 OFFSET = bindparam("offset", type_=Integer)
 AnySelect = Select[*tuple[Any, ...]]
 PER_AUTHOR = bindparam("per_author", type_=Integer)  # limit + offset
+# A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
+# a signed-in read is one round trip like an anonymous one (auth.Viewer).
+SESSION_ID = bindparam("session_id", type_=String)
+NOW = bindparam("now", type_=UTCDateTime())
 
 
-def _article_columns(dialect: str, with_viewer: bool) -> AnySelect:
+def _viewer_live() -> Any:
+    return session_is_live(VIEWER, SESSION_ID, NOW).label("viewer_live")
+
+
+def _article_columns(dialect: str, with_viewer: bool, checked: bool = False) -> AnySelect:
     viewer = VIEWER if with_viewer else None
-    return select(
+    query = select(
         Article.id,
         Article.slug,
         Article.title,
@@ -46,6 +56,7 @@ def _article_columns(dialect: str, with_viewer: bool) -> AnySelect:
         has_favorited(viewer, Article.id).label("favorited"),
         tag_names_of(dialect, Article.id).label("tags"),
     ).join(User, User.id == Article.author_id)
+    return query.add_columns(_viewer_live()) if checked else query
 
 
 def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySelect:
@@ -53,9 +64,9 @@ def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySele
 
 
 @cache
-def single_article(dialect: str, with_viewer: bool) -> AnySelect:
+def single_article(dialect: str, with_viewer: bool, checked: bool = False) -> AnySelect:
     """One article by `slug`, with its body."""
-    columns = _article_columns(dialect, with_viewer).add_columns(Article.body)
+    columns = _article_columns(dialect, with_viewer, checked).add_columns(Article.body)
     return columns.where(Article.slug == SLUG)
 
 
@@ -118,23 +129,28 @@ def _page_ids(tag: bool, author: bool, favorited: bool) -> AnySelect:
     return query.limit(LIMIT).offset(OFFSET)
 
 
-def _page(dialect: str, with_viewer: bool, page_ids: AnySelect, count: AnySelect) -> AnySelect:
+def _page(
+    dialect: str, with_viewer: bool, checked: bool, page_ids: AnySelect, count: AnySelect
+) -> tuple[AnySelect, AnySelect]:
+    """(page, count): the page with its total (and `viewer_live`) in each row; the count (with
+    `viewer_live`) alone for a page past the end, which has no row to carry them."""
+    total = count.scalar_subquery().label("total")
     query = (
-        _article_columns(dialect, with_viewer)
-        .add_columns(count.scalar_subquery().label("total"))
+        _article_columns(dialect, with_viewer, checked)
+        .add_columns(total)
         .where(Article.id.in_(page_ids))
     )
-    return _newest_first(query, Article.created_at, Article.id)
+    alone = select(total).add_columns(_viewer_live()) if checked else select(total)
+    return _newest_first(query, Article.created_at, Article.id), alone
 
 
 @cache
 def article_page(
-    dialect: str, with_viewer: bool, tag: bool, author: bool, favorited: bool
+    dialect: str, with_viewer: bool, tag: bool, author: bool, favorited: bool, checked: bool = False
 ) -> tuple[AnySelect, AnySelect]:
-    """(page, count): the page with its total in each row; the count alone for a page past
-    the end, which has no row to carry it."""
+    """(page, count) for these filters; see _page."""
     count = _count(tag, author, favorited)
-    return _page(dialect, with_viewer, _page_ids(tag, author, favorited), count), count
+    return _page(dialect, with_viewer, checked, _page_ids(tag, author, favorited), count)
 
 
 def _feed_ids(dialect: str) -> AnySelect:
@@ -163,8 +179,8 @@ def _feed_ids(dialect: str) -> AnySelect:
 
 
 @cache
-def feed_page(dialect: str) -> tuple[AnySelect, AnySelect]:
+def feed_page(dialect: str, checked: bool = False) -> tuple[AnySelect, AnySelect]:
     """(page, count) of the feed; the total sums the followed authors' maintained counts."""
     followed = select(Follow.followee_id).where(Follow.follower_id == VIEWER)
     count = select(func.coalesce(func.sum(User.articles_count), 0)).where(User.id.in_(followed))
-    return _page(dialect, True, _feed_ids(dialect), count), count
+    return _page(dialect, True, checked, _feed_ids(dialect), count)

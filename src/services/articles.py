@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, inspect, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.core.reads import Reads, SessionReads
+from src.core.reads import Row as ReadRow
 from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
-from src.services import article_queries, counters, messages
+from src.services import article_queries, auth, counters, messages
 from src.services.article_queries import AnySelect
-from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.auth import Viewer
+from src.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from src.services.roles import is_admin
 from src.services.slugs import slug_base, with_suffix
 from src.services.sql import decode_tag_names
@@ -48,8 +51,7 @@ class ArticleChanges:
 # ---------------------------------------------------------------- reads
 
 
-def _to_view(row: Row[tuple[object, ...]], *, with_body: bool) -> ArticleView:
-    m = row._mapping
+def _to_view(m: ReadRow, *, with_body: bool) -> ArticleView:
     return ArticleView(
         slug=m["slug"],
         title=m["title"],
@@ -71,58 +73,77 @@ def _to_view(row: Row[tuple[object, ...]], *, with_body: bool) -> ArticleView:
     )
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+def _viewer_params(viewer: Viewer | None) -> dict[str, Any]:
+    if viewer is None:
+        return {"viewer_id": None}
+    return {"viewer_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
+
+
+def _refuse_dead_session(viewer: Viewer | None, row: ReadRow) -> None:
+    if viewer is not None and viewer.checked and not row["viewer_live"]:
+        raise Unauthorized(messages.TOKEN_INVALID, field="token")
 
 
 async def _page(
-    session: AsyncSession, queries: tuple[AnySelect, AnySelect], params: dict[str, Any]
+    reads: Reads,
+    queries: tuple[AnySelect, AnySelect],
+    params: dict[str, Any],
+    viewer: Viewer | None,
 ) -> ArticlePage:
-    """One statement for a page; only a page past the end (no row to carry the total) costs
-    a second one, for the count."""
+    """One statement for a page, its total and the viewer's session check; only a page past
+    the end (no row to carry them) costs a second one."""
     page, count = queries
-    rows = (await session.execute(page, params)).all()
-    total = rows[0].total if rows else await session.scalar(count, params)
+    rows = await reads.all(page, params)
+    head = rows[0] if rows else await reads.first(count, params)
+    if head is None:  # not reached: the count statement always returns its one row
+        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+    _refuse_dead_session(viewer, head)
     return ArticlePage(
         articles=[_to_view(row, with_body=False) for row in rows],
-        articles_count=int(total or 0),
+        articles_count=int(head["total"] or 0),
     )
 
 
 async def list_articles(
-    session: AsyncSession, filters: ArticleFilters, viewer_id: int | None, limit: int, offset: int
+    reads: Reads, filters: ArticleFilters, viewer: Viewer | None, limit: int, offset: int
 ) -> ArticlePage:
     """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
     queries = article_queries.article_page(
-        _dialect(session),
-        viewer_id is not None,
+        reads.dialect,
+        viewer is not None,
         filters.tag is not None,
         filters.author is not None,
         filters.favorited is not None,
+        viewer is not None and viewer.checked,
     )
     params = {
-        "viewer_id": viewer_id,
+        **_viewer_params(viewer),
         "tag": filters.tag,
         "author": filters.author.lower() if filters.author is not None else None,
         "favorited": filters.favorited.lower() if filters.favorited is not None else None,
         "limit": limit,
         "offset": offset,
     }
-    return await _page(session, queries, params)
+    return await _page(reads, queries, params, viewer)
 
 
-async def feed(session: AsyncSession, viewer_id: int, limit: int, offset: int) -> ArticlePage:
+async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> ArticlePage:
     """Articles by the authors the viewer follows, newest first."""
-    params = {"viewer_id": viewer_id, "limit": limit, "offset": offset}
+    params = {**_viewer_params(viewer), "limit": limit, "offset": offset}
     params["per_author"] = limit + offset
-    return await _page(session, article_queries.feed_page(_dialect(session)), params)
+    queries = article_queries.feed_page(reads.dialect, viewer.checked)
+    return await _page(reads, queries, params, viewer)
 
 
-async def get_article(session: AsyncSession, slug: str, viewer_id: int | None) -> ArticleView:
-    query = article_queries.single_article(_dialect(session), viewer_id is not None)
-    row = (await session.execute(query, {"slug": slug, "viewer_id": viewer_id})).first()
+async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> ArticleView:
+    checked = viewer is not None and viewer.checked
+    query = article_queries.single_article(reads.dialect, viewer is not None, checked)
+    row = await reads.first(query, {**_viewer_params(viewer), "slug": slug})
     if row is None:
+        if viewer is not None:  # a dead session is a 401 even for a missing article
+            await auth.ensure_live(reads, viewer)
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+    _refuse_dead_session(viewer, row)
     return _to_view(row, with_body=True)
 
 
@@ -241,7 +262,7 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
     await _replace_tags(session, article, data.tag_list)
     await counters.bump_articles_total(session, +1)
     await session.commit()
-    return await get_article(session, article.slug, author.id)
+    return await get_article(SessionReads(session), article.slug, Viewer(author.id))
 
 
 async def update_article(
@@ -262,7 +283,7 @@ async def update_article(
         await _replace_tags(session, article, changes.tag_list)
     article.updated_at = utc_now()
     await session.commit()
-    return await get_article(session, article.slug, editor.id)
+    return await get_article(SessionReads(session), article.slug, Viewer(editor.id))
 
 
 def slug_base_of(slug: str) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Exists, Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from src.core import security
 from src.core.config import Settings
+from src.core.reads import Reads
 from src.models import AuthSession, User
 from src.models.base import utc_now
 from src.services import messages
@@ -25,6 +28,41 @@ def claims_of(token: str, settings: Settings) -> security.AccessTokenClaims:
         return security.decode_access_token(token, settings)
     except security.InvalidTokenError:
         raise _invalid_token() from None
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads a page: a user id, and for a caller known only by an access token its session,
+    which the read's own statement checks is still live (article_queries, issue 4). Without a
+    session (a write that already loaded its verified author), the id is trusted as it is."""
+
+    user_id: int
+    session_id: str | None = None
+
+    @property
+    def checked(self) -> bool:
+        return self.session_id is not None
+
+
+def viewer_of(token: str, settings: Settings) -> Viewer:
+    """The token's viewer, its signature and claims checked; its session is checked by the
+    statement that reads for it."""
+    claims = claims_of(token, settings)
+    return Viewer(claims.user_id, claims.session_id)
+
+
+def session_is_live(user_id: Any, session_id: Any, now: Any) -> Exists:
+    """SQL: the session is live and its user active - the rule of _live, usable inside another
+    statement (over an alias of users, so it never correlates with an outer users table)."""
+    account = aliased(User)
+    return exists().where(
+        account.id == user_id,
+        account.is_active.is_(True),
+        AuthSession.user_id == account.id,
+        AuthSession.id == session_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
 
 
 def _live(query: Select[Any]) -> Select[Any]:
@@ -56,10 +94,20 @@ async def user_from_token(session: AsyncSession, settings: Settings, token: str)
     return user
 
 
-async def user_id_from_token(session: AsyncSession, settings: Settings, token: str) -> int:
+async def ensure_live(reads: Reads, viewer: Viewer) -> None:
+    """Unauthorized unless the viewer's session is live: for reads whose own statement could
+    not say (no row came back to carry the answer)."""
+    if viewer.session_id is None:
+        return
+    params = {"user_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
+    if await reads.scalar(_USER_ID, params) is None:
+        raise _invalid_token()
+
+
+async def user_id_from_token(reads: Reads, settings: Settings, token: str) -> int:
     """Just the id, for reads that only need to know who is asking: the same checks as
     user_from_token, without loading the whole account."""
-    user_id = await session.scalar(_USER_ID, _params(claims_of(token, settings)))
+    user_id = await reads.scalar(_USER_ID, _params(claims_of(token, settings)))
     if user_id is None:
         raise _invalid_token()
     return int(user_id)

@@ -8,9 +8,11 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.core.reads import SessionReads
 from src.models import Article, Favorite, User
 from src.services import counters
 from src.services.articles import find_article, get_article
+from src.services.auth import Viewer
 from src.services.sql import insert_ignoring_duplicates
 from src.services.views import ArticleView
 
@@ -37,7 +39,7 @@ async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
         await counters.bump_user_favorites(session, [user.id], +1)
         await _bump_count(session, article.id, +1)
     await session.commit()
-    return await get_article(session, slug, user.id)
+    return await get_article(SessionReads(session), slug, Viewer(user.id))
 
 
 async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
@@ -54,4 +56,4 @@ async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleVie
         await counters.bump_user_favorites(session, [user.id], -1)
         await _bump_count(session, article.id, -1)
     await session.commit()
-    return await get_article(session, slug, user.id)
+    return await get_article(SessionReads(session), slug, Viewer(user.id))

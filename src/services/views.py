@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,16 +18,17 @@ class AuthenticatedUser:
     refresh_token: str | None = None  # only when a session was just opened or refreshed
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileView:
+# Built per listed article (two per row): NamedTuples, immutable like frozen dataclasses and
+# about five times cheaper to build (frozen dataclasses assign each field through
+# object.__setattr__), which a 100-article page notices (issue 4).
+class ProfileView(NamedTuple):
     username: str
     bio: str | None
     image: str | None
     following: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ArticleView:
+class ArticleView(NamedTuple):
     slug: str
     title: str
     description: str

@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
+from src.main import recording_statements
 from src.models import Article, ArticleTag, Favorite
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -91,15 +92,7 @@ async def count_rows(app: FastAPI, entity: Any) -> int:
 
 @contextmanager
 def count_statements(app: FastAPI) -> Iterator[list[str]]:
-    """Record every SQL statement the app sends while the block runs."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])  # (conn, cursor, statement, parameters, context, many)
-
-    sync_engine = app.state.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    """Record every SQL statement the app sends while the block runs (SQLAlchemy's events,
+    and on PostgreSQL the hot reads' own asyncpg pool too)."""
+    with recording_statements(app) as statements:
         yield statements
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)

@@ -10,7 +10,7 @@ from httpx import ASGITransport, AsyncClient
 
 from src.api.docs import DOCS_CSP
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 PAGES = ("/docs", "/redoc")
@@ -24,7 +24,7 @@ async def docs_off(settings: Settings) -> AsyncIterator[AsyncClient]:
         async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
             yield http
     finally:
-        await application.state.engine.dispose()
+        await release_resources(application)
 
 
 @pytest.mark.parametrize("page", PAGES)

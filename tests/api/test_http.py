@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.factories import create_article, register
 
 ALLOWED_ORIGIN = "https://app.example.com"  # the origin conftest configures
@@ -247,7 +247,7 @@ async def failing_app(settings: Settings) -> AsyncIterator[FastAPI]:
         raise RuntimeError("Traceback: secret connection string postgres://admin:hunter2@db")
 
     yield application
-    await application.state.engine.dispose()
+    await release_resources(application)
 
 
 async def test_an_unexpected_error_answers_500_without_leaking_details(

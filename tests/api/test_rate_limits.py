@@ -15,7 +15,7 @@ from httpx import ASGITransport, AsyncClient
 
 from src.core.config import Settings
 from src.core.ratelimit import MemoryRateLimiter
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.api.security_helpers import log_in, refresh, sign_up
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -51,7 +51,7 @@ async def limited() -> AsyncIterator[Callable[..., Any]]:
     yield build
     for app in apps:
         await app.state.rate_limiter.close()
-        await app.state.engine.dispose()
+        await release_resources(app)
 
 
 def _assert_429(response: Any) -> None:
@@ -182,7 +182,7 @@ async def test_the_in_process_limiter_is_used_without_redis(settings: Settings) 
     app = create_app(_limited(settings))
 
     assert isinstance(app.state.rate_limiter, MemoryRateLimiter)
-    await app.state.engine.dispose()
+    await release_resources(app)
 
 
 def _redis_reachable() -> bool:
@@ -212,7 +212,7 @@ async def test_two_workers_sharing_redis_enforce_one_limit(settings: Settings) -
     finally:
         for app in (worker_a, worker_b):
             await app.state.rate_limiter.close()
-            await app.state.engine.dispose()
+            await release_resources(app)
 
     # Either worker alone saw only 3 attempts (under the limit of 4): only a shared count
     # refuses the 5th and 6th.

@@ -8,7 +8,7 @@ from httpx import ASGITransport, AsyncClient
 
 from src.api.security_middleware import API_CSP
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.api.security_helpers import sign_up
 
 COMMON = {
@@ -95,7 +95,7 @@ async def test_hsts_behind_a_trusted_tls_proxy(settings: Settings) -> None:
     transport = ASGITransport(app=app, client=("127.0.0.1", 5000))
     async with AsyncClient(transport=transport, base_url="http://conduit.test") as c:
         proxied = await c.get("/api/tags", headers={"X-Forwarded-Proto": "https"})
-    await app.state.engine.dispose()
+    await release_resources(app)
 
     assert "strict-transport-security" in proxied.headers
 
@@ -115,7 +115,7 @@ async def test_only_trusted_hosts_are_served(settings: Settings) -> None:
         allowed = await c.get("/api/tags")
         wildcard = await c.get("/api/tags", headers={"Host": "eu.conduit.test:8000"})
         foreign = await c.get("/api/tags", headers={"Host": "evil.example.net"})
-    await app.state.engine.dispose()
+    await release_resources(app)
 
     assert allowed.status_code == 200
     assert wildcard.status_code == 200

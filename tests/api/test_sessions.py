@@ -11,7 +11,7 @@ from jose import jwt
 from sqlalchemy import delete, select, update
 
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from src.models import AuthSession, RefreshToken, User
 from src.models.base import utc_now
 from tests.api.security_helpers import log_in, me, refresh, sign_in, sign_up
@@ -136,7 +136,7 @@ async def test_logout_is_seen_by_every_worker(client: AsyncClient, settings: Set
         assert (await me(worker2, jake.token)).status_code == 200
         await client.post("/api/users/logout", headers=jake.headers)
         assert (await me(worker2, jake.token)).status_code == 401
-    await other.state.engine.dispose()
+    await release_resources(other)
 
 
 async def test_logout_leaves_the_users_other_sessions_alone(client: AsyncClient) -> None:

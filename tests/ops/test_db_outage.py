@@ -10,7 +10,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy.engine import make_url
 
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.factories import register
 from tests.ops.tcp_proxy import TcpProxy
 
@@ -53,7 +53,7 @@ async def outage_client(
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             yield http
     finally:
-        await app.state.engine.dispose()
+        await release_resources(app)
 
 
 async def get(http: AsyncClient, path: str, **kwargs: object) -> Response:

@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from pydantic import SecretStr
 
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 
 
 class Collector:
@@ -89,7 +89,7 @@ async def test_sentry_receives_unexpected_errors_with_the_request_id(
     finally:
         sentry_sdk.get_client().close()
         sentry_sdk.init()  # back to an inactive client for the rest of the session
-        await app.state.engine.dispose()
+        await release_resources(app)
 
 
 async def test_opentelemetry_exports_request_and_sql_spans(
@@ -115,4 +115,4 @@ async def test_opentelemetry_exports_request_and_sql_spans(
     finally:
         provider.shutdown()
         SQLAlchemyInstrumentor().uninstrument()
-        await app.state.engine.dispose()
+        await release_resources(app)

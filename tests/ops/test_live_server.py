@@ -142,4 +142,4 @@ async def test_sigterm_lets_the_in_flight_request_finish(database_url: str, tmp_
     access = [line for line in lines if line.get("request_id") == "slow-request-1"]
     assert access and access[-1]["status"] == 404
     assert access[-1]["route"] == "/api/profiles/{username}/follow"
-    assert any(line["message"] == "database pool closed" for line in lines)
+    assert any(line["message"] == "database pools closed" for line in lines)

@@ -12,7 +12,7 @@ from httpx import ASGITransport, AsyncClient
 
 from src.core.config import Settings
 from src.core.logging import configure_logging
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.factories import register
 
 
@@ -21,7 +21,7 @@ async def json_app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The app with production-style JSON logs (restored to the session's format after)."""
     app = create_app(settings.model_copy(update={"log_format": "json"}))
     yield app
-    await app.state.engine.dispose()
+    await release_resources(app)
     configure_logging(settings)
 
 
@@ -117,7 +117,7 @@ async def test_access_log_believes_x_forwarded_for_only_from_a_trusted_proxy(
                 headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Request-ID": "fwd-1"},
             )
     finally:
-        await app.state.engine.dispose()
+        await release_resources(app)
         configure_logging(settings)
     assert response.status_code == 200
     lines = json_lines(capsys.readouterr().err)
@@ -169,7 +169,7 @@ async def test_ready_is_503_with_the_reason_when_redis_is_unreachable(settings: 
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             ready = await http.get("/health/ready")
     finally:
-        await app.state.engine.dispose()
+        await release_resources(app)
     assert ready.status_code == 503
     assert ready.headers["Retry-After"] == str(settings.retry_after_seconds)
     assert list(ready.json()["errors"]) == ["redis"]
@@ -184,7 +184,7 @@ async def test_an_unreachable_sqlite_file_is_503_not_500(settings: Settings) -> 
             tags = await http.get("/api/tags")
             ready = await http.get("/health/ready")
     finally:
-        await app.state.engine.dispose()
+        await release_resources(app)
     assert tags.status_code == 503
     assert tags.headers["Retry-After"] == str(settings.retry_after_seconds)
     assert "database" in tags.json()["errors"]

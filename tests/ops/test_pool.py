@@ -8,7 +8,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from src.core.config import Settings
-from src.main import create_app
+from src.main import create_app, release_resources
 from tests.factories import create_article, register
 
 
@@ -29,4 +29,4 @@ async def test_requests_beyond_the_pool_size_wait_their_turn_and_all_succeed(
             assert [r.status_code for r in responses] == [200] * len(paths)
             assert app.state.engine.pool.checkedout() == 0  # every connection came back
     finally:
-        await app.state.engine.dispose()
+        await release_resources(app)

@@ -1,0 +1,230 @@
+"""Read-only statements for the hot reads: through SQLAlchemy, or straight on asyncpg (issue 4).
+
+Services run their page and single-article reads against `Reads`, whatever the database:
+
+- `SessionReads` executes them on an `AsyncSession` (SQLite, and reads inside a write's own
+  transaction, which must see its uncommitted rows).
+- `DriverReads` (PostgreSQL) compiles each prebuilt statement once to its PostgreSQL text and
+  runs it on a pool of plain asyncpg connections, which keep it prepared. A profile of a list
+  request under load put a quarter of its CPU time in the ORM session's execution path
+  (bench/RESULTS.md); this path costs what the benchmark's bare floor pays for the same query.
+
+Both hand back rows that are read by column name (`row["slug"]`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from src.core.config import Settings
+from src.core.db import DatabaseUnavailable
+
+Row = Mapping[Any, Any]
+Statement = Select[Any]
+StatementListener = Callable[[str], None]
+
+logger = logging.getLogger("conduit.db")
+
+# Failures that mean "the database is away or overloaded", answered with a 503 (issue 5).
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,  # connect, pool wait or statement (command_timeout) ran out
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+class Reads(Protocol):
+    dialect: str  # "postgresql" or "sqlite": statements are built per dialect
+
+    async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]: ...
+
+    async def first(self, statement: Statement, params: Mapping[str, Any]) -> Row | None: ...
+
+    async def scalar(self, statement: Statement, params: Mapping[str, Any]) -> Any: ...
+
+
+class SessionReads:
+    """Reads on an ORM session: in its transaction, counted by SQLAlchemy's events."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]:
+        return (await self.session.execute(statement, params)).mappings().all()
+
+    async def first(self, statement: Statement, params: Mapping[str, Any]) -> Row | None:
+        return (await self.session.execute(statement, params)).mappings().first()
+
+    async def scalar(self, statement: Statement, params: Mapping[str, Any]) -> Any:
+        return await self.session.scalar(statement, params)
+
+
+class _Compiled:
+    """One statement's PostgreSQL text, its parameter order and their bind conversions."""
+
+    __slots__ = ("defaults", "names", "processors", "sql", "statement")
+
+    def __init__(self, statement: Statement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # noqa: S101 - a select always is
+        self.statement = statement  # keeps the cache key (its id) from being reused
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # Values the statement carries itself (e.g. `Counter.name == "articles"`).
+        self.defaults = {name: compiled.binds[name].effective_value for name in self.names}
+        self.processors = {
+            name: processor
+            for name in self.names
+            if (processor := compiled.binds[name].type.bind_processor(dialect)) is not None
+        }
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = [params[name] if name in params else self.defaults[name] for name in self.names]
+        if self.processors:
+            for index, name in enumerate(self.names):
+                processor = self.processors.get(name)
+                if processor is not None and values[index] is not None:
+                    values[index] = processor(values[index])
+        return values
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Returned connections skip asyncpg's reset query (a round trip per request): they only
+    ever run single read statements outside a transaction, which leave no session state
+    behind - no SET, LISTEN, advisory lock or open transaction to undo."""
+
+
+def _unavailable(exc: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"database read failed ({type(exc).__name__}: {exc})")
+
+
+class DriverReads:
+    """PostgreSQL reads on their own asyncpg pool, opened on first use; `request()` gives one
+    request its `Reads`.
+
+    Sized by DB_READ_POOL_SIZE (per worker, beside the SQLAlchemy pool that serves writes); the
+    same connect, wait and statement time limits as the main pool, and any sign of an outage
+    raised as DatabaseUnavailable (a 503). asyncpg drops a broken connection and connects anew
+    on the next request, so reads recover by themselves when the database is back.
+    """
+
+    def __init__(self, settings: Settings, dialect: Dialect) -> None:
+        url = make_url(settings.database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._size = settings.db_read_pool_size
+        self._connect_timeout = settings.db_connect_timeout_seconds
+        self._acquire_timeout = settings.db_pool_timeout_seconds
+        self._command_timeout = settings.db_command_timeout_seconds
+        self._dialect = dialect
+        self.dialect = dialect.name
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        self._compiled: dict[int, _Compiled] = {}
+        # Called with each statement's text before it runs: statement counts in the tests and
+        # in bench/run, which SQLAlchemy's events cannot see on this path.
+        self.listeners: list[StatementListener] = []
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,  # connect on demand: a worker that serves no read holds none
+                    max_size=self._size,
+                    timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                    reset=_keep_session,
+                )
+            return self._pool
+
+    def _compile(self, statement: Statement) -> _Compiled:
+        compiled = self._compiled.get(id(statement))
+        if compiled is None:
+            compiled = self._compiled[id(statement)] = _Compiled(statement, self._dialect)
+        return compiled
+
+    async def _run(
+        self, connection: asyncpg.Connection, statement: Statement, params: Mapping[str, Any]
+    ) -> list[Any]:
+        compiled = self._compile(statement)
+        for listener in self.listeners:
+            listener(compiled.sql)
+        try:
+            rows: list[Any] = await connection.fetch(compiled.sql, *compiled.arguments(params))
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        return rows
+
+    async def _acquire(self) -> asyncpg.Connection:
+        pool = self._pool or await self._open()
+        try:
+            return await pool.acquire(timeout=self._acquire_timeout)
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+
+    async def _release(self, connection: asyncpg.Connection) -> None:
+        if self._pool is not None:
+            try:
+                await self._pool.release(connection)
+            except _UNAVAILABLE:  # a broken connection: the pool has dropped it already
+                logger.debug("read connection released broken", exc_info=True)
+
+    @asynccontextmanager
+    async def request(self) -> AsyncIterator[Reads]:
+        """Reads for one request: its statements share one connection, taken at the first
+        statement (a request refused before it runs any holds none) and returned at the end."""
+        reads = _RequestReads(self)
+        try:
+            yield reads
+        finally:
+            if reads.connection is not None:
+                await self._release(reads.connection)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=self._acquire_timeout)
+            except Exception:  # whatever went wrong, do not leave it open
+                logger.warning("read pool did not close cleanly; terminating it")
+                pool.terminate()
+
+
+class _RequestReads:
+    """DriverReads for one request, on one pooled connection."""
+
+    def __init__(self, driver: DriverReads) -> None:
+        self._driver = driver
+        self.dialect = driver.dialect
+        self.connection: asyncpg.Connection | None = None
+
+    async def _fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
+        if self.connection is None:
+            self.connection = await self._driver._acquire()
+        return await self._driver._run(self.connection, statement, params)
+
+    async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]:
+        return await self._fetch(statement, params)
+
+    async def first(self, statement: Statement, params: Mapping[str, Any]) -> Row | None:
+        rows = await self._fetch(statement, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, statement: Statement, params: Mapping[str, Any]) -> Any:
+        rows = await self._fetch(statement, params)
+        return rows[0][0] if rows else None
