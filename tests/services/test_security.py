@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,6 +194,37 @@ def test_decoding_rejects_an_expired_token_made_by_the_service_itself() -> None:
 
     with pytest.raises(security.InvalidTokenError):
         security.decode_access_token(token, settings)
+
+
+def test_a_remembered_token_still_expires_on_time() -> None:
+    """Verified tokens are remembered with their window: the clock is checked every time."""
+    settings = make_settings()
+    now = int(time.time())
+    token = sign(claims(settings, iat=now - 10, nbf=now - 10, exp=now + 1))
+    assert security.decode_access_token(token, settings).user_id == 7  # verified, remembered
+
+    time.sleep(2.1)  # past exp, at jose's whole-second resolution
+
+    with pytest.raises(security.InvalidTokenError, match="expired"):
+        security.decode_access_token(token, settings)
+
+
+def test_a_remembered_token_is_not_accepted_under_another_key() -> None:
+    """Rotating SECRET_KEY refuses the old tokens at once, remembered or not."""
+    old, rotated = make_settings(), make_settings(secret_key="a-rotated-secret-key-long-enough-0123")
+    token = security.create_access_token(3, old)
+    assert security.decode_access_token(token, old).user_id == 3
+
+    with pytest.raises(security.InvalidTokenError):
+        security.decode_access_token(token, rotated)
+
+
+def test_a_refused_token_is_never_remembered() -> None:
+    settings = make_settings()
+    token = sign(claims(settings), secret="another-secret-that-is-also-long-enough")
+    for _ in range(2):  # refused in full both times: only accepted tokens are remembered
+        with pytest.raises(security.InvalidTokenError, match="Signature"):
+            security.decode_access_token(token, settings)
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "a.b", "....."])
