@@ -1,11 +1,12 @@
 """The hot reads, dispatched without FastAPI's router and dependency solver (issue 4).
 
-`GET /api/articles`, `GET /api/articles/feed` and `GET /api/articles/{slug}` are most of the
-traffic. A profile of a list request put more than half of its CPU time in FastAPI's routing
-and dependency solving (bench/RESULTS.md), for a route whose inputs are five query parameters
-and a header. This middleware, the innermost one (every guard, header, log line and metric
-still applies), answers those requests by calling the very same route functions with the same
-services, renderer and error envelope.
+`GET /api/articles`, `GET /api/articles/feed`, `GET /api/articles/{slug}` and `GET /api/tags`
+(every page of the web client loads the popular tags) are most of the traffic. A profile of a
+list request put more than half of its CPU time in FastAPI's routing and dependency solving
+(docs/performance.md), for a route whose inputs are five query parameters and a header. This
+middleware, the innermost one (every guard, header, log line and metric still applies),
+answers those requests by calling the very same route functions with the same services,
+renderer and error envelope.
 
 It takes only requests whose inputs are plainly valid: one value per parameter, integers as
 digits within their bounds, filters within their length. Anything else - a bad `limit`, a
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api import articles
+from src.api import articles, tags
 from src.api.deps import open_reads, parse_authorization
 from src.api.errors import domain_error_response
 from src.core.config import Settings
@@ -39,6 +40,7 @@ ARTICLES = "/api/articles"
 FEED = "/api/articles/feed"
 ARTICLE_PREFIX = "/api/articles/"
 SINGLE_ARTICLE = "/api/articles/{slug}"
+TAGS = "/api/tags"
 MAX_FILTER_LENGTH = 255
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
@@ -104,6 +106,10 @@ async def _single(reads: Reads, viewer: Viewer | None, params: Params) -> Respon
     return await articles.get_article(params["slug"], reads, viewer)
 
 
+async def _tags(reads: Reads, _viewer: Viewer | None, _params: Params) -> Response:
+    return await tags.list_tags(reads)
+
+
 def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
     """(template, handler, parameters) for a hot read, None for every other request."""
     if scope["method"] != "GET":
@@ -120,6 +126,8 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
     if path == FEED:
         limit, offset = _page(_query(scope, _PAGE_PARAMS))
         return FEED, _feed, {"limit": limit, "offset": offset}
+    if path == TAGS:
+        return TAGS, _tags, {}
     if path.startswith(ARTICLE_PREFIX):
         slug = path[len(ARTICLE_PREFIX) :]
         if slug and "/" not in slug:

@@ -1,4 +1,4 @@
-"""Article bodies serialized straight from the service's views: the hot reads (issue 4).
+"""Article (and tag) bodies serialized straight from the service's views: the hot reads (issue 4).
 
 The bytes are exactly what the Pydantic schemas in src/api/schemas/articles.py produce (a test
 compares them, tests/api/test_render.py); those schemas stay each route's documented
@@ -52,6 +52,10 @@ def article_list_bytes(page: ArticlePage) -> bytes:
 
 def article_bytes(article: ArticleView) -> bytes:
     return orjson.dumps({"article": _article(article)})
+
+
+def tag_list_response(tags: list[str]) -> Response:
+    return Response(orjson.dumps({"tags": tags}), media_type=JSON)
 
 
 def article_list_response(page: ArticlePage) -> Response:

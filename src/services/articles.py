@@ -162,12 +162,14 @@ async def find_article(
     return article
 
 
-async def list_tags(session: AsyncSession) -> list[str]:
+_TAGS_IN_USE = (
+    select(Tag.name).where(Tag.articles_count > 0).order_by(Tag.articles_count.desc(), Tag.name)
+)
+
+
+async def list_tags(reads: Reads) -> list[str]:
     """Tags in use by at least one article, most used first (maintained counts, no scan)."""
-    rows = await session.scalars(
-        select(Tag.name).where(Tag.articles_count > 0).order_by(Tag.articles_count.desc(), Tag.name)
-    )
-    return list(rows)
+    return [row["name"] for row in await reads.all(_TAGS_IN_USE, {})]
 
 
 # ---------------------------------------------------------------- writes

@@ -6,11 +6,11 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from src.api.docs import DOCS_CSP
 from src.core.config import Settings
-from src.main import create_app, release_resources
+from tests.apps import app_client
 
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 PAGES = ("/docs", "/redoc")
@@ -18,13 +18,8 @@ PAGES = ("/docs", "/redoc")
 
 @pytest.fixture
 async def docs_off(settings: Settings) -> AsyncIterator[AsyncClient]:
-    application = create_app(settings.model_copy(update={"docs_enabled": False}))
-    try:
-        transport = ASGITransport(app=application)
-        async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
-            yield http
-    finally:
-        await release_resources(application)
+    async with app_client(settings.model_copy(update={"docs_enabled": False})) as http:
+        yield http
 
 
 @pytest.mark.parametrize("page", PAGES)

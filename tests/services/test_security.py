@@ -211,7 +211,10 @@ def test_a_remembered_token_still_expires_on_time() -> None:
 
 def test_a_remembered_token_is_not_accepted_under_another_key() -> None:
     """Rotating SECRET_KEY refuses the old tokens at once, remembered or not."""
-    old, rotated = make_settings(), make_settings(secret_key="a-rotated-secret-key-long-enough-0123")
+    old, rotated = (
+        make_settings(),
+        make_settings(secret_key="a-rotated-secret-key-long-enough-0123"),
+    )
     token = security.create_access_token(3, old)
     assert security.decode_access_token(token, old).user_id == 3
 
