@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from src.api.deps import CurrentUser, Session, ViewerId
+from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
 from src.api.errors import error_responses
+from src.api.render import comment_list_response
 from src.api.schemas.comments import (
     CommentListResponse,
     CommentOut,
@@ -23,12 +24,14 @@ router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
     "",
     operation_id="GetArticleComments",
     summary="Get comments for an article",
+    response_model=CommentListResponse,
     responses=error_responses(401, 404),
 )
-async def list_comments(slug: str, session: Session, viewer: ViewerId) -> CommentListResponse:
+async def list_comments(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """All comments of the article, newest first."""
-    found = await comments.list_comments(session, slug, viewer)
-    return CommentListResponse(comments=[CommentOut.model_validate(c) for c in found])
+    found = await comments.list_comments(reads, slug, viewer)
+    signed_in(viewer)
+    return comment_list_response(found)
 
 
 @router.post(

@@ -128,27 +128,6 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
-async def reader_of(reads: Reads, settings: Settings, token: str) -> int:
-    """The signed-in reader's id (also used by src/api/hot_reads.py)."""
-    user_id = await auth.user_id_from_token(reads, settings, token)
-    set_user_id(user_id)  # the access log names the user (issue 5)
-    return user_id
-
-
-async def viewer_id(
-    token: Annotated[str | None, Depends(optional_token)], reads: ReadsDep, settings: SettingsDep
-) -> int | None:
-    """Who is reading: anonymous when no header is sent; a header that is sent must be valid."""
-    return None if token is None else await reader_of(reads, settings, token)
-
-
-async def reader_id(
-    token: Annotated[str, Depends(required_token)], reads: ReadsDep, settings: SettingsDep
-) -> int:
-    """Who is reading, for reads that need a signed-in user (the feed)."""
-    return await reader_of(reads, settings, token)
-
-
 async def token_viewer(
     token: Annotated[str | None, Depends(optional_token)], settings: SettingsDep
 ) -> Viewer | None:
@@ -174,7 +153,5 @@ CurrentToken = Annotated[str, Depends(required_token)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 CurrentSessionId = Annotated[str, Depends(current_session_id)]
-ViewerId = Annotated[int | None, Depends(viewer_id)]
-ReaderId = Annotated[int, Depends(reader_id)]
 TokenViewer = Annotated[Viewer | None, Depends(token_viewer)]
 TokenReader = Annotated[Viewer, Depends(token_reader)]

@@ -1,7 +1,8 @@
 """The hot reads, dispatched without FastAPI's router and dependency solver (issue 4).
 
-`GET /api/articles`, `GET /api/articles/feed`, `GET /api/articles/{slug}` and `GET /api/tags`
-(every page of the web client loads the popular tags) are most of the traffic. A profile of a
+The reads are most of the traffic: `GET /api/articles`, `/api/articles/feed`,
+`/api/articles/{slug}`, its `/comments`, `/api/profiles/{username}` and `/api/tags` (every page
+of the web client loads the popular tags). A profile of a
 list request put more than half of its CPU time in FastAPI's routing and dependency solving
 (docs/performance.md), for a route whose inputs are five query parameters and a header. This
 middleware, the innermost one (every guard, header, log line and metric still applies),
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api import articles, tags
+from src.api import articles, comments, profiles, tags
 from src.api.deps import open_reads, parse_authorization
 from src.api.errors import domain_error_response
 from src.core.config import Settings
@@ -41,6 +42,10 @@ FEED = "/api/articles/feed"
 ARTICLE_PREFIX = "/api/articles/"
 SINGLE_ARTICLE = "/api/articles/{slug}"
 TAGS = "/api/tags"
+COMMENTS_SUFFIX = "/comments"
+COMMENTS = "/api/articles/{slug}/comments"
+PROFILE_PREFIX = "/api/profiles/"
+PROFILE = "/api/profiles/{username}"
 MAX_FILTER_LENGTH = 255
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
@@ -106,6 +111,14 @@ async def _single(reads: Reads, viewer: Viewer | None, params: Params) -> Respon
     return await articles.get_article(params["slug"], reads, viewer)
 
 
+async def _comments(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
+    return await comments.list_comments(params["slug"], reads, viewer)
+
+
+async def _profile(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
+    return await profiles.get_profile(params["username"], reads, viewer)
+
+
 async def _tags(reads: Reads, _viewer: Viewer | None, _params: Params) -> Response:
     return await tags.list_tags(reads)
 
@@ -132,6 +145,13 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
         slug = path[len(ARTICLE_PREFIX) :]
         if slug and "/" not in slug:
             return SINGLE_ARTICLE, _single, {"slug": slug}
+        slug = slug.removesuffix(COMMENTS_SUFFIX)
+        if path.endswith(COMMENTS_SUFFIX) and slug and "/" not in slug:
+            return COMMENTS, _comments, {"slug": slug}
+    if path.startswith(PROFILE_PREFIX):
+        username = path[len(PROFILE_PREFIX) :]
+        if username and "/" not in username:
+            return PROFILE, _profile, {"username": username}
     return None
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from src.api.deps import CurrentUser, Session, ViewerId
+from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
 from src.api.errors import error_responses
+from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
 from src.services import profiles
 from src.services.views import ProfileView
@@ -21,11 +22,14 @@ def _profile_response(profile: ProfileView) -> ProfileResponse:
     "/{username}",
     operation_id="GetProfileByUsername",
     summary="Get a profile",
+    response_model=ProfileResponse,
     responses=error_responses(401, 404),
 )
-async def get_profile(username: str, session: Session, viewer: ViewerId) -> ProfileResponse:
+async def get_profile(username: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """A user's public profile; `following` says whether the caller follows them."""
-    return _profile_response(await profiles.get_profile(session, username, viewer))
+    profile = await profiles.get_profile(reads, username, viewer)
+    signed_in(viewer)
+    return profile_response(profile)
 
 
 @router.post(

@@ -1,4 +1,4 @@
-"""Article (and tag) bodies serialized straight from the service's views: the hot reads (issue 4).
+"""Hot read bodies serialized straight from the service's views (issue 4).
 
 The bytes are exactly what the Pydantic schemas in src/api/schemas/articles.py produce (a test
 compares them, tests/api/test_render.py); those schemas stay each route's documented
@@ -14,7 +14,7 @@ import orjson
 from fastapi import Response, status
 
 from src.api.schemas.base import format_timestamp
-from src.services.views import ArticlePage, ArticleView, ProfileView
+from src.services.views import ArticlePage, ArticleView, CommentView, ProfileView
 
 JSON = "application/json"
 
@@ -25,6 +25,16 @@ def _profile(profile: ProfileView) -> dict[str, Any]:
         "bio": profile.bio,
         "image": profile.image,
         "following": profile.following,
+    }
+
+
+def _comment(comment: CommentView) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "createdAt": format_timestamp(comment.created_at),
+        "updatedAt": format_timestamp(comment.updated_at),
+        "body": comment.body,
+        "author": _profile(comment.author),
     }
 
 
@@ -52,6 +62,22 @@ def article_list_bytes(page: ArticlePage) -> bytes:
 
 def article_bytes(article: ArticleView) -> bytes:
     return orjson.dumps({"article": _article(article)})
+
+
+def comment_list_bytes(comments: list[CommentView]) -> bytes:
+    return orjson.dumps({"comments": [_comment(comment) for comment in comments]})
+
+
+def profile_bytes(profile: ProfileView) -> bytes:
+    return orjson.dumps({"profile": _profile(profile)})
+
+
+def comment_list_response(comments: list[CommentView]) -> Response:
+    return Response(comment_list_bytes(comments), media_type=JSON)
+
+
+def profile_response(profile: ProfileView) -> Response:
+    return Response(profile_bytes(profile), media_type=JSON)
 
 
 def tag_list_response(tags: list[str]) -> Response:

@@ -12,31 +12,23 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, func, select, true
+from sqlalchemy import Integer, String, bindparam, func, select, true
 
 from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
-from src.models.base import UTCDateTime
 from src.services import counters
-from src.services.auth import session_is_live
-from src.services.sql import has_favorited, is_following, tag_names_of
 
-VIEWER = bindparam("viewer_id", type_=Integer)
+# A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
+# a signed-in read is one round trip like an anonymous one (auth.Viewer).
+from src.services.auth import VIEWER, viewer_live
+from src.services.sql import AnySelect, has_favorited, is_following, tag_names_of
+
 SLUG = bindparam("slug", type_=String)
 TAG = bindparam("tag", type_=String)
 AUTHOR = bindparam("author", type_=String)  # lower-cased by the caller
 FAVORITED = bindparam("favorited", type_=String)  # lower-cased by the caller
 LIMIT = bindparam("limit", type_=Integer)
 OFFSET = bindparam("offset", type_=Integer)
-AnySelect = Select[*tuple[Any, ...]]
 PER_AUTHOR = bindparam("per_author", type_=Integer)  # limit + offset
-# A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
-# a signed-in read is one round trip like an anonymous one (auth.Viewer).
-SESSION_ID = bindparam("session_id", type_=String)
-NOW = bindparam("now", type_=UTCDateTime())
-
-
-def _viewer_live() -> Any:
-    return session_is_live(VIEWER, SESSION_ID, NOW).label("viewer_live")
 
 
 def _article_columns(dialect: str, with_viewer: bool, checked: bool = False) -> AnySelect:
@@ -56,7 +48,7 @@ def _article_columns(dialect: str, with_viewer: bool, checked: bool = False) -> 
         has_favorited(viewer, Article.id).label("favorited"),
         tag_names_of(dialect, Article.id).label("tags"),
     ).join(User, User.id == Article.author_id)
-    return query.add_columns(_viewer_live()) if checked else query
+    return query.add_columns(viewer_live()) if checked else query
 
 
 def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySelect:
@@ -140,7 +132,7 @@ def _page(
         .add_columns(total)
         .where(Article.id.in_(page_ids))
     )
-    alone = select(total).add_columns(_viewer_live()) if checked else select(total)
+    alone = select(total).add_columns(viewer_live()) if checked else select(total)
     return _newest_first(query, Article.created_at, Article.id), alone
 
 

@@ -14,12 +14,11 @@ from src.core.reads import Row as ReadRow
 from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import article_queries, auth, counters, messages
-from src.services.article_queries import AnySelect
-from src.services.auth import Viewer
-from src.services.errors import Conflict, Forbidden, NotFound, Unauthorized
+from src.services.auth import Viewer, refuse_dead_session, viewer_params
+from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
 from src.services.slugs import slug_base, with_suffix
-from src.services.sql import decode_tag_names
+from src.services.sql import AnySelect, decode_tag_names
 from src.services.views import ArticlePage, ArticleView, ProfileView
 
 SLUG_ATTEMPTS = 5
@@ -73,17 +72,6 @@ def _to_view(m: ReadRow, *, with_body: bool) -> ArticleView:
     )
 
 
-def _viewer_params(viewer: Viewer | None) -> dict[str, Any]:
-    if viewer is None:
-        return {"viewer_id": None}
-    return {"viewer_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
-
-
-def _refuse_dead_session(viewer: Viewer | None, row: ReadRow) -> None:
-    if viewer is not None and viewer.checked and not row["viewer_live"]:
-        raise Unauthorized(messages.TOKEN_INVALID, field="token")
-
-
 async def _page(
     reads: Reads,
     queries: tuple[AnySelect, AnySelect],
@@ -97,7 +85,7 @@ async def _page(
     head = rows[0] if rows else await reads.first(count, params)
     if head is None:  # not reached: the count statement always returns its one row
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
-    _refuse_dead_session(viewer, head)
+    refuse_dead_session(viewer, head)
     return ArticlePage(
         articles=[_to_view(row, with_body=False) for row in rows],
         articles_count=int(head["total"] or 0),
@@ -117,7 +105,7 @@ async def list_articles(
         viewer is not None and viewer.checked,
     )
     params = {
-        **_viewer_params(viewer),
+        **viewer_params(viewer),
         "tag": filters.tag,
         "author": filters.author.lower() if filters.author is not None else None,
         "favorited": filters.favorited.lower() if filters.favorited is not None else None,
@@ -129,7 +117,7 @@ async def list_articles(
 
 async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> ArticlePage:
     """Articles by the authors the viewer follows, newest first."""
-    params = {**_viewer_params(viewer), "limit": limit, "offset": offset}
+    params = {**viewer_params(viewer), "limit": limit, "offset": offset}
     params["per_author"] = limit + offset
     queries = article_queries.feed_page(reads.dialect, viewer.checked)
     return await _page(reads, queries, params, viewer)
@@ -138,12 +126,12 @@ async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> Article
 async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> ArticleView:
     checked = viewer is not None and viewer.checked
     query = article_queries.single_article(reads.dialect, viewer is not None, checked)
-    row = await reads.first(query, {**_viewer_params(viewer), "slug": slug})
+    row = await reads.first(query, {**viewer_params(viewer), "slug": slug})
     if row is None:
         if viewer is not None:  # a dead session is a 401 even for a missing article
             await auth.ensure_live(reads, viewer)
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
-    _refuse_dead_session(viewer, row)
+    refuse_dead_session(viewer, row)
     return _to_view(row, with_body=True)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Exists, Select, bindparam, exists, select
+from sqlalchemy import Exists, Integer, Label, Select, String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from src.core import security
 from src.core.config import Settings
-from src.core.reads import Reads
+from src.core.reads import Reads, Row
 from src.models import AuthSession, User
-from src.models.base import utc_now
+from src.models.base import UTCDateTime, utc_now
 from src.services import messages
 from src.services.errors import Unauthorized
 
@@ -65,6 +65,31 @@ def session_is_live(user_id: Any, session_id: Any, now: Any) -> Exists:
     )
 
 
+# Bound parameters of a read's own session check (viewer_live), shared by the statements that
+# read for a viewer: article pages and articles, profiles, comments.
+VIEWER = bindparam("viewer_id", type_=Integer)
+SESSION_ID = bindparam("session_id", type_=String)
+NOW = bindparam("now", type_=UTCDateTime())
+
+
+def viewer_live() -> Label[bool]:
+    """The column `viewer_live`: is the viewer's session (SESSION_ID) live?"""
+    return session_is_live(VIEWER, SESSION_ID, NOW).label("viewer_live")
+
+
+def viewer_params(viewer: Viewer | None) -> dict[str, Any]:
+    """The values for VIEWER, SESSION_ID and NOW."""
+    if viewer is None:
+        return {"viewer_id": None}
+    return {"viewer_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
+
+
+def refuse_dead_session(viewer: Viewer | None, row: Row) -> None:
+    """Unauthorized when the row's own check (viewer_live) found the session dead."""
+    if viewer is not None and viewer.checked and not row["viewer_live"]:
+        raise _invalid_token()
+
+
 def _live(query: Select[Any]) -> Select[Any]:
     """Only when the token's session is live and the user active: a logout, a password change
     elsewhere, a deactivation or a deletion takes effect on the next request, on every worker."""
@@ -102,12 +127,3 @@ async def ensure_live(reads: Reads, viewer: Viewer) -> None:
     params = {"user_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
     if await reads.scalar(_USER_ID, params) is None:
         raise _invalid_token()
-
-
-async def user_id_from_token(reads: Reads, settings: Settings, token: str) -> int:
-    """Just the id, for reads that only need to know who is asking: the same checks as
-    user_from_token, without loading the whole account."""
-    user_id = await reads.scalar(_USER_ID, _params(claims_of(token, settings)))
-    if user_id is None:
-        raise _invalid_token()
-    return int(user_id)

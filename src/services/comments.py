@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Row, select
+from functools import cache
+
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.models import Comment, User
+from src.core.reads import Reads
+from src.core.reads import Row as ReadRow
+from src.models import Article, Comment, User
 from src.models.base import utc_now
-from src.services import messages
+from src.services import auth, messages
 from src.services.articles import find_article
+from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Forbidden, NotFound
 from src.services.roles import is_admin
-from src.services.sql import is_following
+from src.services.sql import AnySelect, is_following
 from src.services.views import CommentView, ProfileView
 
 
@@ -29,8 +34,7 @@ def _comment_query(viewer_id: int | None):  # type: ignore[no-untyped-def]
     ).join(User, User.id == Comment.author_id)
 
 
-def _to_view(row: Row[tuple[object, ...]]) -> CommentView:
-    m = row._mapping
+def _to_view(m: ReadRow) -> CommentView:
     return CommentView(
         id=m["id"],
         created_at=m["created_at"],
@@ -61,20 +65,48 @@ async def add_comment(session: AsyncSession, slug: str, author: User, body: str)
     row = (await session.execute(_comment_query(author.id).where(Comment.id == comment.id))).first()
     if row is None:  # the article was deleted (its comments with it) right after our commit
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
-    return _to_view(row)
+    return _to_view(row._mapping)
 
 
-async def list_comments(
-    session: AsyncSession, slug: str, viewer_id: int | None
-) -> list[CommentView]:
-    """Newest first, in one statement whatever the number of comments."""
-    article = await find_article(session, slug)
-    rows = await session.execute(
-        _comment_query(viewer_id)
-        .where(Comment.article_id == article.id)
+@cache
+def _article_comments(with_viewer: bool, checked: bool) -> AnySelect:
+    """The article (by slug) with its comments, outer-joined: no row means no such article, a
+    row without a comment id an article without comments. Signed in, the caller's session is
+    checked in the same statement (auth.viewer_live)."""
+    following = is_following(VIEWER if with_viewer else None, Comment.author_id)
+    query: AnySelect = (
+        select(
+            Article.id.label("article_id"),
+            Comment.id,
+            Comment.created_at,
+            Comment.updated_at,
+            Comment.body,
+            User.username,
+            User.bio,
+            User.image,
+            following.label("following"),
+        )
+        .select_from(Article)
+        .outerjoin(Comment, Comment.article_id == Article.id)
+        .outerjoin(User, User.id == Comment.author_id)
+        .where(Article.slug == bindparam("slug", type_=String))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
-    return [_to_view(row) for row in rows]
+    return query.add_columns(viewer_live()) if checked else query
+
+
+async def list_comments(reads: Reads, slug: str, viewer: Viewer | None) -> list[CommentView]:
+    """Newest first, in one statement whatever the number of comments."""
+    checked = viewer is not None and viewer.checked
+    rows = await reads.all(
+        _article_comments(viewer is not None, checked), {**viewer_params(viewer), "slug": slug}
+    )
+    if not rows:
+        if viewer is not None:  # a dead session is a 401 even for a missing article
+            await auth.ensure_live(reads, viewer)
+        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+    refuse_dead_session(viewer, rows[0])
+    return [_to_view(row) for row in rows if row["id"] is not None]
 
 
 async def delete_comment(session: AsyncSession, slug: str, comment_id: int, user: User) -> None:

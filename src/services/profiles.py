@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from functools import cache
+
+from sqlalchemy import String, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.core.reads import Reads
 from src.models import Follow, User
-from src.services import messages
+from src.services import auth, messages
+from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
-from src.services.sql import insert_ignoring_duplicates, is_following
+from src.services.sql import AnySelect, insert_ignoring_duplicates, is_following
 from src.services.views import ProfileView
+
+USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 
 
 async def _find_user(session: AsyncSession, username: str) -> User:
@@ -19,14 +25,26 @@ async def _find_user(session: AsyncSession, username: str) -> User:
     return user
 
 
-async def get_profile(session: AsyncSession, username: str, viewer_id: int | None) -> ProfileView:
-    query = select(User.username, User.bio, User.image, is_following(viewer_id, User.id)).where(
-        func.lower(User.username) == username.lower()
+@cache
+def _profile_query(with_viewer: bool, checked: bool) -> AnySelect:
+    """Built once per shape; signed in, the statement also checks the caller's session."""
+    following = is_following(VIEWER if with_viewer else None, User.id).label("following")
+    query: AnySelect = select(User.username, User.bio, User.image, following).where(
+        func.lower(User.username) == USERNAME
     )
-    row = (await session.execute(query)).first()
+    return query.add_columns(viewer_live()) if checked else query
+
+
+async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> ProfileView:
+    checked = viewer is not None and viewer.checked
+    query = _profile_query(viewer is not None, checked)
+    row = await reads.first(query, {**viewer_params(viewer), "username": username.lower()})
     if row is None:
+        if viewer is not None:  # a dead session is a 401 even for a missing profile
+            await auth.ensure_live(reads, viewer)
         raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
-    return ProfileView(username=row[0], bio=row[1], image=row[2], following=bool(row[3]))
+    refuse_dead_session(viewer, row)
+    return ProfileView(row["username"], row["bio"], row["image"], bool(row["following"]))
 
 
 async def follow(session: AsyncSession, username: str, follower: User) -> ProfileView:

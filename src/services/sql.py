@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, ScalarSelect, exists, false, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, false, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import ArticleTag, Base, Favorite, Follow, Tag
 
+AnySelect = Select[*tuple[Any, ...]]
 # A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
 Viewer = int | ColumnElement[int] | None
 

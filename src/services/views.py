@@ -47,8 +47,7 @@ class ArticlePage:
     articles_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class CommentView:
+class CommentView(NamedTuple):
     id: int
     created_at: datetime
     updated_at: datetime

@@ -17,7 +17,14 @@ from httpx import AsyncClient
 from src.api import hot_reads
 from src.core.config import Settings
 from tests.apps import app_client
-from tests.factories import RegisteredUser, create_article, favorite, follow, register
+from tests.factories import (
+    RegisteredUser,
+    comment,
+    create_article,
+    favorite,
+    follow,
+    register,
+)
 
 COMPARED_HEADERS = ("content-type", "cache-control", "www-authenticate", "retry-after")
 
@@ -49,6 +56,9 @@ async def reader_and_slugs(client: AsyncClient) -> tuple[RegisteredUser, list[st
     ]
     await favorite(client, reader, slugs[1])
     await follow(client, reader, author.username)
+    for n, slug in enumerate(slugs[:2]):
+        await comment(client, reader, slug, body=f"Comment {n} <b>ünïcødé</b>")
+        await comment(client, author, slug)
     return reader, slugs
 
 
@@ -62,6 +72,8 @@ PLAIN_URLS = [
     "/api/articles/feed",
     "/api/articles/feed?limit=1&offset=2",
     "/api/articles/no-such-article",
+    "/api/articles/no-such-article/comments",
+    "/api/profiles/no-such-user",
     "/api/tags",
     "/api/tags?limit=5",
 ]
@@ -106,6 +118,9 @@ async def test_filters_by_author_and_favorited_and_single_articles_match(
         f"/api/articles?author={author.upper()}",
         f"/api/articles?favorited={reader.username}",
         *(f"/api/articles/{slug}" for slug in slugs),
+        *(f"/api/articles/{slug}/comments" for slug in slugs[:2]),
+        f"/api/profiles/{author}",
+        f"/api/profiles/{reader.username.upper()}",
     ]
     for url in urls:
         for headers in (None, reader.headers):
@@ -119,7 +134,13 @@ async def test_filters_by_author_and_favorited_and_single_articles_match(
 async def test_bad_authorization_headers_are_refused_alike(
     client: AsyncClient, router_only: AsyncClient, authorization: str
 ) -> None:
-    for url in ("/api/articles", "/api/articles/feed", "/api/articles/some-slug"):
+    for url in (
+        "/api/articles",
+        "/api/articles/feed",
+        "/api/articles/some-slug",
+        "/api/articles/some-slug/comments",
+        "/api/profiles/someone",
+    ):
         await assert_same_answer(client, router_only, url, {"Authorization": authorization})
 
 
@@ -143,6 +164,10 @@ async def test_a_logged_out_token_is_refused_at_once_on_every_article_read(
         "/api/articles/feed?offset=1000",
         f"/api/articles/{slug}",
         "/api/articles/missing-article",
+        f"/api/articles/{slug}/comments",
+        "/api/articles/missing-article/comments",
+        f"/api/profiles/{user.username}",
+        "/api/profiles/nobody-at-all",
     ]
     for url in urls:
         assert await assert_same_answer(client, router_only, url, user.headers) == 401, url
@@ -171,7 +196,10 @@ def test_odd_parameters_go_on_to_fastapi(query: bytes) -> None:
     [
         _scope("/api/articles", method="POST"),
         _scope("/api/articles", method="HEAD"),
-        _scope("/api/articles/x/comments"),
+        _scope("/api/articles/x/comments/1"),
+        _scope("/api/articles//comments"),
+        _scope("/api/profiles/x/follow"),
+        _scope("/api/profiles/"),
         _scope("/api/tags/x"),
         _scope("/api/articles/"),
     ],

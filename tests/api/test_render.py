@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from src.api.render import article_bytes, article_list_bytes
+from src.api.render import article_bytes, article_list_bytes, comment_list_bytes, profile_bytes
 from src.api.schemas.articles import ArticleListResponse, ArticleResponse
-from src.services.views import ArticlePage, ArticleView, ProfileView
+from src.api.schemas.comments import CommentListResponse
+from src.api.schemas.profiles import ProfileResponse
+from src.services.views import ArticlePage, ArticleView, CommentView, ProfileView
 
 AUTHORS = [
     ProfileView(username="jake", bio=None, image=None, following=False),
@@ -56,3 +58,29 @@ def test_a_single_article_renders_exactly_as_its_schema(body: str) -> None:
     documented = ArticleResponse.model_validate({"article": view}).model_dump_json()
 
     assert article_bytes(view) == documented.encode()
+
+
+@pytest.mark.parametrize("size", [0, 1, 3])
+def test_comments_render_exactly_as_their_schema(size: int) -> None:
+    created = datetime(2024, 2, 29, 23, 59, 59, 1_000, tzinfo=UTC)
+    comments = [
+        CommentView(
+            id=n + 2**31 - 5,
+            created_at=created + timedelta(seconds=n),
+            updated_at=(created + timedelta(hours=n)).astimezone(timezone(timedelta(hours=5))),
+            body=f'Body {n} 🐉 <i>"x"</i>\n',
+            author=AUTHORS[n % 2],
+        )
+        for n in range(size)
+    ]
+
+    documented = CommentListResponse.model_validate({"comments": comments}).model_dump_json()
+
+    assert comment_list_bytes(comments) == documented.encode()
+
+
+@pytest.mark.parametrize("profile", AUTHORS)
+def test_a_profile_renders_exactly_as_its_schema(profile: ProfileView) -> None:
+    documented = ProfileResponse.model_validate({"profile": profile}).model_dump_json()
+
+    assert profile_bytes(profile) == documented.encode()
