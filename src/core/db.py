@@ -123,6 +123,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class ConnectionGate:
     """Requests wait here, in arrival order, for one of the pool's connections.
 
+    Used for SQLAlchemy's pool and for the reads' asyncpg pool (src/core/reads.py), whose
+    queue has the same flaw: a woken waiter that loses the race to a newcomer goes to the back.
+
     SQLAlchemy's pool hands a returned connection to whoever asks next, and a request that
     has just arrived often asks before the ones already waiting get their turn. With more
     concurrent requests than connections some waited the whole pool timeout and got a 503
@@ -134,8 +137,7 @@ class ConnectionGate:
         self._slots = asyncio.Semaphore(size)
         self._timeout = timeout_seconds
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def acquire(self) -> None:
         try:
             if self._slots.locked():  # only a request that must wait pays for a timer
                 async with asyncio.timeout(self._timeout):
@@ -146,10 +148,17 @@ class ConnectionGate:
             raise DatabaseUnavailable(
                 f"no database connection free within {self._timeout:g} s"
             ) from None
+
+    def release(self) -> None:
+        self._slots.release()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
         try:
             yield
         finally:
-            self._slots.release()
+            self.release()
 
 
 def create_gate(settings: Settings) -> ConnectionGate | None:

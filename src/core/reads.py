@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from src.core.config import Settings
-from src.core.db import DatabaseUnavailable
+from src.core.db import ConnectionGate, DatabaseUnavailable
 
 Row = Mapping[Any, Any]
 Statement = Select[Any]
@@ -133,6 +133,9 @@ class DriverReads:
         self._dialect = dialect
         self.dialect = dialect.name
         self._pool: asyncpg.Pool | None = None
+        # In front of the pool, as wide as it: waiting happens here, in arrival order, and a
+        # request that passes always finds a free connection (no timer in asyncpg's acquire).
+        self._gate = ConnectionGate(self._size, self._acquire_timeout)
         self._opening = asyncio.Lock()
         self._compiled: dict[int, _Compiled] = {}
         # Called with each statement's text before it runs: statement counts in the tests and
@@ -171,18 +174,25 @@ class DriverReads:
         return rows
 
     async def _acquire(self) -> asyncpg.Connection:
-        pool = self._pool or await self._open()
+        await self._gate.acquire()
         try:
-            return await pool.acquire(timeout=self._acquire_timeout)
+            pool = self._pool or await self._open()
+            return await pool.acquire()
         except _UNAVAILABLE as exc:
+            self._gate.release()
             raise _unavailable(exc) from exc
+        except BaseException:
+            self._gate.release()
+            raise
 
     async def _release(self, connection: asyncpg.Connection) -> None:
-        if self._pool is not None:
-            try:
+        try:
+            if self._pool is not None:
                 await self._pool.release(connection)
-            except _UNAVAILABLE:  # a broken connection: the pool has dropped it already
-                logger.debug("read connection released broken", exc_info=True)
+        except _UNAVAILABLE:  # a broken connection: the pool has dropped it already
+            logger.debug("read connection released broken", exc_info=True)
+        finally:
+            self._gate.release()
 
     @asynccontextmanager
     async def request(self) -> AsyncIterator[Reads]:
