@@ -27,6 +27,8 @@ HOT = {
     "list by favorited",
     "feed",
     "single article",
+    "comments",
+    "profile",
     "tags",
 }
 
@@ -36,6 +38,9 @@ async def main(database_url: str) -> None:
     fixtures = await load_fixtures(dsn)
     settings = Settings(database_url=database_url, rate_limit_enabled=False, log_level="WARNING")
     app = create_app(settings)
+    # The reads run through SQLAlchemy's session here, where each statement is seen with its
+    # parameters: the same statements, compiled for the same dialect, as on the asyncpg path.
+    app.state.driver_reads = None
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:

@@ -111,3 +111,20 @@ def test_upgrading_an_up_to_date_database_changes_nothing(tmp_path: Path) -> Non
     migrations.upgrade("head", database_url=url)
 
     assert (_table_names(url), _revision(url)) == before
+
+
+async def test_counter_rows_keep_room_for_hot_updates_on_postgresql(
+    app: FastAPI, is_postgres: bool
+) -> None:
+    """Migration 0005: the tables whose counters every write moves are not packed full."""
+    if not is_postgres:
+        pytest.skip("fillfactor is PostgreSQL's: run with TEST_DATABASE_URL")
+    async with app.state.engine.connect() as conn:
+        rows = await conn.exec_driver_sql(
+            "SELECT relname, reloptions FROM pg_class "
+            "WHERE relname IN ('users', 'tags', 'articles', 'counters')"
+        )
+        options = {name: set(opts or ()) for name, opts in rows}
+    assert "fillfactor=80" in options["users"] and "fillfactor=80" in options["tags"]
+    assert "fillfactor=90" in options["articles"]
+    assert "fillfactor=10" in options["counters"]
