@@ -74,17 +74,26 @@ class SessionReads:
         return await self.session.scalar(statement, params)
 
 
+MAX_TEXTS_PER_STATEMENT = 1024
+
+
 class _Compiled:
     """One statement's PostgreSQL text, its parameter order and their bind conversions."""
 
-    __slots__ = ("defaults", "names", "processors", "sql", "statement")
+    __slots__ = ("defaults", "inlined", "names", "processors", "sql", "statement", "texts")
 
     def __init__(self, statement: Statement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)  # noqa: S101 - a select always is
         self.statement = statement  # keeps the cache key (its id) from being reused
         self.sql = str(compiled)
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # `literal_execute` parameters (page bounds) are integers written into the text, one
+        # text per distinct set of values, as SQLAlchemy's own execution does.
+        self.inlined = tuple(sorted(bind.key for bind in compiled.literal_execute_params))
+        self.texts: dict[tuple[int, ...], str] = {}
+        self.names: tuple[str, ...] = tuple(
+            name for name in compiled.positiontup or () if name not in self.inlined
+        )
         # Values the statement carries itself (e.g. `Counter.name == "articles"`).
         self.defaults = {name: compiled.binds[name].effective_value for name in self.names}
         self.processors = {
@@ -92,6 +101,20 @@ class _Compiled:
             for name in self.names
             if (processor := compiled.binds[name].type.bind_processor(dialect)) is not None
         }
+
+    def text(self, params: Mapping[str, Any]) -> str:
+        if not self.inlined:
+            return self.sql
+        values = tuple(int(params[name]) for name in self.inlined)
+        text = self.texts.get(values)
+        if text is None:
+            if len(self.texts) >= MAX_TEXTS_PER_STATEMENT:  # deep offsets: keep it bounded
+                self.texts.clear()
+            text = self.sql
+            for name, value in zip(self.inlined, values, strict=True):
+                text = text.replace(f"__[POSTCOMPILE_{name}]", str(value))
+            self.texts[values] = text
+        return text
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params[name] if name in params else self.defaults[name] for name in self.names]
@@ -165,10 +188,11 @@ class DriverReads:
         self, connection: asyncpg.Connection, statement: Statement, params: Mapping[str, Any]
     ) -> list[Any]:
         compiled = self._compile(statement)
+        text = compiled.text(params)
         for listener in self.listeners:
-            listener(compiled.sql)
+            listener(text)
         try:
-            rows: list[Any] = await connection.fetch(compiled.sql, *compiled.arguments(params))
+            rows: list[Any] = await connection.fetch(text, *compiled.arguments(params))
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         return rows
