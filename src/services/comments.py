@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from sqlalchemy import String, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -21,8 +22,9 @@ from src.services.sql import AnySelect, is_following
 from src.services.views import CommentView, ProfileView
 
 
-def _comment_query(viewer_id: int | None):  # type: ignore[no-untyped-def]
-    return select(
+def _comment_columns(viewer: Any) -> tuple[Any, ...]:
+    """A comment as CommentView reads it; `viewer` is a user id, a bound parameter or None."""
+    return (
         Comment.id,
         Comment.created_at,
         Comment.updated_at,
@@ -30,8 +32,12 @@ def _comment_query(viewer_id: int | None):  # type: ignore[no-untyped-def]
         User.username,
         User.bio,
         User.image,
-        is_following(viewer_id, Comment.author_id).label("following"),
-    ).join(User, User.id == Comment.author_id)
+        is_following(viewer, Comment.author_id).label("following"),
+    )
+
+
+def _comment_query(viewer_id: int | None) -> AnySelect:
+    return select(*_comment_columns(viewer_id)).join(User, User.id == Comment.author_id)
 
 
 def _to_view(m: ReadRow) -> CommentView:
@@ -73,19 +79,9 @@ def _article_comments(with_viewer: bool, checked: bool) -> AnySelect:
     """The article (by slug) with its comments, outer-joined: no row means no such article, a
     row without a comment id an article without comments. Signed in, the caller's session is
     checked in the same statement (auth.viewer_live)."""
-    following = is_following(VIEWER if with_viewer else None, Comment.author_id)
+    columns = _comment_columns(VIEWER if with_viewer else None)
     query: AnySelect = (
-        select(
-            Article.id.label("article_id"),
-            Comment.id,
-            Comment.created_at,
-            Comment.updated_at,
-            Comment.body,
-            User.username,
-            User.bio,
-            User.image,
-            following.label("following"),
-        )
+        select(Article.id.label("article_id"), *columns)
         .select_from(Article)
         .outerjoin(Comment, Comment.article_id == Article.id)
         .outerjoin(User, User.id == Comment.author_id)
