@@ -126,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)  # /health/live, /health/ready (not in the API document)
     if settings.metrics_enabled:
         app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)
-    app.state.tracer_provider = install_tracing(app, engine, settings)  # only when OTEL_* set
+    # Only when OTEL_* is set; the asyncpg reads get spans too.
+    app.state.tracer_provider = install_tracing(app, engine, settings, app.state.driver_reads)
     install_docs(app, settings)  # /docs and /redoc, offline (src/api/docs.py)
     return app
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from src import __version__
 from src.core.config import Settings
 from src.core.logging import request_context
+from src.core.reads import DriverReads
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -82,7 +83,9 @@ def _traces_endpoint(settings: Settings) -> str:
     return f"{str(settings.otel_exporter_otlp_endpoint).rstrip('/')}/v1/traces"
 
 
-def install_tracing(app: FastAPI, engine: AsyncEngine, settings: Settings) -> TracerProvider | None:
+def install_tracing(
+    app: FastAPI, engine: AsyncEngine, settings: Settings, driver_reads: DriverReads | None = None
+) -> TracerProvider | None:
     """Trace each request and its SQL statements to an OTLP/HTTP collector, when configured."""
     if not settings.otel_enabled:
         return None
@@ -110,5 +113,7 @@ def install_tracing(app: FastAPI, engine: AsyncEngine, settings: Settings) -> Tr
         sqlalchemy.instrument(
             engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
         )
+    if driver_reads is not None:  # the reads on asyncpg directly (src/core/reads.py)
+        driver_reads.tracer = provider.get_tracer("conduit.reads")
     logger.info("OpenTelemetry tracing on", extra={"endpoint": _traces_endpoint(settings)})
     return provider

@@ -132,6 +132,17 @@ async def _keep_session(_connection: asyncpg.Connection) -> None:
     behind - no SET, LISTEN, advisory lock or open transaction to undo."""
 
 
+def _client_kind() -> Any:
+    try:
+        from opentelemetry.trace import SpanKind
+    except ImportError:  # tracing is an optional extra; without it no tracer is ever set
+        return None
+    return SpanKind.CLIENT
+
+
+_CLIENT = _client_kind()
+
+
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"database read failed ({type(exc).__name__}: {exc})")
 
@@ -164,6 +175,9 @@ class DriverReads:
         # Called with each statement's text before it runs: statement counts in the tests and
         # in bench/run, which SQLAlchemy's events cannot see on this path.
         self.listeners: list[StatementListener] = []
+        # An OpenTelemetry tracer when tracing is on (src/core/integrations.py): each statement
+        # gets a client span, as SQLAlchemy's instrumentation gives the other statements.
+        self.tracer: Any = None
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:
@@ -191,8 +205,16 @@ class DriverReads:
         text = compiled.text(params)
         for listener in self.listeners:
             listener(text)
+        if self.tracer is None:
+            return await self._fetch_rows(connection, text, compiled.arguments(params))
+        attributes = {"db.system": "postgresql", "db.statement": text}
+        with self.tracer.start_as_current_span("SELECT", kind=_CLIENT, attributes=attributes):
+            return await self._fetch_rows(connection, text, compiled.arguments(params))
+
+    @staticmethod
+    async def _fetch_rows(connection: asyncpg.Connection, text: str, args: list[Any]) -> list[Any]:
         try:
-            rows: list[Any] = await connection.fetch(text, *compiled.arguments(params))
+            rows: list[Any] = await connection.fetch(text, *args)
         except _UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         return rows
