@@ -28,11 +28,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.api import articles, comments, profiles, tags
-from src.api.deps import open_reads, parse_authorization
+from src.api.deps import open_reads, parse_authorization, token_viewer
 from src.api.errors import domain_error_response
 from src.core.config import Settings
 from src.core.reads import Reads
-from src.services import auth, messages
+from src.services import messages
 from src.services.auth import Viewer
 from src.services.errors import DomainError, Unauthorized
 
@@ -183,7 +183,7 @@ class HotReadsMiddleware:
         scope[ROUTE_KEY] = template
         try:
             token = parse_authorization(_authorization(scope))
-            viewer = None if token is None else auth.viewer_of(token, self.settings)
+            viewer = await token_viewer(token, self.settings)
             async with open_reads(scope["app"].state) as reads:
                 response = await handler(reads, viewer, params)
         except DomainError as exc:

@@ -96,6 +96,7 @@ def install_tracing(
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace import SpanKind
     except ImportError:
         raise _missing("otel", "OTEL_EXPORTER_OTLP_ENDPOINT") from None
     resource = Resource.create(
@@ -114,6 +115,6 @@ def install_tracing(
             engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
         )
     if driver_reads is not None:  # the reads on asyncpg directly (src/core/reads.py)
-        driver_reads.tracer = provider.get_tracer("conduit.reads")
+        driver_reads.trace_with(provider.get_tracer("conduit.reads"), SpanKind.CLIENT)
     logger.info("OpenTelemetry tracing on", extra={"endpoint": _traces_endpoint(settings)})
     return provider

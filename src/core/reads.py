@@ -132,17 +132,6 @@ async def _keep_session(_connection: asyncpg.Connection) -> None:
     behind - no SET, LISTEN, advisory lock or open transaction to undo."""
 
 
-def _client_kind() -> Any:
-    try:
-        from opentelemetry.trace import SpanKind
-    except ImportError:  # tracing is an optional extra; without it no tracer is ever set
-        return None
-    return SpanKind.CLIENT
-
-
-_CLIENT = _client_kind()
-
-
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"database read failed ({type(exc).__name__}: {exc})")
 
@@ -175,9 +164,14 @@ class DriverReads:
         # Called with each statement's text before it runs: statement counts in the tests and
         # in bench/run, which SQLAlchemy's events cannot see on this path.
         self.listeners: list[StatementListener] = []
-        # An OpenTelemetry tracer when tracing is on (src/core/integrations.py): each statement
+        # An OpenTelemetry tracer and span kind when tracing is on (trace_with): each statement
         # gets a client span, as SQLAlchemy's instrumentation gives the other statements.
-        self.tracer: Any = None
+        self._tracer: Any = None
+        self._span_kind: Any = None
+
+    def trace_with(self, tracer: Any, client_kind: Any) -> None:
+        """Give each statement an OpenTelemetry span (src/core/integrations.py)."""
+        self._tracer, self._span_kind = tracer, client_kind
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:
@@ -205,11 +199,14 @@ class DriverReads:
         text = compiled.text(params)
         for listener in self.listeners:
             listener(text)
-        if self.tracer is None:
-            return await self._fetch_rows(connection, text, compiled.arguments(params))
+        arguments = compiled.arguments(params)
+        if self._tracer is None:
+            return await self._fetch_rows(connection, text, arguments)
         attributes = {"db.system": "postgresql", "db.statement": text}
-        with self.tracer.start_as_current_span("SELECT", kind=_CLIENT, attributes=attributes):
-            return await self._fetch_rows(connection, text, compiled.arguments(params))
+        with self._tracer.start_as_current_span(
+            "SELECT", kind=self._span_kind, attributes=attributes
+        ):
+            return await self._fetch_rows(connection, text, arguments)
 
     @staticmethod
     async def _fetch_rows(connection: asyncpg.Connection, text: str, args: list[Any]) -> list[Any]:
@@ -224,11 +221,10 @@ class DriverReads:
         try:
             pool = self._pool or await self._open()
             return await pool.acquire()
-        except _UNAVAILABLE as exc:
+        except BaseException as exc:  # no connection taken: give the slot back
             self._gate.release()
-            raise _unavailable(exc) from exc
-        except BaseException:
-            self._gate.release()
+            if isinstance(exc, _UNAVAILABLE):
+                raise _unavailable(exc) from exc
             raise
 
     async def _release(self, connection: asyncpg.Connection) -> None:

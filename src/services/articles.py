@@ -102,7 +102,7 @@ async def list_articles(
         filters.tag is not None,
         filters.author is not None,
         filters.favorited is not None,
-        viewer is not None and viewer.checked,
+        auth.checks_session(viewer),
     )
     params = {
         **viewer_params(viewer),
@@ -119,17 +119,16 @@ async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> Article
     """Articles by the authors the viewer follows, newest first."""
     params = {**viewer_params(viewer), "limit": limit, "offset": offset}
     params["per_author"] = limit + offset
-    queries = article_queries.feed_page(reads.dialect, viewer.checked)
+    queries = article_queries.feed_page(reads.dialect, auth.checks_session(viewer))
     return await _page(reads, queries, params, viewer)
 
 
 async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> ArticleView:
-    checked = viewer is not None and viewer.checked
+    checked = auth.checks_session(viewer)
     query = article_queries.single_article(reads.dialect, viewer is not None, checked)
     row = await reads.first(query, {**viewer_params(viewer), "slug": slug})
     if row is None:
-        if viewer is not None:  # a dead session is a 401 even for a missing article
-            await auth.ensure_live(reads, viewer)
+        await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
     refuse_dead_session(viewer, row)
     return _to_view(row, with_body=True)

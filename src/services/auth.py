@@ -39,9 +39,10 @@ class Viewer:
     user_id: int
     session_id: str | None = None
 
-    @property
-    def checked(self) -> bool:
-        return self.session_id is not None
+
+def checks_session(viewer: Viewer | None) -> bool:
+    """Whether a read for this viewer must check its session (`viewer_live`)."""
+    return viewer is not None and viewer.session_id is not None
 
 
 def viewer_of(token: str, settings: Settings) -> Viewer:
@@ -86,7 +87,7 @@ def viewer_params(viewer: Viewer | None) -> dict[str, Any]:
 
 def refuse_dead_session(viewer: Viewer | None, row: Row) -> None:
     """Unauthorized when the row's own check (viewer_live) found the session dead."""
-    if viewer is not None and viewer.checked and not row["viewer_live"]:
+    if checks_session(viewer) and not row["viewer_live"]:
         raise _invalid_token()
 
 
@@ -119,10 +120,11 @@ async def user_from_token(session: AsyncSession, settings: Settings, token: str)
     return user
 
 
-async def ensure_live(reads: Reads, viewer: Viewer) -> None:
+async def ensure_live(reads: Reads, viewer: Viewer | None) -> None:
     """Unauthorized unless the viewer's session is live: for reads whose own statement could
-    not say (no row came back to carry the answer)."""
-    if viewer.session_id is None:
+    not say (no row came back to carry the answer), so a dead session is a 401 before a 404.
+    Anonymous and trusted viewers need no check."""
+    if viewer is None or viewer.session_id is None:
         return
     params = {"user_id": viewer.user_id, "session_id": viewer.session_id, "now": utc_now()}
     if await reads.scalar(_USER_ID, params) is None:

@@ -93,13 +93,12 @@ def _article_comments(with_viewer: bool, checked: bool) -> AnySelect:
 
 async def list_comments(reads: Reads, slug: str, viewer: Viewer | None) -> list[CommentView]:
     """Newest first, in one statement whatever the number of comments."""
-    checked = viewer is not None and viewer.checked
+    checked = auth.checks_session(viewer)
     rows = await reads.all(
         _article_comments(viewer is not None, checked), {**viewer_params(viewer), "slug": slug}
     )
     if not rows:
-        if viewer is not None:  # a dead session is a 401 even for a missing article
-            await auth.ensure_live(reads, viewer)
+        await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
         raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
     refuse_dead_session(viewer, rows[0])
     return [_to_view(row) for row in rows if row["id"] is not None]

@@ -36,12 +36,11 @@ def _profile_query(with_viewer: bool, checked: bool) -> AnySelect:
 
 
 async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> ProfileView:
-    checked = viewer is not None and viewer.checked
+    checked = auth.checks_session(viewer)
     query = _profile_query(viewer is not None, checked)
     row = await reads.first(query, {**viewer_params(viewer), "username": username.lower()})
     if row is None:
-        if viewer is not None:  # a dead session is a 401 even for a missing profile
-            await auth.ensure_live(reads, viewer)
+        await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
         raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
     refuse_dead_session(viewer, row)
     return ProfileView(row["username"], row["bio"], row["image"], bool(row["following"]))
