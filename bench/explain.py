@@ -59,7 +59,8 @@ async def main(database_url: str) -> None:
             headers = {"Authorization": f"Token {token}"} if s.auth else {}
             seen.clear()
             await client.get(s.path, headers=headers)
-            captured = [(q, p) for q, p in seen if q.lstrip().upper().startswith("SELECT")]
+            reads = ("SELECT", "WITH")
+            captured = [(q, p) for q, p in seen if q.lstrip().upper().startswith(reads)]
             print(f"\n### {s.name}: GET {s.path}  ({len(seen)} statements)\n")
             async with app.state.engine.connect() as conn:
                 for statement, parameters in captured:

@@ -197,8 +197,14 @@ async def load_fixtures(dsn: str) -> Fixtures:
             "SELECT count(*) FROM article_tags x JOIN tags t ON t.id = x.tag_id WHERE t.name = $1",
             tag,
         )
-        author = await q("SELECT username FROM users WHERE id = 2")
-        author_count = await q("SELECT count(*) FROM articles WHERE author_id = 2")
+        # The most prolific author, so that the page is a full 20 at every scale (user 2 has
+        # ten articles at 10k and a hundred at 1M: their p99s would compare 10 rows with 20).
+        author_id = await q(
+            "SELECT author_id FROM articles GROUP BY author_id ORDER BY count(*) DESC, author_id "
+            "LIMIT 1"
+        )
+        author = await q("SELECT username FROM users WHERE id = $1", author_id)
+        author_count = await q("SELECT count(*) FROM articles WHERE author_id = $1", author_id)
         fan = await q("SELECT username FROM users WHERE id = 3")
         fan_count = await q("SELECT count(*) FROM favorites WHERE user_id = 3")
         feed_count = await q(

@@ -119,6 +119,7 @@ async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> Article
     """Articles by the authors the viewer follows, newest first."""
     params = {**viewer_params(viewer), "limit": limit, "offset": offset}
     params["per_author"] = limit + offset
+    params["bound_rank"] = limit + offset - 1
     queries = article_queries.feed_page(reads.dialect, auth.checks_session(viewer))
     return await _page(reads, queries, params, viewer)
 
@@ -247,7 +248,7 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
         updated_at=now,
     )
     await _save_with_unique_slug(session, article, data.title)
-    await counters.bump_user_articles(session, author.id, +1)
+    await counters.add_user_article(session, author.id, now)
     await _replace_tags(session, article, data.tag_list)
     await counters.bump_articles_total(session, +1)
     await session.commit()
@@ -296,8 +297,11 @@ async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
     fan_ids, tag_id_list = list(fans), list(tag_ids)
     await counters.lock_users(session, [*fan_ids, article.author_id])
     await counters.bump_user_favorites(session, fan_ids, -1)
-    await counters.bump_user_articles(session, article.author_id, -1)
+    await counters.remove_user_article(session, article.author_id)
     await counters.move_tags(session, removed=tag_id_list, added=())
     await counters.bump_articles_total(session, -1)
+    author_id = article.author_id
     await session.delete(article)
+    await session.flush()
+    await counters.refresh_last_article(session, author_id)
     await session.commit()

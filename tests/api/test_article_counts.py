@@ -36,11 +36,16 @@ async def assert_counters_match_rows(app: FastAPI) -> None:
                     User.favorites_count,
                     select(func.count()).where(Article.author_id == User.id).scalar_subquery(),
                     select(func.count()).where(Favorite.user_id == User.id).scalar_subquery(),
+                    User.last_article_at,
+                    select(func.max(Article.created_at))
+                    .where(Article.author_id == User.id)
+                    .scalar_subquery(),
                 )
             )
         ).all()
-        for user_id, articles, favorites, real_articles, real_favorites in users:
+        for user_id, articles, favorites, real_articles, real_favorites, *newest in users:
             assert (articles, favorites) == (real_articles, real_favorites), user_id
+            assert newest[0] == newest[1], user_id  # the feed's bound (users.last_article_at)
         tags = (
             await conn.execute(
                 select(

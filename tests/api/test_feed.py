@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from tests.api.article_helpers import (
@@ -9,9 +12,10 @@ from tests.api.article_helpers import (
     assert_error,
     assert_unauthorized,
     list_page,
+    set_timestamps,
     slugs,
 )
-from tests.factories import create_article, favorite, follow, register
+from tests.factories import RegisteredUser, create_article, favorite, follow, register
 
 FEED = "/api/articles/feed"
 
@@ -147,3 +151,55 @@ async def test_the_feed_belongs_to_the_caller_not_to_other_followers(
 
     assert mine["articlesCount"] == 0
     assert theirs["articlesCount"] == 1
+
+
+async def feed_slugs(client: AsyncClient, reader: RegisteredUser, **params: int) -> list[str]:
+    return slugs(await list_page(client, FEED, headers=reader.headers, **params))
+
+
+async def test_every_feed_page_is_the_right_slice_whoever_wrote_when(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    """Pages read only as far back as they can reach (article_queries.feed_page): one author
+    with a run of the newest articles, authors tied in time, one who never wrote, one not
+    followed. Every limit and offset gives the slice of the whole feed, newest first."""
+    reader = await register(client)
+    authors = [await register(client) for _ in range(5)]  # authors[3] writes nothing
+    stranger = await register(client)
+    for author in authors:
+        await follow(client, reader, author.username)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # (author, minutes after start): authors[0] holds the four newest and the two oldest.
+    plan = [(0, 1), (0, 2), (1, 10), (2, 10), (4, 11), (2, 20), (1, 30), (4, 30)]
+    plan += [(0, 40), (0, 41), (0, 42), (0, 43), (5, 50)]
+    written: dict[int, tuple[datetime, str, RegisteredUser]] = {}  # by creation order
+    for order, (who, minutes) in enumerate(plan):
+        writer = [*authors, stranger][who]
+        slug = (await create_article(client, writer))["slug"]
+        await set_timestamps(app, slug, start + timedelta(minutes=minutes))
+        if writer is not stranger:
+            written[order] = (start + timedelta(minutes=minutes), slug, writer)
+
+    async def assert_every_page_matches() -> None:
+        # Newest first, the later-created first among equal times (the id tie-breaker).
+        newest_first = sorted(written, key=lambda order: (written[order][0], order), reverse=True)
+        expected = [written[order][1] for order in newest_first]
+        assert await feed_slugs(client, reader, limit=100) == expected
+        for limit in (1, 2, 3, 5):
+            for offset in range(len(expected) + 2):
+                page = await feed_slugs(client, reader, limit=limit, offset=offset)
+                assert page == expected[offset : offset + limit], (limit, offset)
+        counted = await list_page(client, FEED, headers=reader.headers, limit=1)
+        assert counted["articlesCount"] == len(expected)
+
+    await assert_every_page_matches()
+    # The newest article goes, and with it its author's newest time; then both of authors[2]'s
+    # articles, leaving them none; then authors[1], quiet since minute 30, writes again.
+    for order in (11, 3, 5):
+        _, slug, writer = written.pop(order)
+        response = await client.delete(f"/api/articles/{slug}", headers=writer.headers)
+        assert response.status_code in (200, 204), response.text
+        await assert_every_page_matches()
+    fresh = await create_article(client, authors[1])
+    written[len(plan)] = (datetime.now(UTC), fresh["slug"], authors[1])
+    await assert_every_page_matches()
