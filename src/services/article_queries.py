@@ -12,7 +12,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Integer, String, bindparam, func, literal_column, select, true
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+)
 
 from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from src.services import counters
