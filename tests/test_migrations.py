@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def _table_names(database_url: str) -> set[str]:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+async def _on(database_url: str, work: Callable[[Connection], Any]) -> Any:
+    """Run `work` on a committed connection to the database."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    finally:
+        await engine.dispose()
 
 
 def _revision(database_url: str) -> str | None:
@@ -128,3 +139,34 @@ async def test_counter_rows_keep_room_for_hot_updates_on_postgresql(
     assert "fillfactor=80" in options["users"] and "fillfactor=80" in options["tags"]
     assert "fillfactor=90" in options["articles"]
     assert "fillfactor=10" in options["counters"]
+
+
+def test_upgrading_fills_each_authors_newest_article_time(tmp_path: Path) -> None:
+    """Migration 0006 on a database with articles: `last_article_at` is each author's newest
+    `created_at`, and stays empty for a user who never wrote."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'backfill.db'}"
+    migrations.upgrade("0005", database_url=url)
+    newest_stamp = "2026-03-04 05:06:07.000000"  # SQLite keeps timestamps as text
+    users = (
+        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'x', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"
+    )
+    articles = (
+        "INSERT INTO articles (id, slug, title, description, body, author_id, favorites_count, "
+        "created_at, updated_at) VALUES (?, ?, 't', 'd', 'b', ?, 0, ?, ?)"
+    )
+
+    def seed(conn: Connection) -> None:
+        for user_id, name in ((1, "writer"), (2, "reader")):
+            conn.exec_driver_sql(users, (user_id, name, f"{name}@example.com"))
+        for article_id, stamp in ((1, "2026-01-02 00:00:00.000000"), (2, newest_stamp)):
+            conn.exec_driver_sql(articles, (article_id, f"a-{article_id}", 1, stamp, stamp))
+
+    def newest(conn: Connection) -> list[Any]:
+        rows = conn.exec_driver_sql("SELECT id, last_article_at FROM users ORDER BY id")
+        return [tuple(row) for row in rows]
+
+    asyncio.run(_on(url, seed))
+    migrations.upgrade("head", database_url=url)
+
+    assert asyncio.run(_on(url, newest)) == [(1, newest_stamp), (2, None)]
