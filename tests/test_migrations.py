@@ -170,3 +170,39 @@ def test_upgrading_fills_each_authors_newest_article_time(tmp_path: Path) -> Non
     migrations.upgrade("head", database_url=url)
 
     assert asyncio.run(_on(url, newest)) == [(1, newest_stamp), (2, None)]
+
+
+def test_upgrading_copies_each_articles_tag_names_onto_it(tmp_path: Path) -> None:
+    """Migration 0007: `tag_names` is the article's tags as a sorted JSON array, `[]` for an
+    article without tags."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tag_names.db'}"
+    migrations.upgrade("0006", database_url=url)
+    stamp = "2026-01-01 00:00:00.000000"
+
+    def seed(conn: Connection) -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) "
+            "VALUES (1, 'writer', 'writer@example.com', 'x', ?, ?)",
+            (stamp, stamp),
+        )
+        for article_id in (1, 2):
+            conn.exec_driver_sql(
+                "INSERT INTO articles (id, slug, title, description, body, author_id, "
+                "favorites_count, created_at, updated_at) VALUES (?, ?, 't', 'd', 'b', 1, 0, ?, ?)",
+                (article_id, f"a-{article_id}", stamp, stamp),
+            )
+        conn.exec_driver_sql("INSERT INTO tags (id, name) VALUES (1, 'zeta'), (2, 'alpha')")
+        conn.exec_driver_sql(
+            "INSERT INTO article_tags (article_id, tag_id, article_created_at) "
+            "VALUES (1, 1, ?), (1, 2, ?)",
+            (stamp, stamp),
+        )
+
+    def copies(conn: Connection) -> list[Any]:
+        rows = conn.exec_driver_sql("SELECT id, tag_names FROM articles ORDER BY id")
+        return [tuple(row) for row in rows]
+
+    asyncio.run(_on(url, seed))
+    migrations.upgrade("head", database_url=url)
+
+    assert asyncio.run(_on(url, copies)) == [(1, '["alpha","zeta"]'), (2, "[]")]

@@ -1,10 +1,11 @@
 """The article reads' SQL, built once per shape and reused with bound parameters (issue 4).
 
 Building a SQLAlchemy statement costs more Python time than PostgreSQL spends running it:
-each shape (dialect, anonymous or not, which filters) is built on first use and cached, and
-requests pass only values (`viewer_id`, `slug`, `tag`, `author`, `favorited`, `limit`,
-`offset`). Every statement returns whole rows for ArticleView: article, author, tags, the
-viewer's flags, and for pages the total (`articlesCount`) too, in one round trip.
+each shape (anonymous or not, which filters; the feed's per dialect too) is built on first
+use and cached, and requests pass only values (`viewer_id`, `slug`, `tag`, `author`,
+`favorited`, `limit`, `offset`). Every statement returns whole rows for ArticleView: article,
+author, tags (the article's own `tag_names`), the viewer's flags, and for pages the total
+(`articlesCount`) too, in one round trip.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from src.services import counters
 # A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
 # a signed-in read is one round trip like an anonymous one (auth.Viewer).
 from src.services.auth import VIEWER, viewer_live
-from src.services.sql import AnySelect, has_favorited, is_following, tag_names_of
+from src.services.sql import AnySelect, has_favorited, is_following
 
 SLUG = bindparam("slug", type_=String)
 TAG = bindparam("tag", type_=String)
@@ -48,9 +49,7 @@ BOUND_RANK = bindparam("bound_rank", type_=Integer, literal_execute=True)  # lim
 NEGATIVE_INFINITY: ColumnElement[Any] = literal_column("'-infinity'::timestamptz")  # PostgreSQL
 
 
-def _article_columns(
-    dialect: str, with_viewer: bool, checked: bool = False, followed: bool = False
-) -> AnySelect:
+def _article_columns(with_viewer: bool, checked: bool = False, followed: bool = False) -> AnySelect:
     """`followed`: every row's author is followed by the viewer (the feed), no probe needed."""
     viewer = VIEWER if with_viewer else None
     following = true() if followed else is_following(viewer, Article.author_id)
@@ -67,7 +66,7 @@ def _article_columns(
         User.image,
         following.label("following"),
         has_favorited(viewer, Article.id).label("favorited"),
-        tag_names_of(dialect, Article.id).label("tags"),
+        Article.tag_names.label("tags"),
     ).join(User, User.id == Article.author_id)
     return query.add_columns(viewer_live()) if checked else query
 
@@ -77,9 +76,9 @@ def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySele
 
 
 @cache
-def single_article(dialect: str, with_viewer: bool, checked: bool = False) -> AnySelect:
+def single_article(with_viewer: bool, checked: bool = False) -> AnySelect:
     """One article by `slug`, with its body."""
-    columns = _article_columns(dialect, with_viewer, checked).add_columns(Article.body)
+    columns = _article_columns(with_viewer, checked).add_columns(Article.body)
     return columns.where(Article.slug == SLUG)
 
 
@@ -143,7 +142,6 @@ def _page_ids(tag: bool, author: bool, favorited: bool) -> AnySelect:
 
 
 def _page(
-    dialect: str,
     with_viewer: bool,
     checked: bool,
     page_ids: AnySelect,
@@ -154,7 +152,7 @@ def _page(
     `viewer_live`) alone for a page past the end, which has no row to carry them."""
     total = count.scalar_subquery().label("total")
     query = (
-        _article_columns(dialect, with_viewer, checked, followed)
+        _article_columns(with_viewer, checked, followed)
         .add_columns(total)
         .where(Article.id.in_(page_ids))
     )
@@ -164,11 +162,11 @@ def _page(
 
 @cache
 def article_page(
-    dialect: str, with_viewer: bool, tag: bool, author: bool, favorited: bool, checked: bool = False
+    with_viewer: bool, tag: bool, author: bool, favorited: bool, checked: bool = False
 ) -> tuple[AnySelect, AnySelect]:
     """(page, count) for these filters; see _page."""
     count = _count(tag, author, favorited)
-    return _page(dialect, with_viewer, checked, _page_ids(tag, author, favorited), count)
+    return _page(with_viewer, checked, _page_ids(tag, author, favorited), count)
 
 
 def _followed_authors() -> CTE:
@@ -238,4 +236,4 @@ def feed_page(dialect: str, checked: bool = False) -> tuple[AnySelect, AnySelect
     followed = _followed_authors()
     count = select(func.coalesce(func.sum(followed.c.articles), 0))
     ids = _feed_ids_bounded(followed) if dialect == "postgresql" else _feed_ids_plain()
-    return _page(dialect, True, checked, ids, count, followed=True)
+    return _page(True, checked, ids, count, followed=True)

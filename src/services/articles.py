@@ -18,7 +18,7 @@ from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
 from src.services.slugs import slug_base, with_suffix
-from src.services.sql import AnySelect, decode_tag_names
+from src.services.sql import AnySelect, decode_tag_names, encode_tag_names
 from src.services.views import ArticlePage, ArticleView, ProfileView
 
 SLUG_ATTEMPTS = 5
@@ -97,7 +97,6 @@ async def list_articles(
 ) -> ArticlePage:
     """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
     queries = article_queries.article_page(
-        reads.dialect,
         viewer is not None,
         filters.tag is not None,
         filters.author is not None,
@@ -126,7 +125,7 @@ async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> Article
 
 async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> ArticleView:
     checked = auth.checks_session(viewer)
-    query = article_queries.single_article(reads.dialect, viewer is not None, checked)
+    query = article_queries.single_article(viewer is not None, checked)
     row = await reads.first(query, {**viewer_params(viewer), "slug": slug})
     if row is None:
         await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
@@ -201,6 +200,7 @@ async def _replace_tags(session: AsyncSession, article: Article, names: list[str
         delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
     )
     old_ids = set(removed.all())
+    article.tag_names = encode_tag_names(names)  # its rows' copy, written with them
     if not names:
         await counters.move_tags(session, removed=old_ids, added=())
         return
@@ -244,6 +244,7 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
         body=data.body,
         author_id=author.id,
         favorites_count=0,
+        tag_names=encode_tag_names(data.tag_list),
         created_at=now,
         updated_at=now,
     )

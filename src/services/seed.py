@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from src.core.security import hash_password
 from src.models import Base, User
 from src.services.counters import recount
+from src.services.sql import encode_tag_names
 
 SEED_PASSWORD = "password"  # noqa: S105 - documented, for benchmarks and demos only
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -91,6 +92,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "body",
         "author_id",
         "favorites_count",
+        "tag_names",
         "created_at",
         "updated_at",
     ),
@@ -174,7 +176,7 @@ async def seed(engine: AsyncEngine, plan: SeedPlan, progress: Progress | None = 
         await _seed_follows(writer, rng, plan)
         names = _tag_names(plan.tags)
         await writer.write("tags", ("id", "name"), [(i + 1, n) for i, n in enumerate(names)])
-        for chunk in _article_chunks(rng, plan):
+        for chunk in _article_chunks(rng, plan, names):
             for table, columns in _COLUMNS.items():
                 await writer.write(table, columns, chunk[table])
             advance(len(chunk["articles"]))
@@ -226,7 +228,7 @@ def _empty_chunk() -> Chunk:
     return {table: [] for table in _COLUMNS}
 
 
-def _article_chunks(rng: random.Random, plan: SeedPlan) -> Iterator[Chunk]:
+def _article_chunks(rng: random.Random, plan: SeedPlan, tag_names: list[str]) -> Iterator[Chunk]:
     step = SPAN / max(plan.articles, 1)
     tag_weights = list(accumulate(1.0 / (rank + 1) for rank in range(plan.tags)))
     tag_ids = range(1, plan.tags + 1)
@@ -240,13 +242,14 @@ def _article_chunks(rng: random.Random, plan: SeedPlan) -> Iterator[Chunk]:
         author = rng.randint(1, plan.users)
         description, body = _sentence(rng, 12), _sentence(rng, 60)
         slug = title.lower().replace(" ", "-")
-        chunk["articles"].append(
-            (i, slug, title, description, body, author, len(fans), created, created)
-        )
         tags: set[int] = set()
         wanted = rng.randint(1, min(5, plan.tags)) if plan.tags else 0
         while len(tags) < wanted:
             tags.add(rng.choices(tag_ids, cum_weights=tag_weights)[0])
+        names = encode_tag_names(tag_names[t - 1] for t in tags)
+        chunk["articles"].append(
+            (i, slug, title, description, body, author, len(fans), names, created, created)
+        )
         chunk["article_tags"].extend((i, t, created) for t in sorted(tags))
         chunk["favorites"].extend((u, i, created, created) for u in fans)
         for _ in range(rng.randint(0, 2 * plan.comments_per_article)):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, false, func, literal, select
+import orjson
+from sqlalchemy import ColumnElement, Select, exists, false, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.models import ArticleTag, Base, Favorite, Follow, Tag
+from src.models import Base, Favorite, Follow
 
 AnySelect = Select[*tuple[Any, ...]]
 # A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
@@ -54,22 +55,15 @@ def has_favorited(viewer_id: Viewer, article_id: Any) -> ColumnElement[bool]:
     return probe.scalar_subquery().is_not(None)
 
 
-def tag_names_of(dialect: str, article_id: Any) -> ScalarSelect[Any]:
-    """Correlated subquery: the article's tag names in one column, so a page and its tags are
-    one statement. An array on PostgreSQL, a JSON array text on SQLite (decode_tag_names).
-
-    Each name is its own primary-key lookup: written as a join, PostgreSQL at a million
-    articles hashed the whole tags table once per listed article (bench/RESULTS.md).
-    """
-    name = select(Tag.name).where(Tag.id == ArticleTag.tag_id).scalar_subquery()
-    aggregate = func.array_agg(name) if dialect == "postgresql" else func.json_group_array(name)
-    return select(aggregate).where(ArticleTag.article_id == article_id).scalar_subquery()
+def encode_tag_names(names: Iterable[str]) -> str:
+    """`articles.tag_names`: sorted (code point order, as decode_tag_names), compact JSON."""
+    return orjson.dumps(sorted(set(names))).decode()
 
 
-def decode_tag_names(value: Any) -> list[str]:
-    """The names from tag_names_of, sorted: alphabetical whatever the database's collation."""
-    if value is None:  # PostgreSQL's array_agg over no rows
+def decode_tag_names(value: str | None) -> list[str]:
+    """The names in `articles.tag_names` (stored sorted: alphabetical in code point order,
+    whatever the database's collation)."""
+    if not value:
         return []
-    names: list[str] = json.loads(value) if isinstance(value, str) else list(value)
-    names.sort()
+    names: list[str] = orjson.loads(value)
     return names

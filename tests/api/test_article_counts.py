@@ -8,6 +8,7 @@ counted by hand from what the test did, and with a count(*) over the tables.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -57,6 +58,13 @@ async def assert_counters_match_rows(app: FastAPI) -> None:
         ).all()
         for name, counted, real in tags:
             assert counted == real, name
+        # Each article's copy of its tag names (articles.tag_names) is its rows' names.
+        names = (await conn.execute(select(ArticleTag.article_id, Tag.name).join(Tag))).all()
+        tagged: dict[int, list[str]] = {}
+        for article_id, name in names:
+            tagged.setdefault(article_id, []).append(name)
+        for article_id, copy in (await conn.execute(select(Article.id, Article.tag_names))).all():
+            assert json.loads(copy) == sorted(tagged.get(article_id, [])), article_id
 
 
 async def delete_article(client: AsyncClient, user: RegisteredUser, slug: str) -> None:
