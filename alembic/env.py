@@ -34,8 +34,18 @@ def _configure(connection: Connection) -> None:
         context.run_migrations()
 
 
+# A migration may rewrite a large table (0007 backfills every article: ~1.5 min at a million):
+# no request's statement time limit (DB_COMMAND_TIMEOUT_SECONDS) applies to it.
+MIGRATION_COMMAND_TIMEOUT_SECONDS = 3600.0
+
+
 async def _run_online() -> None:
-    engine = create_engine(Settings(database_url=_database_url()))
+    settings = Settings(database_url=_database_url())
+    engine = create_engine(
+        settings.model_copy(
+            update={"db_command_timeout_seconds": MIGRATION_COMMAND_TIMEOUT_SECONDS}
+        )
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)
