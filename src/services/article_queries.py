@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.orm import aliased
 
 from src.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from src.services import counters
@@ -49,26 +50,45 @@ BOUND_RANK = bindparam("bound_rank", type_=Integer, literal_execute=True)  # lim
 NEGATIVE_INFINITY: ColumnElement[Any] = literal_column("'-infinity'::timestamptz")  # PostgreSQL
 
 
-def _article_columns(with_viewer: bool, checked: bool = False, followed: bool = False) -> AnySelect:
-    """`followed`: every row's author is followed by the viewer (the feed), no probe needed."""
+def _article_columns(
+    with_viewer: bool, checked: bool = False, followed: bool = False, article: Any = Article
+) -> AnySelect:
+    """The columns of ArticleView, from `article` (the table, or a subquery of its rows).
+
+    `followed`: every row's author is followed by the viewer (the feed), no probe needed.
+    """
     viewer = VIEWER if with_viewer else None
-    following = true() if followed else is_following(viewer, Article.author_id)
+    following = true() if followed else is_following(viewer, article.author_id)
     query = select(
-        Article.id,
-        Article.slug,
-        Article.title,
-        Article.description,
-        Article.created_at,
-        Article.updated_at,
-        Article.favorites_count,
+        article.id,
+        article.slug,
+        article.title,
+        article.description,
+        article.created_at,
+        article.updated_at,
+        article.favorites_count,
         User.username,
         User.bio,
         User.image,
         following.label("following"),
-        has_favorited(viewer, Article.id).label("favorited"),
-        Article.tag_names.label("tags"),
-    ).join(User, User.id == Article.author_id)
+        has_favorited(viewer, article.id).label("favorited"),
+        article.tag_names.label("tags"),
+    ).join(User, User.id == article.author_id)
     return query.add_columns(viewer_live()) if checked else query
+
+
+# What a page shows of an article, read by the feed's per-author scans themselves.
+_LISTED = (
+    Article.id,
+    Article.slug,
+    Article.title,
+    Article.description,
+    Article.created_at,
+    Article.updated_at,
+    Article.favorites_count,
+    Article.tag_names,
+    Article.author_id,
+)
 
 
 def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySelect:
@@ -185,8 +205,8 @@ def _followed_authors() -> CTE:
     )
 
 
-def _feed_ids_bounded(followed: CTE) -> AnySelect:
-    """PostgreSQL: the page's ids, reading only the articles that can be on it.
+def _feed_rows_bounded(followed: CTE) -> Any:
+    """PostgreSQL: the page's articles, reading only the articles that can be on it.
 
     The K = offset + limit newest articles of the feed are all at least as new as `since`, the
     K-th newest of the followed authors' newest articles: those K authors alone have K articles
@@ -194,7 +214,9 @@ def _feed_ids_bounded(followed: CTE) -> AnySelect:
     backward range scan of `ix_articles_author_id_created_at_id` down to `since` (at most K
     entries): ~K index entries in all instead of K per followed author (1,000 at ~50 followed
     authors and a 20-article page). With fewer than K authors that have articles, `since` is
-    -infinity and every followed author is read, K entries at most each.
+    -infinity and every followed author is read, K entries at most each. The scans return the
+    listed columns themselves (an alias of Article over them), so the page's rows are not
+    looked up again by primary key.
     """
     kth_newest = (
         select(followed.c.newest)
@@ -205,21 +227,22 @@ def _feed_ids_bounded(followed: CTE) -> AnySelect:
     )
     bound = select(func.coalesce(kth_newest, NEGATIVE_INFINITY).label("since")).cte("reach")
     newest = _newest_first(
-        select(Article.id, Article.created_at).where(
+        select(*_LISTED).where(
             Article.author_id == followed.c.author_id, Article.created_at >= bound.c.since
         ),
         Article.created_at,
         Article.id,
     ).limit(PER_AUTHOR)
-    page = newest.lateral("newest")
-    merged = (
-        select(page.c.id)
+    scans = newest.lateral("newest")
+    page = (
+        select(scans)
         .select_from(followed)
         .join(bound, true())
-        .join(page, true())
+        .join(scans, true())
         .where(followed.c.newest >= bound.c.since)
     )
-    return _newest_first(merged, page.c.created_at, page.c.id).limit(LIMIT).offset(OFFSET)
+    page = _newest_first(page, scans.c.created_at, scans.c.id).limit(LIMIT).offset(OFFSET)
+    return aliased(Article, page.subquery("page"))
 
 
 def _feed_ids_plain() -> AnySelect:
@@ -235,5 +258,10 @@ def feed_page(dialect: str, checked: bool = False) -> tuple[AnySelect, AnySelect
     in the same lookups of `users` that bound the page (PostgreSQL)."""
     followed = _followed_authors()
     count = select(func.coalesce(func.sum(followed.c.articles), 0))
-    ids = _feed_ids_bounded(followed) if dialect == "postgresql" else _feed_ids_plain()
-    return _page(True, checked, ids, count, followed=True)
+    if dialect != "postgresql":
+        return _page(True, checked, _feed_ids_plain(), count, followed=True)
+    total = count.scalar_subquery().label("total")
+    rows = _feed_rows_bounded(followed)
+    query = _article_columns(True, checked, followed=True, article=rows).add_columns(total)
+    alone = select(total).add_columns(viewer_live()) if checked else select(total)
+    return _newest_first(query, rows.created_at, rows.id), alone
