@@ -66,9 +66,11 @@ def _article_columns(
     """
     viewer = VIEWER if with_viewer else None
     following = true() if followed else is_following(viewer, article.author_id)
-    author: Any = User
+    author: Any = User  # its columns, as `author.username`, and how the page reaches it
+    join: tuple[Any, Any] = (User, User.id == article.author_id)
     if lateral_author:
-        author = _by_key(select(User.username, User.bio, User.image), User.id == article.author_id)
+        lookup = _by_key(select(User.username, User.bio, User.image), User.id == article.author_id)
+        author, join = lookup.c, (lookup, true())
     query = select(
         article.id,
         article.slug,
@@ -77,17 +79,13 @@ def _article_columns(
         article.created_at,
         article.updated_at,
         article.favorites_count,
-        author.username if author is User else author.c.username,
-        author.bio if author is User else author.c.bio,
-        author.image if author is User else author.c.image,
+        author.username,
+        author.bio,
+        author.image,
         following.label("following"),
         has_favorited(viewer, article.id).label("favorited"),
         article.tag_names.label("tags"),
-    )
-    if author is User:
-        query = query.join(User, User.id == article.author_id)
-    else:
-        query = query.join(author, true())
+    ).join(*join)
     return query.add_columns(viewer_live()) if checked else query
 
 
@@ -196,8 +194,12 @@ def _page(
         .add_columns(total)
         .where(Article.id.in_(page_ids))
     )
-    alone = select(total).add_columns(viewer_live()) if checked else select(total)
-    return _newest_first(query, Article.created_at, Article.id), alone
+    return _newest_first(query, Article.created_at, Article.id), _total_alone(total, checked)
+
+
+def _total_alone(total: Any, checked: bool) -> AnySelect:
+    """The count statement for a page past the end (with the session check when signed in)."""
+    return select(total).add_columns(viewer_live()) if checked else select(total)
 
 
 @cache
@@ -289,5 +291,4 @@ def feed_page(dialect: str, checked: bool = False) -> tuple[AnySelect, AnySelect
     total = count.scalar_subquery().label("total")
     rows = _feed_rows_bounded(followed)
     query = _article_columns(True, checked, True, rows, lateral_author=True).add_columns(total)
-    alone = select(total).add_columns(viewer_live()) if checked else select(total)
-    return _newest_first(query, rows.created_at, rows.id), alone
+    return _newest_first(query, rows.created_at, rows.id), _total_alone(total, checked)
