@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, NotRequired, TypedDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +19,8 @@ class AuthenticatedUser:
     refresh_token: str | None = None  # only when a session was just opened or refreshed
 
 
-# Built per listed article (two per row): NamedTuples, immutable like frozen dataclasses and
-# about five times cheaper to build (frozen dataclasses assign each field through
-# object.__setattr__), which a 100-article page notices (issue 4).
+# Built per comment: NamedTuples, immutable like frozen dataclasses and about five times
+# cheaper to build (frozen dataclasses assign each field through object.__setattr__).
 class ProfileView(NamedTuple):
     username: str
     bio: str | None
@@ -28,22 +28,31 @@ class ProfileView(NamedTuple):
     following: bool
 
 
-class ArticleView(NamedTuple):
+class ArticleView(TypedDict):
+    """An article as its read statement returns it (services/article_queries.py), handed to the
+    API as that very row and read by column name: asyncpg's Record and SQLAlchemy's RowMapping
+    both read this way. A page builds no object per article on its way to the JSON (a copy per
+    row was a tenth of a list request's CPU time; issue 4). Rows carry other columns too (`id`,
+    a page's `total`, the viewer's session check); these are the ones the API reads."""
+
     slug: str
     title: str
     description: str
-    body: str | None  # None in lists: the spec leaves the body out there
-    tag_list: list[str]
+    body: NotRequired[str]  # single-article reads only: lists leave it out (the spec since 2024-08)
+    tags: str | None  # `articles.tag_names`, sorted JSON text: services.sql.decode_tag_names
     created_at: datetime
     updated_at: datetime
-    favorited: bool
+    favorited: bool  # SQLite answers 0 or 1: read it with bool()
     favorites_count: int
-    author: ProfileView
+    username: str  # the author's profile, and whether the viewer follows them
+    bio: str | None
+    image: str | None
+    following: bool
 
 
 @dataclass(frozen=True, slots=True)
 class ArticlePage:
-    articles: list[ArticleView]
+    articles: Sequence[ArticleView]
     articles_count: int
 
 
