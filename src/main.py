@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import event
 
 from src import __version__
@@ -18,9 +17,9 @@ from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from src.api.health import router as health_router
 from src.api.hot_reads import HotReadsMiddleware
 from src.api.metrics import router as metrics_router
-from src.api.middleware import RequestContextMiddleware
+from src.api.middleware import EdgeMiddleware
 from src.api.router import api_router
-from src.api.security_middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
+from src.api.security_middleware import RequestGuardMiddleware
 from src.core import metrics
 from src.core.config import Settings
 from src.core.db import (
@@ -103,23 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrorMiddleware)
     # Issue 3: Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
+    # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics,
+    # security headers on every response (issue 3) and CORS (src/api/middleware.py).
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        # Tokens travel in the Authorization header, never in cookies: no credentials mode.
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
-        max_age=600,
-    )
-    # Issue 3: security headers on every response, CORS preflights and errors included.
-    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
-    # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics.
-    app.add_middleware(
-        RequestContextMiddleware,
-        engine=engine,
-        access_log=settings.access_log,
-        trusted_proxies=settings.trusted_proxies,  # the client IP logged is the rate limiter's
+        EdgeMiddleware, engine=engine, settings=settings, access_log=settings.access_log
     )
     install_error_handlers(app)
     app.include_router(api_router)

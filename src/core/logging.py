@@ -28,7 +28,7 @@ _CONDUIT_HANDLER = "_conduit_handler"
 _IN_ACCESS_MESSAGE = frozenset({"method", "route", "status", "duration_ms"})  # console: once
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """What the log lines of one request share; mutable so dependencies can add the user."""
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
 from httpx import ASGITransport, AsyncClient
 
-from src.api.security_middleware import API_CSP
+from src.api.security_middleware import API_CSP, HTML_CSP
 from src.core.config import Settings
 from src.main import create_app, release_resources
 from tests.api.security_helpers import sign_up
+from tests.api.test_http import ALLOWED_ORIGIN
 
 COMMON = {
     "x-content-type-options": "nosniff",
@@ -133,3 +135,58 @@ def test_list_settings_are_read_from_comma_separated_environment_values(
 
     assert settings.trusted_hosts == ["a.example.com", "b.example.com"]
     assert settings.trusted_proxies == ["10.0.0.0/8"]
+
+
+async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
+    settings: Settings,
+) -> None:
+    # The edge adds each header only where the response has none (src/api/middleware.py); CORS
+    # runs only for requests with an Origin, and the others still get CORS's `Vary: Origin`.
+    application = create_app(settings)
+
+    @application.get("/api/own-headers")
+    async def own_headers() -> Response:
+        return Response(
+            b"<p>hi</p>",
+            media_type="text/html",
+            headers={"Vary": "Accept-Encoding", "X-Frame-Options": "SAMEORIGIN"},
+        )
+
+    transport = ASGITransport(app=application)
+    try:
+        async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
+            plain = await http.get("/api/own-headers")
+            cross = await http.get("/api/own-headers", headers={"Origin": ALLOWED_ORIGIN})
+    finally:
+        await release_resources(application)
+
+    for response in (plain, cross):
+        assert response.headers.get_list("vary") == ["Accept-Encoding, Origin"]
+        assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+        assert response.headers["content-security-policy"] == HTML_CSP
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert len(response.headers.get_list("x-request-id")) == 1
+    assert "access-control-allow-origin" not in plain.headers
+    assert cross.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+
+
+async def test_a_token_response_is_no_store_even_if_the_route_said_otherwise(
+    settings: Settings,
+) -> None:
+    application = create_app(settings)
+
+    @application.get("/api/users/cached")
+    async def cached() -> Response:
+        return Response(
+            b"{}", media_type="application/json", headers={"Cache-Control": "max-age=60"}
+        )
+
+    transport = ASGITransport(app=application)
+    try:
+        async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
+            response = await http.get("/api/users/cached")
+    finally:
+        await release_resources(application)
+
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers["content-security-policy"] == API_CSP
