@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from src.api import ratelimits
@@ -56,16 +56,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-@asynccontextmanager
-async def open_reads(state: State) -> AsyncIterator[Reads]:
+def open_reads(state: State) -> AbstractAsyncContextManager[Reads]:
     """Where a read-only request runs its statements: PostgreSQL's shared asyncpg pool, or a
     read session (a WAL snapshot) on SQLite. Also used by src/api/hot_reads.py."""
     driver: DriverReads | None = state.driver_reads
     if driver is not None:
-        async with driver.request() as reads:
-            yield reads
-        return
-    async with state.read_sessionmaker() as session:
+        return driver.request()
+    return _session_reads(state.read_sessionmaker)
+
+
+@asynccontextmanager
+async def _session_reads(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Reads]:
+    async with sessions() as session:
         yield SessionReads(session)
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import asyncpg
@@ -236,16 +236,10 @@ class DriverReads:
         finally:
             self._gate.release()
 
-    @asynccontextmanager
-    async def request(self) -> AsyncIterator[Reads]:
+    def request(self) -> AbstractAsyncContextManager[Reads]:
         """Reads for one request: its statements share one connection, taken at the first
         statement (a request refused before it runs any holds none) and returned at the end."""
-        reads = _RequestReads(self)
-        try:
-            yield reads
-        finally:
-            if reads.connection is not None:
-                await self._release(reads.connection)
+        return _RequestReads(self)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -258,12 +252,21 @@ class DriverReads:
 
 
 class _RequestReads:
-    """DriverReads for one request, on one pooled connection."""
+    """DriverReads for one request, on one pooled connection; `async with` gives it back.
+    A class, not an @asynccontextmanager: that costs a generator and its frames per request."""
 
     def __init__(self, driver: DriverReads) -> None:
         self._driver = driver
         self.dialect = driver.dialect
         self.connection: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> _RequestReads:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await self._driver._release(connection)
 
     async def _fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         if self.connection is None:
