@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from src.core.config import Settings
@@ -12,8 +13,13 @@ from src.main import create_app, release_resources
 
 
 @asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+async def app_client(
+    settings: Settings, extend: Callable[[FastAPI], None] | None = None
+) -> AsyncIterator[AsyncClient]:
+    """`extend` may add routes of the test's own to the app before it serves."""
     application = create_app(settings)
+    if extend is not None:
+        extend(application)
     try:
         transport = ASGITransport(app=application)
         async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
+from fastapi import FastAPI, Response
 from httpx import ASGITransport, AsyncClient
 
 from src.api.security_middleware import API_CSP, HTML_CSP
@@ -12,6 +12,7 @@ from src.core.config import Settings
 from src.main import create_app, release_resources
 from tests.api.security_helpers import sign_up
 from tests.api.test_http import ALLOWED_ORIGIN
+from tests.apps import app_client
 
 COMMON = {
     "x-content-type-options": "nosniff",
@@ -142,23 +143,18 @@ async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
 ) -> None:
     # The edge adds each header only where the response has none (src/api/middleware.py); CORS
     # runs only for requests with an Origin, and the others still get CORS's `Vary: Origin`.
-    application = create_app(settings)
+    def add_route(application: FastAPI) -> None:
+        @application.get("/api/own-headers")
+        async def own_headers() -> Response:
+            return Response(
+                b"<p>hi</p>",
+                media_type="text/html",
+                headers={"Vary": "Accept-Encoding", "X-Frame-Options": "SAMEORIGIN"},
+            )
 
-    @application.get("/api/own-headers")
-    async def own_headers() -> Response:
-        return Response(
-            b"<p>hi</p>",
-            media_type="text/html",
-            headers={"Vary": "Accept-Encoding", "X-Frame-Options": "SAMEORIGIN"},
-        )
-
-    transport = ASGITransport(app=application)
-    try:
-        async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
-            plain = await http.get("/api/own-headers")
-            cross = await http.get("/api/own-headers", headers={"Origin": ALLOWED_ORIGIN})
-    finally:
-        await release_resources(application)
+    async with app_client(settings, add_route) as http:
+        plain = await http.get("/api/own-headers")
+        cross = await http.get("/api/own-headers", headers={"Origin": ALLOWED_ORIGIN})
 
     for response in (plain, cross):
         assert response.headers.get_list("vary") == ["Accept-Encoding, Origin"]
@@ -173,20 +169,15 @@ async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
 async def test_a_token_response_is_no_store_even_if_the_route_said_otherwise(
     settings: Settings,
 ) -> None:
-    application = create_app(settings)
+    def add_route(application: FastAPI) -> None:
+        @application.get("/api/users/cached")
+        async def cached() -> Response:
+            return Response(
+                b"{}", media_type="application/json", headers={"Cache-Control": "max-age=60"}
+            )
 
-    @application.get("/api/users/cached")
-    async def cached() -> Response:
-        return Response(
-            b"{}", media_type="application/json", headers={"Cache-Control": "max-age=60"}
-        )
-
-    transport = ASGITransport(app=application)
-    try:
-        async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
-            response = await http.get("/api/users/cached")
-    finally:
-        await release_resources(application)
+    async with app_client(settings, add_route) as http:
+        response = await http.get("/api/users/cached")
 
     assert response.headers.get_list("cache-control") == ["no-store"]
     assert response.headers["content-security-policy"] == API_CSP
