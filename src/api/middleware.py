@@ -77,11 +77,8 @@ def _has_origin(scope: Scope) -> bool:
 
 def _vary_on_origin(headers: RawHeaders, present: set[bytes]) -> None:
     """What Starlette's CORS adds to a response to a request without `Origin`."""
-    if b"vary" not in present:
-        headers.append((b"vary", b"Origin"))
-        return
-    varies = [value for name, value in headers if name == b"vary"]
-    set_header(headers, b"vary", b", ".join([*varies, b"Origin"]))
+    varies = [value for name, value in headers if name == b"vary"] if b"vary" in present else []
+    set_header(headers, present, b"vary", b", ".join([*varies, b"Origin"]))
 
 
 class EdgeMiddleware:
@@ -129,10 +126,7 @@ class EdgeMiddleware:
                 if not cors:
                     _vary_on_origin(headers, present)
                 self.security.add(headers, present, plan)
-                if REQUEST_ID_BYTES in present:
-                    set_header(headers, REQUEST_ID_BYTES, request_id.encode("latin-1"))
-                else:
-                    headers.append((REQUEST_ID_BYTES, request_id.encode("latin-1")))
+                set_header(headers, present, REQUEST_ID_BYTES, request_id.encode("latin-1"))
                 message["headers"] = headers
             await send(message)
 

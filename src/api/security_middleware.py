@@ -151,9 +151,13 @@ _TOKEN_PLAN: HeaderPlan = [*_ALWAYS, (_CACHE_CONTROL, _NO_STORE)]
 _PRIVATE_PLAN: HeaderPlan = [*_ALWAYS, (_CACHE_CONTROL, b"private, no-store")]
 
 
-def set_header(headers: RawHeaders, name: bytes, value: bytes) -> None:
+def set_header(headers: RawHeaders, present: set[bytes], name: bytes, value: bytes) -> None:
     """`headers[name] = value` as Starlette's MutableHeaders does it: the first entry of that
-    name takes the value, later ones go; appended when there is none."""
+    name takes the value, later ones go; appended when there is none (`present`: the names the
+    response had, so the common case scans nothing)."""
+    if name not in present:
+        headers.append((name, value))
+        return
     found = [index for index, (key, _) in enumerate(headers) if key == name]
     for index in reversed(found[1:]):
         del headers[index]
@@ -201,7 +205,8 @@ class SecurityHeaders:
         else:
             plan = _ALWAYS
         if self._hsts is not None and self._is_https(scope):
-            plan = [*plan[:5], (b"strict-transport-security", self._hsts), *plan[5:]]
+            always = len(_ALWAYS)  # after those, before Cache-Control
+            plan = [*plan[:always], (b"strict-transport-security", self._hsts), *plan[always:]]
         return plan
 
     @staticmethod
@@ -212,6 +217,6 @@ class SecurityHeaders:
                 if name not in present:
                     headers.append((name, HTML_CSP_BYTES if _is_html(headers) else API_CSP_BYTES))
             elif name == _CACHE_CONTROL and value == _NO_STORE:  # always wins
-                set_header(headers, name, value)
+                set_header(headers, present, name, value)
             elif name not in present:
                 headers.append((name, value))
