@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
 from src.api.errors import error_responses
+from src.api.query_params import DIGITS_ONLY, EACH_PARAMETER_ONCE
 from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
     ArticleListResponse,
@@ -24,16 +25,20 @@ MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1
 
 Limit = Annotated[
-    int, Query(ge=1, le=MAX_PAGE_SIZE, description="How many articles to return (1-100).")
+    int,
+    Query(ge=1, le=MAX_PAGE_SIZE, description="How many articles to return (1-100)."),
+    DIGITS_ONLY,
 ]
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many articles to skip first.")]
-FilterValue = Annotated[str | None, Query(max_length=255)]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="How many articles to skip first."), DIGITS_ONLY
+]
 
 
 @router.get(
     "",
     operation_id="GetArticles",
     response_model=ArticleListResponse,
+    dependencies=[EACH_PARAMETER_ONCE],
     summary="Get recent articles globally",
     responses=error_responses(401, 422),
 )
@@ -61,6 +66,7 @@ async def list_articles(
     "/feed",
     operation_id="GetArticlesFeed",
     response_model=ArticleListResponse,
+    dependencies=[EACH_PARAMETER_ONCE],
     summary="Get recent articles from users you follow",
     responses=error_responses(401, 422),
 )

@@ -867,6 +867,10 @@ async def test_the_default_page_size_is_twenty(client: AsyncClient) -> None:
         ({"limit": "1.5"}, "limit", "must be an integer"),
         ({"offset": -1}, "offset", "must be greater than or equal to 0"),
         ({"offset": "x"}, "offset", "must be an integer"),
+        ({"offset": "0.0"}, "offset", "must be an integer"),
+        ({"limit": " 5"}, "limit", "must be an integer"),
+        ({"limit": "1_0"}, "limit", "must be an integer"),
+        ({"limit": "\u0665"}, "limit", "must be an integer"),
     ],
     ids=[
         "limit-0",
@@ -876,6 +880,10 @@ async def test_the_default_page_size_is_twenty(client: AsyncClient) -> None:
         "limit-float",
         "offset-neg",
         "offset-word",
+        "offset-zero-point-zero",
+        "limit-padded",
+        "limit-underscored",
+        "limit-arabic-digit",
     ],
 )
 async def test_out_of_range_paging_parameters_are_422(
@@ -884,6 +892,36 @@ async def test_out_of_range_paging_parameters_are_422(
     response = await client.get("/api/articles", params=params)
 
     assert_error(response, 422, field, message)
+
+
+@pytest.mark.parametrize("path", ["/api/articles", "/api/articles/feed"])
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("offset=5&offset=0", ["offset"]),
+        ("limit=1&limit=1", ["limit"]),
+        ("limit=2&offset=1&limit=3&offset=0", ["limit", "offset"]),
+    ],
+)
+async def test_a_paging_parameter_given_twice_is_422(
+    client: AsyncClient, path: str, query: str, fields: list[str]
+) -> None:
+    jake = await register(client)
+
+    response = await client.get(f"{path}?{query}", headers=jake.headers)
+
+    assert response.status_code == 422
+    assert response.json() == {"errors": {field: ["must be given only once"] for field in fields}}
+
+
+async def test_a_filter_given_twice_is_422_and_other_parameters_may_repeat(
+    client: AsyncClient,
+) -> None:
+    twice = await client.get("/api/articles?tag=a&tag=b&author=x&favorited=")
+    unknown = await client.get("/api/articles?unknown=1&unknown=2")
+
+    assert_error(twice, 422, "tag", "must be given only once")
+    assert unknown.status_code == 200
 
 
 async def test_a_limit_of_one_hundred_is_accepted(client: AsyncClient) -> None:
