@@ -180,17 +180,40 @@ async def _save_with_unique_slug(session: AsyncSession, article: Article, title:
     raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
 
 
-async def _replace_tags(session: AsyncSession, article: Article, names: list[str]) -> None:
-    """Set the article's tags; each tag's count moves by exactly the rows written or removed."""
-    article_id, created_at = article.id, article.created_at
-    removed = await session.scalars(
-        delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
-    )
-    old_ids = set(removed.all())
+async def _replace_tags(
+    session: AsyncSession, article: Article, names: list[str], *, new: bool = False
+) -> None:
+    """Set the article's tags; each tag's count moves by exactly the rows written or removed.
+
+    Only the difference is written, and the counts move (taking the tags' row locks) before
+    the new rows reference those tags (counters.py: "locked before they are referenced").
+    """
     article.tag_names = encode_tag_names(names)  # its rows' copy, written with them
+    old_ids: set[int] = set()
+    if not new:
+        current = select(ArticleTag.tag_id).where(ArticleTag.article_id == article.id)
+        old_ids = set(await session.scalars(current))
+    ids_by_name = await _tag_ids(session, names)
+    new_ids = set(ids_by_name.values())
+    removed, added = old_ids - new_ids, new_ids - old_ids
+    if removed:
+        await session.execute(
+            delete(ArticleTag).where(
+                ArticleTag.article_id == article.id, ArticleTag.tag_id.in_(sorted(removed))
+            )
+        )
+    await counters.move_tags(session, removed=removed, added=added)
+    session.add_all(
+        ArticleTag(article_id=article.id, tag_id=tag_id, article_created_at=article.created_at)
+        for tag_id in sorted(added)
+    )
+    await session.flush()
+
+
+async def _tag_ids(session: AsyncSession, names: list[str]) -> dict[str, int]:
+    """The tags' ids by name, creating the missing ones."""
     if not names:
-        await counters.move_tags(session, removed=old_ids, added=())
-        return
+        return {}
     rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
     existing: dict[str, int] = {str(row[0]): int(row[1]) for row in rows}
     # Sorted: two requests creating the same new tags wait for each other in one order, never
@@ -198,15 +221,8 @@ async def _replace_tags(session: AsyncSession, article: Article, names: list[str
     for name in sorted(names):
         if name not in existing:
             # Another request may create the same tag at the same moment: retry in a savepoint.
-            tag_id = await _create_tag(session, name)
-            existing[name] = tag_id
-    session.add_all(
-        ArticleTag(article_id=article_id, tag_id=existing[name], article_created_at=created_at)
-        for name in names
-    )
-    await session.flush()
-    new_ids = {existing[name] for name in names}
-    await counters.move_tags(session, removed=old_ids - new_ids, added=new_ids - old_ids)
+            existing[name] = await _create_tag(session, name)
+    return existing
 
 
 async def _create_tag(session: AsyncSession, name: str) -> int:
@@ -235,9 +251,11 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
         created_at=now,
         updated_at=now,
     )
-    await _save_with_unique_slug(session, article, data.title)
+    # The author's count first: the article's reference to the author finds the row lock
+    # already taken (counters.py: "locked before they are referenced").
     await counters.add_user_article(session, author.id, now)
-    await _replace_tags(session, article, data.tag_list)
+    await _save_with_unique_slug(session, article, data.title)
+    await _replace_tags(session, article, data.tag_list, new=True)
     await counters.bump_articles_total(session, +1)
     await session.commit()
     return await get_article(SessionReads(session), article.slug, Viewer(author.id))

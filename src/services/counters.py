@@ -13,6 +13,17 @@ row, then users by id, then tags by id, then the global total) so two writers ne
 - feed               -> sum of `users.articles_count` over the (~50) authors followed; beside
                         it `users.last_article_at`, which bounds the feed's page scan
 - combined filters   -> `count(*)` over the indexed filters (rare, and already narrow)
+
+Counter rows are locked before they are referenced. A write that inserts a row referencing a
+counter row (an article its author, a favorite its user, an article_tags row its tag) and
+moves that row's count takes the row lock (or makes the UPDATE) *before* the insert. Its
+foreign-key check then finds the lock already held by its own transaction. In the other order
+the check takes a KEY SHARE lock first, and the UPDATE after it (from a savepoint, or beside a
+concurrent writer's check) leaves a MultiXact in the old row version's xmax. PostgreSQL's
+index scans cannot tell such a version is dead, so they never mark its index entries dead:
+every later lookup of that user, tag or article walks all of its old versions until VACUUM.
+The bench measured the anonymous list falling from ~4,000 to ~1,000 req/s after a minute of
+one author's writes (docs/performance.md, "Hot rows and MultiXacts").
 """
 
 from __future__ import annotations
@@ -46,19 +57,23 @@ async def bump_articles_total(session: AsyncSession, delta: int) -> None:
     )
 
 
-async def _lock_in_order(session: AsyncSession, column: Any, ids: list[int]) -> None:
-    """Row locks in id order (PostgreSQL; SQLite writers are serialized already)."""
-    if len(ids) > 1 and session.get_bind().dialect.name == "postgresql":
+async def _lock_in_order(
+    session: AsyncSession, column: Any, ids: list[int], *, even_one: bool = False
+) -> None:
+    """Row locks in id order (PostgreSQL; SQLite writers are serialized already). One row
+    needs no order: its UPDATE takes the lock, unless a reference must find it taken first."""
+    if len(ids) > (0 if even_one else 1) and session.get_bind().dialect.name == "postgresql":
         await session.execute(
             # FOR NO KEY UPDATE: what the UPDATE takes anyway; it does not conflict with the
-            # KEY SHARE locks that foreign-key checks (article_tags, favorites) hold.
+            # KEY SHARE locks that other transactions' foreign-key checks hold.
             select(column).where(column.in_(ids)).order_by(column).with_for_update(key_share=True)
         )
 
 
 async def lock_users(session: AsyncSession, user_ids: Collection[int]) -> None:
-    """Lock several users' rows at once, in id order, before moving their counts."""
-    await _lock_in_order(session, User.id, sorted(set(user_ids)))
+    """Lock users' rows, in id order, before moving their counts or inserting rows that
+    reference them (see "Counter rows are locked before they are referenced" above)."""
+    await _lock_in_order(session, User.id, sorted(set(user_ids)), even_one=True)
 
 
 async def move_tags(

@@ -30,6 +30,9 @@ async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
     """Idempotent: the count moves only when a favorite row is actually written."""
     # The article row first: one lock order with deletes and the counters (counters.py).
     article = await find_article(session, slug, lock=True)
+    # Then the user's row, before the favorite references it (counters.py: "locked before
+    # they are referenced").
+    await counters.lock_users(session, [user.id])
     if await insert_ignoring_duplicates(
         session,
         Favorite,
