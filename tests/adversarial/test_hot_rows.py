@@ -17,6 +17,7 @@ import asyncio
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.factories import create_article, favorite, register
@@ -24,6 +25,12 @@ from tests.factories import create_article, favorite, register
 HEAP_XMAX_IS_MULTI = 0x1000
 COUNTER_TABLES = ("users", "tags", "articles")
 AT_ONCE = 12
+VERSIONS_WITH_MULTIXACT = text(
+    "SELECT count(*) FROM generate_series("
+    " 0, pg_relation_size(CAST(:table AS regclass)) / current_setting('block_size')::int - 1"
+    ") AS page, heap_page_items(get_raw_page(CAST(:table AS text), page::int)) AS item "
+    "WHERE item.t_infomask & :multi <> 0"
+)
 
 
 async def _versions_with_multixact_xmax(app: FastAPI) -> dict[str, int]:
@@ -31,11 +38,8 @@ async def _versions_with_multixact_xmax(app: FastAPI) -> dict[str, int]:
     found: dict[str, int] = {}
     async with app.state.engine.connect() as conn:
         for table in COUNTER_TABLES:
-            result = await conn.exec_driver_sql(
-                "SELECT count(*) FROM generate_series(0, "
-                f"(pg_relation_size('{table}') / current_setting('block_size')::int) - 1) AS page,"
-                f" heap_page_items(get_raw_page('{table}', page::int)) AS item "
-                f"WHERE item.t_infomask & {HEAP_XMAX_IS_MULTI} <> 0"
+            result = await conn.execute(
+                VERSIONS_WITH_MULTIXACT, {"table": table, "multi": HEAP_XMAX_IS_MULTI}
             )
             found[table] = int(result.scalar_one())
     return found
