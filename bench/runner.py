@@ -31,6 +31,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN_EMAIL = "user1@example.com"
 PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/services/seed.py)
+# The reads with targets, measured again once the write scenarios have run.
+AGAIN_AFTER_WRITES = frozenset({"list anonymous", "list authenticated", "feed", "single article"})
 
 Check = Callable[[int, Any], str | None]
 
@@ -569,7 +571,7 @@ def main() -> None:
         )
         results.append(floor_result)
 
-        for s in chosen:
+        def measure(s: Scenario, name: str | None = None) -> None:
             status, raw = http(s.method, base + s.path, token if s.auth else None, s.body)
             problem = None
             if status != s.expect_status:
@@ -581,7 +583,7 @@ def main() -> None:
             w = run_wrk(base + s.path, script, args.duration, args.connections, client_cpus)
             results.append(
                 Result(
-                    s.name,
+                    name or s.name,
                     w["rps"],
                     w["p50_us"] / 1000,
                     w["p99_us"] / 1000,
@@ -593,11 +595,26 @@ def main() -> None:
                 )
             )
 
+        for s in chosen:
+            measure(s)
+        # The write scenarios just moved one user's and some tags' counter rows thousands of
+        # times: the reads must not have slowed down (no VACUUM in between; docs/performance.md,
+        # "Hot rows and MultiXacts").
+        if any(s.write for s in chosen):
+            names = {s.name for s in chosen} & AGAIN_AFTER_WRITES
+            for s in scenarios(asyncio.run(load_fixtures(dsn))):  # the counts the writes moved
+                if s.name in names:
+                    measure(s, f"{s.name}, after writes")
+
         # Hashing stays off the event loop: a read's p99 alone, then beside ~20 logins/s.
         if not args.only or "logins" in args.only:
             read = Scenario("single article", "GET", f"/api/articles/{fixtures.slug}")
             login = next(s for s in scenarios(fixtures) if s.name == "login")
-            alone = run_wrk(base + read.path, lua_script(read, None), args.duration, 8, client_cpus)
+            # The reads are paced (8 connections, each waiting 4 ms between requests: ~1,600
+            # req/s, well below capacity), so their p99 shows whether a login ever holds up the
+            # event loop; a saturating reader would only show the core's time being shared.
+            paced = lua_script(read, None) + "delay = function() return 4 end\n"
+            alone = run_wrk(base + read.path, paced, args.duration, 8, client_cpus)
             with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
                 handle.write(lua_script(login, None) + "delay = function() return 100 end\n")
                 login_script = handle.name
@@ -618,9 +635,7 @@ def main() -> None:
                 text=True,
             )
             time.sleep(1)
-            beside = run_wrk(
-                base + read.path, lua_script(read, None), args.duration, 8, client_cpus
-            )
+            beside = run_wrk(base + read.path, paced, args.duration, 8, client_cpus)
             login_out = logins.communicate()[0]
             os.unlink(login_script)
             line = next(x for x in login_out.splitlines() if x.startswith("WRKJSON "))
@@ -629,6 +644,8 @@ def main() -> None:
                 "read_p99_alone_ms": alone["p99_us"] / 1000,
                 "read_p99_beside_logins_ms": beside["p99_us"] / 1000,
                 "ratio": beside["p99_us"] / max(alone["p99_us"], 1),
+                "reads_per_s_alone": alone["rps"],
+                "reads_per_s_beside_logins": beside["rps"],
                 "logins_per_s": lw["requests"] / (lw["duration_us"] / 1e6),
                 "login_errors": lw["status"] + lw["timeout"],
             }

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -93,6 +96,17 @@ async def test_hashing_the_same_password_twice_uses_different_salts() -> None:
 
 async def test_verifying_against_a_missing_hash_fails() -> None:
     assert await security.verify_password("anything-at-all", None) is False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+async def test_passwords_are_hashed_in_threads_that_yield_the_core_to_requests() -> None:
+    hasher = security.PasswordHasher(time_cost=1, memory_cost_kib=1024, parallelism=1)
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert niceness() < security.HASHING_NICENESS  # the suite's own thread: as started
+    assert await hasher._off_loop(niceness) >= security.HASHING_NICENESS
 
 
 # ------------------------------------------------------------ access tokens
