@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from src.api import ratelimits
-from src.api.deps import CurrentSessionId, CurrentToken, CurrentUser, Session, SettingsDep
+from src.api.deps import (
+    CurrentSessionId,
+    CurrentToken,
+    CurrentUser,
+    ReadsDep,
+    Session,
+    SettingsDep,
+)
 from src.api.errors import error_responses
 from src.api.schemas.sessions import (
     RefreshRequest,
@@ -42,13 +49,17 @@ def _session_response(user: AuthenticatedUser) -> SessionUserResponse:
     responses=error_responses(401, 413, 422),
 )
 async def login(
-    payload: LoginRequest, request: Request, session: Session, settings: SettingsDep
+    payload: LoginRequest,
+    request: Request,
+    session: Session,
+    reads: ReadsDep,
+    settings: SettingsDep,
 ) -> SessionUserResponse:
     """Log in with email and password; returns the user with a fresh access token (`token`)
     and refresh token (`refreshToken`)."""
     await ratelimits.limit_login(request, payload.user.email)
     user = await users.login(
-        session, settings, email=payload.user.email, password=payload.user.password
+        session, reads, settings, email=payload.user.email, password=payload.user.password
     )
     return _session_response(user)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import BindParameter, Integer, String, Table, bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core import security
 from src.core.config import Settings
 from src.models import AuthSession, RefreshToken, User
-from src.models.base import utc_now
+from src.models.base import UTCDateTime, utc_now
 from src.services import messages
 from src.services.errors import Unauthorized
 
@@ -41,21 +42,58 @@ def _issue_refresh(session: AsyncSession, session_id: str, now: datetime) -> str
     return token
 
 
+# Built once: building an INSERT ... RETURNING CTE per login costs more than running it.
+_NEW_SESSION: dict[str, BindParameter[Any]] = {
+    "id": bindparam("session_id", type_=String()),
+    "user_id": bindparam("user_id", type_=Integer()),
+    "created_at": bindparam("created_at", type_=UTCDateTime()),
+    "expires_at": bindparam("expires_at", type_=UTCDateTime()),
+}
+_NEW_TOKEN: dict[str, BindParameter[Any]] = {
+    "token_hash": bindparam("token_hash", type_=String()),
+    "session_id": bindparam("session_id", type_=String()),
+    "created_at": bindparam("token_created_at", type_=UTCDateTime()),
+}
+# On the tables, not the entities: an ORM insert given parameters becomes a bulk insert.
+_SESSIONS = cast(Table, AuthSession.__table__)
+_TOKENS = cast(Table, RefreshToken.__table__)
+_INSERT_SESSION = insert(_SESSIONS).values(_NEW_SESSION)
+_INSERT_TOKEN = insert(_TOKENS).values(_NEW_TOKEN)
+# PostgreSQL: both rows in one statement.
+_opened = insert(_SESSIONS).values(_NEW_SESSION).returning(_SESSIONS.c.id).cte("opened")
+_INSERT_SESSION_AND_TOKEN = insert(_TOKENS).from_select(
+    ["token_hash", "session_id", "created_at"],
+    select(_NEW_TOKEN["token_hash"], _opened.c.id, _NEW_TOKEN["created_at"]),
+)
+
+
 async def start(session: AsyncSession, settings: Settings, user_id: int) -> IssuedTokens:
-    """Open a session for a user who just proved who they are; commits."""
+    """Open a session for a user who just proved who they are; commits.
+
+    On PostgreSQL, outside a transaction (a login, a registration after its user is committed),
+    the session and its first refresh token are written by one autocommitted statement: one
+    round trip instead of BEGIN, two INSERTs and COMMIT. Every login pays this on the event
+    loop, beside the reads (issue 4)."""
     now = utc_now()
-    auth_session = AuthSession(
-        id=uuid.uuid4().hex,
-        user_id=user_id,
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
-    )
-    session.add(auth_session)
-    await session.flush()
-    refresh = _issue_refresh(session, auth_session.id, now)
+    session_id = uuid.uuid4().hex
+    refresh = security.new_refresh_token()
+    params = {
+        "session_id": session_id,
+        "user_id": user_id,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        "token_hash": security.token_digest(refresh),
+        "token_created_at": now,
+    }
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        await session.execute(_INSERT_SESSION_AND_TOKEN, params)
+    else:  # SQLite, or inside the caller's transaction (a login storing a rehash): together
+        await session.execute(_INSERT_SESSION, params)
+        await session.execute(_INSERT_TOKEN, params)
     await session.commit()
-    access = security.create_access_token(user_id, settings, session_id=auth_session.id)
-    return IssuedTokens(auth_session.id, access, refresh)
+    access = security.create_access_token(user_id, settings, session_id=session_id)
+    return IssuedTokens(session_id, access, refresh)
 
 
 async def _revoke(session: AsyncSession, session_id: str) -> None:

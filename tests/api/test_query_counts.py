@@ -140,3 +140,27 @@ async def test_listing_comments_runs_the_same_statements_for_one_or_many_comment
 
         assert len(recorded[quiet]) == len(recorded[busy]), recorded
         assert len(recorded[busy]) <= MAX_STATEMENTS, recorded[busy]
+
+
+async def test_a_login_reads_the_account_once_and_writes_its_session_at_once(
+    client: AsyncClient, app: FastAPI, is_postgres: bool
+) -> None:
+    """Every login pays its statements on the event loop beside the reads (issue 4): the
+    account is one read, and on PostgreSQL the session with its refresh token one insert."""
+    jake = await register(client)
+    body = {"user": {"email": jake.email, "password": jake.password}}
+    await client.post("/api/users/login", json=body)  # warm up
+
+    with count_statements(app) as statements:
+        response = await client.post("/api/users/login", json=body)
+
+    assert response.status_code == 200, response.text
+    queries = _queries(list(statements))
+    assert queries[0].lstrip().startswith("SELECT"), queries
+    assert "FROM users" in queries[0], queries
+    if is_postgres:
+        assert len(queries) == 2, queries
+        assert "INSERT INTO auth_sessions" in queries[1], queries
+        assert "INSERT INTO refresh_tokens" in queries[1], queries
+    else:  # SQLite cannot insert in a CTE: two inserts in one transaction
+        assert len(queries) == 3, queries

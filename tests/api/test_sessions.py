@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from jose import jwt
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from src.core.config import Settings
+from src.core.security import PasswordHasher
 from src.main import create_app, release_resources
 from src.models import AuthSession, RefreshToken, User
 from src.models.base import utc_now
@@ -24,6 +26,51 @@ async def test_registration_and_login_return_a_refresh_token(client: AsyncClient
     assert jake.refresh_token and again.refresh_token
     assert jake.refresh_token != again.refresh_token
     assert (await me(client, again.token)).status_code == 200
+
+
+async def test_a_login_stores_its_session_and_refresh_token_together(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    jake = await sign_up(client)
+
+    again = await sign_in(client, jake)
+
+    session_id = jwt.get_unverified_claims(again.token)["sid"]
+    digest = hashlib.sha256(again.refresh_token.encode()).hexdigest()
+    async with app.state.sessionmaker() as session:
+        stored = await session.get(AuthSession, session_id)
+        token = await session.get(RefreshToken, digest)
+    assert stored is not None and token is not None
+    assert token.session_id == session_id
+    assert token.used_at is None and stored.revoked_at is None
+    assert stored.created_at == token.created_at
+    lifetime = stored.expires_at - stored.created_at
+    assert lifetime.total_seconds() == settings.refresh_token_ttl_seconds
+    assert (await refresh(client, again.refresh_token)).status_code == 200
+
+
+async def test_an_account_deleted_while_its_password_is_checked_gets_no_session(
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jake = await sign_up(client)
+    verify = PasswordHasher.verify_and_update
+
+    async def verify_while_deleted(
+        self: PasswordHasher, password: str, password_hash: str | None
+    ) -> tuple[bool, str | None]:
+        async with app.state.sessionmaker() as session:  # an admin deletes the account now
+            await session.execute(delete(User).where(User.username == jake.username))
+            await session.commit()
+        return await verify(self, password, password_hash)
+
+    monkeypatch.setattr(PasswordHasher, "verify_and_update", verify_while_deleted)
+    response = await log_in(client, jake.email, jake.password)
+
+    assert response.status_code == 401, response.text
+    assert response.json() == {"errors": {"credentials": ["email or password is invalid"]}}
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AuthSession)) == 0
+        assert await session.scalar(select(func.count()).select_from(RefreshToken)) == 0
 
 
 async def test_access_tokens_carry_every_registered_claim(
