@@ -477,6 +477,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--floor-port", type=int, default=8766)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument(
+        "--login-rate", type=float, default=20.0, help="logins/s beside the paced reads"
+    )
     parser.add_argument("--soak", type=int, default=0, help="N x 60 s list runs for RSS growth")
     parser.add_argument("--log-level", default="WARNING", help="server LOG_LEVEL")
     parser.add_argument("--output", default="", help="JSON file (default bench/results-*.json)")
@@ -606,48 +609,47 @@ def main() -> None:
                 if s.name in names:
                     measure(s, f"{s.name}, after writes")
 
-        # Hashing stays off the event loop: a read's p99 alone, then beside ~20 logins/s.
+        # Hashing stays off the event loop: a read's p99 alone, then beside 20 logins/s.
         if not args.only or "logins" in args.only:
             read = Scenario("single article", "GET", f"/api/articles/{fixtures.slug}")
             login = next(s for s in scenarios(fixtures) if s.name == "login")
-            # The reads are paced (8 connections, each waiting 4 ms between requests: ~1,600
-            # req/s, well below capacity), so their p99 shows whether a login ever holds up the
+            # The reads are paced (8 connections, each waiting 4 ms between requests: a fifth
+            # to a third of capacity), so their p99 shows whether a login ever holds up the
             # event loop; a saturating reader would only show the core's time being shared.
             paced = lua_script(read, None) + "delay = function() return 4 end\n"
             alone = run_wrk(base + read.path, paced, args.duration, 8, client_cpus)
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-                handle.write(lua_script(login, None) + "delay = function() return 100 end\n")
-                login_script = handle.name
+            # Logins at a fixed rate, open loop (bench/login_load.py): wrk's pause-after-answer
+            # pacing would slow down exactly when hashing queues.
             logins = subprocess.Popen(  # noqa: S603
                 [  # noqa: S607
                     "taskset",
                     "-c",
                     client_cpus,
-                    "wrk",
-                    "-t1",
-                    "-c4",  # each waits 100 ms between logins of ~90 ms: ~20 logins/s
-                    f"-d{args.duration + 2}s",
-                    "-s",
-                    login_script,
+                    sys.executable,
+                    "-m",
+                    "bench.login_load",
                     base + login.path,
+                    login.body or "",
+                    f"--rate={args.login_rate}",
+                    f"--seconds={args.duration + 2}",
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
+                cwd=ROOT,
             )
             time.sleep(1)
             beside = run_wrk(base + read.path, paced, args.duration, 8, client_cpus)
-            login_out = logins.communicate()[0]
-            os.unlink(login_script)
-            line = next(x for x in login_out.splitlines() if x.startswith("WRKJSON "))
-            lw = json.loads(line.removeprefix("WRKJSON "))
+            lw = json.loads(logins.communicate()[0])
             report["logins_vs_reads"] = {
                 "read_p99_alone_ms": alone["p99_us"] / 1000,
                 "read_p99_beside_logins_ms": beside["p99_us"] / 1000,
                 "ratio": beside["p99_us"] / max(alone["p99_us"], 1),
                 "reads_per_s_alone": alone["rps"],
                 "reads_per_s_beside_logins": beside["rps"],
-                "logins_per_s": lw["requests"] / (lw["duration_us"] / 1e6),
-                "login_errors": lw["status"] + lw["timeout"],
+                "logins_per_s": lw["logins_per_s"],
+                "login_errors": lw["errors"],
+                "login_p50_ms": lw["p50_ms"],
+                "login_p99_ms": lw["p99_ms"],
             }
 
         report["rss_after_load_kib"] = rss_kib(server.pid)
