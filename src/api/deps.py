@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,9 +14,9 @@ from starlette.datastructures import State
 
 from src.api import ratelimits
 from src.core.config import Settings
-from src.core.db import ConnectionGate
+from src.core.db import ConnectionGate, OpenSession
 from src.core.logging import set_user_id
-from src.core.reads import DriverReads, Reads, SessionReads
+from src.core.reads import DriverReads, OpenReads, Reads, SessionReads
 from src.models import User
 from src.models.user import ROLE_ADMIN
 from src.services import auth, messages
@@ -56,6 +57,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+@asynccontextmanager
+async def _open_write_session(state: State) -> AsyncIterator[AsyncSession]:
+    gate: ConnectionGate | None = state.db_gate
+    async with gate.slot() if gate else nullcontext(), state.sessionmaker() as session:
+        yield session
+
+
+async def get_open_session(request: Request) -> OpenSession:
+    """A write session that takes its pooled connection only when the service opens it."""
+    return partial(_open_write_session, request.app.state)
+
+
 def open_reads(state: State) -> AbstractAsyncContextManager[Reads]:
     """Where a read-only request runs its statements: PostgreSQL's shared asyncpg pool, or a
     read session (a WAL snapshot) on SQLite. Also used by src/api/hot_reads.py."""
@@ -76,9 +89,15 @@ async def get_reads(request: Request) -> AsyncIterator[Reads]:
         yield reads
 
 
+async def get_open_reads(request: Request) -> OpenReads:
+    return partial(open_reads, request.app.state)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 ReadsDep = Annotated[Reads, Depends(get_reads)]
+OpenReadsDep = Annotated[OpenReads, Depends(get_open_reads)]
+OpenSessionDep = Annotated[OpenSession, Depends(get_open_session)]
 
 
 def parse_authorization(header: str | None) -> str | None:

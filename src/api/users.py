@@ -9,7 +9,8 @@ from src.api.deps import (
     CurrentSessionId,
     CurrentToken,
     CurrentUser,
-    ReadsDep,
+    OpenReadsDep,
+    OpenSessionDep,
     Session,
     SettingsDep,
 )
@@ -51,15 +52,15 @@ def _session_response(user: AuthenticatedUser) -> SessionUserResponse:
 async def login(
     payload: LoginRequest,
     request: Request,
-    session: Session,
-    reads: ReadsDep,
+    open_session: OpenSessionDep,
+    open_reads: OpenReadsDep,
     settings: SettingsDep,
 ) -> SessionUserResponse:
     """Log in with email and password; returns the user with a fresh access token (`token`)
     and refresh token (`refreshToken`)."""
     await ratelimits.limit_login(request, payload.user.email)
     user = await users.login(
-        session, reads, settings, email=payload.user.email, password=payload.user.password
+        open_session, open_reads, settings, email=payload.user.email, password=payload.user.password
     )
     return _session_response(user)
 

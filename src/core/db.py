@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -167,6 +167,11 @@ def create_gate(settings: Settings) -> ConnectionGate | None:
         return None
     size = settings.db_pool_size + settings.db_max_overflow
     return ConnectionGate(size, settings.db_pool_timeout_seconds)
+
+
+# Opens a write session when a service asks for it: a login opens one only once its password
+# is checked, so a burst of logins waiting on the hashing threads holds no connection.
+OpenSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -57,6 +57,11 @@ class Reads(Protocol):
     async def scalar(self, statement: Statement, params: Mapping[str, Any]) -> Any: ...
 
 
+# Opens `Reads` for as long as a service needs them: a service that then waits (a login, on its
+# password hash) gives the connection back first.
+OpenReads = Callable[[], AbstractAsyncContextManager[Reads]]
+
+
 class SessionReads:
     """Reads on an ORM session: in its transaction, counted by SQLAlchemy's events."""
 

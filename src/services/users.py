@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core import security
 from src.core.config import Settings
-from src.core.reads import Reads
+from src.core.db import OpenSession
+from src.core.reads import OpenReads
 from src.models import User
 from src.models.base import utc_now
 from src.services import messages, sessions
@@ -129,26 +130,36 @@ _LOGIN_LOOKUP: AnySelect = select(
 
 
 async def login(
-    session: AsyncSession, reads: Reads, settings: Settings, *, email: str, password: str
+    open_session: OpenSession,
+    open_reads: OpenReads,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
 ) -> AuthenticatedUser:
     """Same path and the same message whether or not the email exists (or is deactivated).
-    A hash in an old scheme (bcrypt) or with old parameters is replaced on success."""
-    user = await reads.first(_LOGIN_LOOKUP, {"email": normalize_email(email)})
+    A hash in an old scheme (bcrypt) or with old parameters is replaced on success.
+
+    No connection is held while the password is checked: a burst of logins queued on the
+    hashing threads must not take the connections the other requests need."""
+    async with open_reads() as reads:
+        user = await reads.first(_LOGIN_LOOKUP, {"email": normalize_email(email)})
     hasher = security.password_hasher(settings)
     password_ok, new_hash = await hasher.verify_and_update(
         password, user["password_hash"] if user else None
     )
     if user is None or not password_ok or not user["is_active"]:
         raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials")
-    if new_hash is not None:
-        await session.execute(
-            update_rows(User).where(User.id == user["id"]).values(password_hash=new_hash)
-        )
-    try:
-        issued = await sessions.start(session, settings, user["id"])
-    except IntegrityError:  # the account was deleted while its password was being checked
-        await session.rollback()
-        raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials") from None
+    async with open_session() as session:
+        if new_hash is not None:
+            await session.execute(
+                update_rows(User).where(User.id == user["id"]).values(password_hash=new_hash)
+            )
+        try:
+            issued = await sessions.start(session, settings, user["id"])
+        except IntegrityError:  # the account was deleted while its password was being checked
+            await session.rollback()
+            raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials") from None
     return AuthenticatedUser(
         id=user["id"],
         email=user["email"],

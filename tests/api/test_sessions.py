@@ -3,6 +3,7 @@ deactivated and deleted users."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -71,6 +72,43 @@ async def test_an_account_deleted_while_its_password_is_checked_gets_no_session(
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(AuthSession)) == 0
         assert await session.scalar(select(func.count()).select_from(RefreshToken)) == 0
+
+
+async def test_a_login_holds_no_connection_while_its_password_is_checked(
+    client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of logins waiting for the hashing threads must leave the connections to the
+    reads: here every pool has one connection, and a read runs while a login is hashing."""
+    jake = await sign_up(client)
+    narrow = settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_read_pool_size": 1}
+    )
+    worker = create_app(narrow)
+    hashing, finish = asyncio.Event(), asyncio.Event()
+    verify = PasswordHasher.verify_and_update
+
+    async def slow_verify(
+        self: PasswordHasher, password: str, password_hash: str | None
+    ) -> tuple[bool, str | None]:
+        hashing.set()
+        await finish.wait()
+        return await verify(self, password, password_hash)
+
+    monkeypatch.setattr(PasswordHasher, "verify_and_update", slow_verify)
+    async with AsyncClient(
+        transport=ASGITransport(app=worker), base_url="http://conduit.test"
+    ) as worker_client:
+        login = asyncio.create_task(log_in(worker_client, jake.email, jake.password))
+        await asyncio.wait_for(hashing.wait(), timeout=10)
+        read = await asyncio.wait_for(worker_client.get("/api/articles"), timeout=10)
+        profile = await asyncio.wait_for(worker_client.get("/api/user", headers=jake.headers), 10)
+        finish.set()
+        response = await asyncio.wait_for(login, timeout=10)
+    await release_resources(worker)
+
+    assert read.status_code == 200, read.text
+    assert profile.status_code == 200, profile.text
+    assert response.status_code == 200, response.text
 
 
 async def test_access_tokens_carry_every_registered_claim(
