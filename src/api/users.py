@@ -73,14 +73,21 @@ async def login(
     responses=error_responses(413, 422),
 )
 async def register(
-    payload: NewUserRequest, request: Request, session: Session, settings: SettingsDep
+    payload: NewUserRequest,
+    request: Request,
+    open_session: OpenSessionDep,
+    settings: SettingsDep,
 ) -> SessionUserResponse:
     """Create an account; email and username must be unused (case-insensitively). Returns
     the user with an access token (`token`) and a refresh token (`refreshToken`)."""
     new = payload.user
     await ratelimits.limit_registration(request, str(new.email))
     user = await users.register(
-        session, settings, username=new.username, email=str(new.email), password=new.password
+        open_session,
+        settings,
+        username=new.username,
+        email=str(new.email),
+        password=new.password,
     )
     return _session_response(user)
 

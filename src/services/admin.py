@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +54,12 @@ async def set_active(
     return _view(user)
 
 
+@asynccontextmanager
+async def _this_session(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The command line's one session, lent to `register` (which opens sessions as it goes)."""
+    yield session
+
+
 async def create_or_promote_admin(
     session: AsyncSession, settings: Settings, *, email: str, username: str, password: str | None
 ) -> tuple[AccountView, bool]:
@@ -62,7 +71,11 @@ async def create_or_promote_admin(
         if not password:
             raise Invalid(messages.BLANK, field="password")
         registered = await register(
-            session, settings, username=username, email=email, password=password
+            partial(_this_session, session),
+            settings,
+            username=username,
+            email=email,
+            password=password,
         )
         user = await session.get_one(User, registered.id)
     elif password:

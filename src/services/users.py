@@ -102,18 +102,19 @@ async def _commit_unique(
 
 
 async def register(
-    session: AsyncSession, settings: Settings, *, username: str, email: str, password: str
+    open_session: OpenSession, settings: Settings, *, username: str, email: str, password: str
 ) -> AuthenticatedUser:
+    """A taken email or username is refused before the password is hashed, and no connection
+    is held while it is (as in `login`)."""
     email = normalize_email(email)
-    await _ensure_unique(session, email=email, username=username, except_id=None)
-    user = User(
-        username=username,
-        email=email,
-        password_hash=await security.hash_password(password, settings),
-    )
-    session.add(user)
-    await _commit_unique(session, email=email, username=username, except_id=None)
-    return authenticated(user, await sessions.start(session, settings, user.id))
+    async with open_session() as session:
+        await _ensure_unique(session, email=email, username=username, except_id=None)
+    password_hash = await security.hash_password(password, settings)
+    async with open_session() as session:
+        user = User(username=username, email=email, password_hash=password_hash)
+        session.add(user)
+        await _commit_unique(session, email=email, username=username, except_id=None)
+        return authenticated(user, await sessions.start(session, settings, user.id))
 
 
 # The columns a login needs, read on the shared read path (src/core/reads.py): on PostgreSQL
