@@ -37,6 +37,7 @@ PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/servic
 AGAIN_AFTER_WRITES = frozenset({"list anonymous", "list authenticated", "feed", "single article"})
 
 Check = Callable[[int, Any], str | None]
+ERROR_KINDS = ("connect", "read", "write", "status", "timeout")  # wrk's; status: not 2xx/3xx
 
 
 @dataclass
@@ -157,7 +158,7 @@ def run_wrk(
         raise SystemExit(f"wrk failed on {url}:\n{done.stdout}\n{done.stderr}\n{script}")
     line = lines[0]
     data: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
-    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+    errors = sum(data[k] for k in ERROR_KINDS)
     data["errors"] = errors
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     return data
@@ -597,6 +598,8 @@ def main() -> None:
                     None,
                     problem is None,
                     problem or "",
+                    # Which kind: a non-2xx answer ("status") or no answer within wrk's 2 s.
+                    {"errors": {k: w[k] for k in ERROR_KINDS if w[k]}},
                 )
             )
 
@@ -716,6 +719,7 @@ def print_table(report: dict[str, Any], results: list[Result]) -> None:
         print(
             f"{r.name:24} {r.rps:9.1f} {r.extra['of_floor']:8.2f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
             f"{r.errors:7d} {stmts:>7}  {'yes' if r.correct else 'NO: ' + r.note}"
+            + (f"  errors: {r.extra['errors']}" if r.errors else "")
         )
     for key, label in (
         ("logins_vs_reads", "hashing on the server's core"),
