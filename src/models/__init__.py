@@ -4,6 +4,7 @@ from src.models.article import Article, ArticleTag, Favorite, Tag
 from src.models.base import Base
 from src.models.comment import Comment
 from src.models.counter import Counter
+from src.models.feed import FeedCount, FeedEntry
 from src.models.session import AuthSession, RefreshToken
 from src.models.user import Follow, User
 
@@ -15,6 +16,8 @@ __all__ = [
     "Comment",
     "Counter",
     "Favorite",
+    "FeedCount",
+    "FeedEntry",
     "Follow",
     "RefreshToken",
     "Tag",

@@ -28,9 +28,6 @@ class User(Base):
     # Maintained counts behind ?author= and ?favorited= (src/services/counters.py).
     articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # When this user's newest article was written (None: no articles); maintained exactly with
-    # articles_count. It bounds the feed's per-author scans (article_queries.feed_page).
-    last_article_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 

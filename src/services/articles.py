@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.core.reads import Reads, SessionReads
 from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
-from src.services import article_queries, auth, counters, messages
+from src.services import article_queries, auth, counters, feeds, messages
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
@@ -94,9 +94,7 @@ async def list_articles(
 async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> ArticlePage:
     """Articles by the authors the viewer follows, newest first."""
     params = {**viewer_params(viewer), "limit": limit, "offset": offset}
-    params["per_author"] = limit + offset
-    params["bound_rank"] = limit + offset - 1
-    queries = article_queries.feed_page(reads.dialect, auth.checks_session(viewer))
+    queries = article_queries.feed_page(auth.checks_session(viewer))
     return await _page(reads, queries, params, viewer)
 
 
@@ -253,10 +251,11 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
     )
     # The author's count first: the article's reference to the author finds the row lock
     # already taken (counters.py: "locked before they are referenced").
-    await counters.add_user_article(session, author.id, now)
+    await counters.add_user_article(session, author.id)
     await _save_with_unique_slug(session, article, data.title)
     await _replace_tags(session, article, data.tag_list, new=True)
     await counters.bump_articles_total(session, +1)
+    await feeds.add_article(session, author.id, article.id, now)
     await session.commit()
     return await get_article(SessionReads(session), article.slug, Viewer(author.id))
 
@@ -295,7 +294,7 @@ async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
     if article.author_id != user.id and not is_admin(user):  # admins moderate (issue 3)
         raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
     # The row lock keeps favorites and tags of this article still until commit, so the counts
-    # below are exactly what the cascade removes. Locks: users, then tags, then the total.
+    # below are exactly what the cascade removes. Locks: users, then tags, the total, the feeds.
     fans = await session.scalars(select(Favorite.user_id).where(Favorite.article_id == article.id))
     tag_ids = await session.scalars(
         select(ArticleTag.tag_id).where(ArticleTag.article_id == article.id)
@@ -306,8 +305,6 @@ async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
     await counters.remove_user_article(session, article.author_id)
     await counters.move_tags(session, removed=tag_id_list, added=())
     await counters.bump_articles_total(session, -1)
-    author_id = article.author_id
+    await feeds.remove_article(session, article.author_id, article.id, article.created_at)
     await session.delete(article)
-    await session.flush()
-    await counters.refresh_last_article(session, author_id)
     await session.commit()

@@ -4,14 +4,15 @@ Counting a million rows per request is not an option, so every count a single-fi
 the feed needs is kept up to date by the write that changes it, in the same transaction, with
 relative updates (`n = n + delta`): concurrent writers serialize on the row lock and none is
 lost. Where a write touches several counter rows, it locks them in one global order (the article
-row, then users by id, then tags by id, then the global total) so two writers never deadlock.
+row, then users by id, then tags by id, then the global total, then `feed_counts` by user id)
+so two writers never deadlock.
 
 - global total       -> `counters` row "articles"
 - ?author=X          -> `users.articles_count`
 - ?favorited=X       -> `users.favorites_count`
 - ?tag=X             -> `tags.articles_count`
-- feed               -> sum of `users.articles_count` over the (~50) authors followed; beside
-                        it `users.last_article_at`, which bounds the feed's page scan
+- feed               -> `feed_counts.articles_count`, moved with the feed's own rows
+                        (src/services/feeds.py), whose lock comes last in the order below
 - combined filters   -> `count(*)` over the indexed filters (rare, and already narrow)
 
 Counter rows are locked before they are referenced. A write that inserts a row referencing a
@@ -29,10 +30,9 @@ one author's writes (docs/performance.md, "Hot rows and MultiXacts").
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -93,41 +93,16 @@ async def move_tags(
             )
 
 
-async def add_user_article(session: AsyncSession, user_id: int, created_at: datetime) -> None:
-    """+1 article, and `last_article_at` moves up to it (never down: clocks may disagree)."""
-    newer = case(
-        (or_(User.last_article_at.is_(None), User.last_article_at < created_at), created_at),
-        else_=User.last_article_at,
-    )
+async def add_user_article(session: AsyncSession, user_id: int) -> None:
     await session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(articles_count=User.articles_count + 1, last_article_at=newer)
+        update(User).where(User.id == user_id).values(articles_count=User.articles_count + 1)
     )
 
 
 async def remove_user_article(session: AsyncSession, user_id: int) -> None:
-    """-1 article; the writer then deletes the row and calls `refresh_last_article`."""
     await session.execute(
         update(User).where(User.id == user_id).values(articles_count=User.articles_count - 1)
     )
-
-
-async def refresh_last_article(session: AsyncSession, user_id: int) -> None:
-    """`last_article_at` read again from the articles left, once a deleted one is flushed.
-
-    The caller already holds the user's row lock (remove_user_article): this statement's
-    fresh snapshot sees every article whose writer moved the row before that, and a writer
-    waiting on the lock moves `last_article_at` up itself (add_user_article) after commit.
-    """
-    await session.execute(
-        update(User).where(User.id == user_id).values(last_article_at=_newest_of(User.id))
-    )
-
-
-def _newest_of(author_id: Any) -> Any:
-    newest = select(func.max(Article.created_at)).where(Article.author_id == author_id)
-    return newest.scalar_subquery()
 
 
 async def bump_user_favorites(session: AsyncSession, user_ids: Collection[int], delta: int) -> None:
@@ -150,7 +125,6 @@ async def recount(conn: AsyncConnection) -> None:
             favorites_count=select(func.count())
             .where(Favorite.user_id == User.id)
             .scalar_subquery(),
-            last_article_at=_newest_of(User.id),
         )
     )
     await conn.execute(

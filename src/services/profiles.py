@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import String, bindparam, delete, func, select
+from sqlalchemy import CursorResult, String, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.reads import Reads
 from src.models import Follow, User
-from src.services import auth, messages
+from src.services import auth, feeds, messages
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
 from src.services.sql import AnySelect, insert_ignoring_duplicates, is_following
@@ -51,9 +52,11 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
     target = await _find_user(session, username)
     if target.id == follower.id:
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
-    await insert_ignoring_duplicates(
+    await feeds.lock_author(session, target.id)
+    if await insert_ignoring_duplicates(
         session, Follow, {"follower_id": follower.id, "followee_id": target.id}
-    )
+    ):
+        await feeds.follow(session, follower.id, target.id)
     await session.commit()
     return ProfileView(username=target.username, bio=target.bio, image=target.image, following=True)
 
@@ -61,9 +64,15 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
 async def unfollow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
     target = await _find_user(session, username)
-    await session.execute(
-        delete(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
+    await feeds.lock_author(session, target.id)
+    unfollowed = cast(
+        CursorResult[Any],
+        await session.execute(
+            delete(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
+        ),
     )
+    if unfollowed.rowcount:
+        await feeds.unfollow(session, follower.id, target.id)
     await session.commit()
     return ProfileView(
         username=target.username, bio=target.bio, image=target.image, following=False

@@ -3,7 +3,8 @@
 Foreign keys (ON DELETE CASCADE, on both databases) remove the user's articles, comments,
 favorites, follows and sessions. What a cascade cannot do is keep the maintained counts right
 (src/services/counters.py): the user's favorites fed other people's `favoritesCount`, and the
-user's articles fed their fans' favorites count, their tags' counts and the global total. All
+user's articles fed their fans' favorites count, their tags' counts, the global total and the
+feeds of the user's followers (src/services/feeds.py; feed entries hold no foreign key). All
 of that moves here, by relative updates computed from the rows about to go, in the same
 transaction as the delete: concurrent writers still serialize on the row locks, none is lost.
 """
@@ -14,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Article, ArticleTag, Favorite, Tag, User
-from src.services import counters, messages
+from src.services import counters, feeds, messages
 from src.services.errors import NotFound
 
 
@@ -87,5 +88,7 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
         )
     if n_articles:
         await counters.bump_articles_total(session, -n_articles)
+    # Its articles leave its followers' feeds; its own feed goes with it by cascade.
+    await feeds.remove_author(session, user_id, n_articles)
     await session.execute(delete(User).where(User.id == user_id))
     await session.commit()

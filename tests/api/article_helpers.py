@@ -13,7 +13,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select, update
 
 from src.main import recording_statements
-from src.models import Article, ArticleTag, Favorite, User
+from src.models import Article, ArticleTag, Favorite, FeedEntry
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 URL_SAFE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -65,25 +65,19 @@ async def set_timestamps(
 ) -> None:
     """Move an article in time; the API never lets a client do this.
 
-    The copies of created_at that order ?tag= and ?favorited= pages move with it, and so does
-    the author's newest-article time, as they would had the article been written then.
+    The copies of created_at that order ?tag= and ?favorited= pages and the feeds move with it,
+    as they would had the article been written then.
     """
     async with app.state.engine.begin() as conn:
-        article_id, author_id = (
+        article_id = (
             await conn.execute(
                 update(Article)
                 .where(Article.slug == slug)
                 .values(created_at=created_at, updated_at=updated_at or created_at)
-                .returning(Article.id, Article.author_id)
+                .returning(Article.id)
             )
-        ).one()
-        newest = select(func.max(Article.created_at)).where(Article.author_id == author_id)
-        await conn.execute(
-            update(User)
-            .where(User.id == author_id)
-            .values(last_article_at=newest.scalar_subquery())
-        )
-        for copy in (ArticleTag, Favorite):
+        ).scalar_one()
+        for copy in (ArticleTag, Favorite, FeedEntry):
             await conn.execute(
                 update(copy)
                 .where(copy.article_id == article_id)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from src.models.base import Base, UTCDateTime
+
+
+class FeedCount(Base):
+    """How many articles a user's feed holds: the feed's `articlesCount` in one lookup.
+
+    A row of its own, not a column of `users`: every article moves the counts of all its
+    author's followers, and those updates must not churn the users' rows that every page reads.
+    """
+
+    __tablename__ = "feed_counts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class FeedEntry(Base):
+    """One article in one follower's feed: the feed, fanned out on write (services/feeds.py).
+
+    The primary key is the page order, so a feed page is a range scan of its first entries.
+    No foreign key to `articles`: its cascade would need a second index as large as this table,
+    and the checks of a follow's backfill would share-lock the followee's articles. The writes
+    remove the entries themselves (feeds.py); the follower's go with its `feed_counts` row.
+    """
+
+    __tablename__ = "feed_entries"
+
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("feed_counts.user_id", ondelete="CASCADE"), primary_key=True
+    )
+    # The article's created_at, copied (it never changes), as article_tags does.
+    article_created_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
