@@ -206,3 +206,46 @@ def test_upgrading_copies_each_articles_tag_names_onto_it(tmp_path: Path) -> Non
     migrations.upgrade("head", database_url=url)
 
     assert asyncio.run(_on(url, copies)) == [(1, '["alpha","zeta"]'), (2, "[]")]
+
+
+def test_upgrading_fans_every_feed_out_and_counts_it(tmp_path: Path) -> None:
+    """Migration 0008: one feed entry per (follower, article of a followed author), carrying the
+    article's created_at; each follower's count is its number of entries, 0 when the authors it
+    follows wrote nothing; users who follow nobody get no row."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'feeds.db'}"
+    migrations.upgrade("0007", database_url=url)
+    stamps = ("2026-01-01 00:00:00.000000", "2026-02-01 00:00:00.000000")
+
+    def seed(conn: Connection) -> None:
+        for user_id in (1, 2, 3, 4):
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) "
+                "VALUES (?, ?, ?, 'x', ?, ?)",
+                (user_id, f"u{user_id}", f"u{user_id}@example.com", stamps[0], stamps[0]),
+            )
+        for article_id, stamp in zip((1, 2), stamps, strict=True):  # both by user 1
+            conn.exec_driver_sql(
+                "INSERT INTO articles (id, slug, title, description, body, author_id, "
+                "favorites_count, created_at, updated_at) VALUES (?, ?, 't', 'd', 'b', 1, 0, ?, ?)",
+                (article_id, f"a-{article_id}", stamp, stamp),
+            )
+        # 2 follows the writer; 3 follows only 4, who wrote nothing; 1 and 4 follow nobody.
+        for follower, followee in ((2, 1), (3, 4)):
+            conn.exec_driver_sql(
+                "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+                (follower, followee, stamps[0]),
+            )
+
+    def feeds(conn: Connection) -> tuple[list[Any], list[Any]]:
+        entries = conn.exec_driver_sql(
+            "SELECT follower_id, article_created_at, article_id FROM feed_entries ORDER BY 1, 2"
+        )
+        counts = conn.exec_driver_sql("SELECT user_id, articles_count FROM feed_counts ORDER BY 1")
+        return [tuple(row) for row in entries], [tuple(row) for row in counts]
+
+    asyncio.run(_on(url, seed))
+    migrations.upgrade("head", database_url=url)
+
+    entries, counts = asyncio.run(_on(url, feeds))
+    assert entries == [(2, stamps[0], 1), (2, stamps[1], 2)]
+    assert counts == [(2, 2), (3, 0)]

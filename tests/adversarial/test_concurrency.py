@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from src.core.config import Settings
-from tests.factories import RegisteredUser, create_article, favorite, register
+from tests.api.article_helpers import assert_feeds_match_follows
+from tests.factories import RegisteredUser, article_payload, create_article, favorite, register
 from tests.seeding import seed_users
 
 CROWD = 200
@@ -353,3 +354,49 @@ async def test_favorite_of_an_article_being_deleted_is_a_clean_404_or_success(
         for response in responses:
             if response.status_code == 404:
                 assert response.json() == {"errors": {"article": ["article not found"]}}
+
+
+async def test_follows_unfollows_and_articles_racing_keep_every_feed_exact(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """The feed is fanned out on write (src/services/feeds.py): a follow copies the author's
+    articles while the author writes and deletes others. Afterwards every feed holds exactly
+    the articles of the authors its reader follows, and counts them."""
+    authors = [await register(client) for _ in range(3)]
+    doomed = [(await create_article(client, a))["slug"] for a in authors]
+    fans = await seed_users(app, settings, 30)
+    rng = random.Random(  # noqa: S311 - reproducible shuffles, not secrets
+        4
+    )
+
+    def follow_path(author: RegisteredUser) -> str:
+        return f"/api/profiles/{author.username}/follow"
+
+    burst: list[Callable[[], Awaitable[Response]]] = [
+        partial(client.post, follow_path(a), headers=f.headers) for f in fans for a in authors
+    ]
+    burst += [
+        partial(client.post, "/api/articles", json=article_payload(), headers=a.headers)
+        for a in authors
+        for _ in range(4)
+    ]
+    # Unfollows race their own follows: either order is a valid outcome.
+    burst += [partial(client.delete, follow_path(authors[0]), headers=f.headers) for f in fans[::3]]
+    burst += [
+        partial(client.delete, f"/api/articles/{slug}", headers=a.headers)
+        for a, slug in zip(authors, doomed, strict=True)
+    ]
+    rng.shuffle(burst)
+    await _all(burst)
+
+    async with app.state.engine.connect() as conn:
+        await assert_feeds_match_follows(conn)
+    for fan in fans[:6]:
+        expected = 0
+        for author in authors:
+            profile = await client.get(f"/api/profiles/{author.username}", headers=fan.headers)
+            if profile.json()["profile"]["following"]:
+                listed = await client.get("/api/articles", params={"author": author.username})
+                expected += listed.json()["articlesCount"]
+        feed = await client.get("/api/articles/feed", headers=fan.headers, params={"limit": 100})
+        assert feed.json()["articlesCount"] == len(feed.json()["articles"]) == expected

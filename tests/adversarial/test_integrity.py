@@ -20,6 +20,7 @@ from src.services import counters
 from src.services import favorites as favorite_service
 from src.services.errors import NotFound
 from src.services.user_deletion import delete_user
+from tests.api.article_helpers import assert_feeds_match_follows
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
 
 
@@ -66,6 +67,7 @@ async def assert_counts_match_rows(app: FastAPI) -> None:
             )
         )
         assert stale == 0, "tags.articles_count"
+        await assert_feeds_match_follows(conn)
         total = await conn.scalar(select(func.count()).select_from(Article))
         stored = await conn.scalar(select(Counter.value).where(Counter.name == counters.ARTICLES))
         assert (stored or 0) == total, "counters.articles"

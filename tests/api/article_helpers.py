@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,9 +12,10 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from src.main import recording_statements
-from src.models import Article, ArticleTag, Favorite, FeedEntry
+from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Follow
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 URL_SAFE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -96,3 +98,25 @@ def count_statements(app: FastAPI) -> Iterator[list[str]]:
     and on PostgreSQL the hot reads' own asyncpg pool too)."""
     with recording_statements(app) as statements:
         yield statements
+
+
+async def assert_feeds_match_follows(conn: AsyncConnection) -> None:
+    """The fanned-out feeds (src/services/feeds.py) hold exactly one entry per (follower,
+    article of a followed author), with the article's own created_at, and each feed's count
+    is its number of entries."""
+    entries = (
+        await conn.execute(
+            select(FeedEntry.follower_id, FeedEntry.article_id, FeedEntry.article_created_at)
+        )
+    ).all()
+    truth = (
+        await conn.execute(
+            select(Follow.follower_id, Article.id, Article.created_at).join(
+                Article, Article.author_id == Follow.followee_id
+            )
+        )
+    ).all()
+    assert sorted(entries) == sorted(truth)
+    counts = dict((await conn.execute(select(FeedCount.user_id, FeedCount.articles_count))).all())
+    per_follower = Counter(follower for follower, _, _ in truth)
+    assert {user: n for user, n in counts.items() if n} == dict(per_follower)

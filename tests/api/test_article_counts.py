@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Follow, Tag, User
-from tests.api.article_helpers import list_page
+from src.models import Article, ArticleTag, Favorite, Tag, User
+from tests.api.article_helpers import assert_feeds_match_follows, list_page
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
 
 
@@ -63,28 +61,6 @@ async def assert_counters_match_rows(app: FastAPI) -> None:
             tagged.setdefault(article_id, []).append(name)
         for article_id, copy in (await conn.execute(select(Article.id, Article.tag_names))).all():
             assert json.loads(copy) == sorted(tagged.get(article_id, [])), article_id
-
-
-async def assert_feeds_match_follows(conn: AsyncConnection) -> None:
-    """The fanned-out feeds (src/services/feeds.py) hold exactly one entry per (follower,
-    article of a followed author), with the article's own created_at, and each feed's count
-    is its number of entries."""
-    entries = (
-        await conn.execute(
-            select(FeedEntry.follower_id, FeedEntry.article_id, FeedEntry.article_created_at)
-        )
-    ).all()
-    truth = (
-        await conn.execute(
-            select(Follow.follower_id, Article.id, Article.created_at).join(
-                Article, Article.author_id == Follow.followee_id
-            )
-        )
-    ).all()
-    assert sorted(entries) == sorted(truth)
-    counts = dict((await conn.execute(select(FeedCount.user_id, FeedCount.articles_count))).all())
-    per_follower = Counter(follower for follower, _, _ in truth)
-    assert {user: n for user, n in counts.items() if n} == dict(per_follower)
 
 
 async def delete_article(client: AsyncClient, user: RegisteredUser, slug: str) -> None:
