@@ -172,9 +172,21 @@ def article_page(
 def feed_page(checked: bool = False) -> tuple[AnySelect, AnySelect]:
     """(page, count) of the feed, fanned out on write (src/services/feeds.py): the page is the
     first entries of the viewer's `feed_entries` (its primary key is the page order), the total
-    its `feed_counts` row."""
-    own = select(FeedEntry.article_id).where(FeedEntry.follower_id == VIEWER)
-    newest = _newest_first(own, FeedEntry.article_created_at, FeedEntry.article_id)
+    its `feed_counts` row. The entries are joined, not matched with IN as a list's ids are:
+    PostgreSQL then keeps their order through primary-key lookups, with no hash or sort."""
+    own = select(FeedEntry.article_id, FeedEntry.article_created_at)
+    newest = _newest_first(
+        own.where(FeedEntry.follower_id == VIEWER),
+        FeedEntry.article_created_at,
+        FeedEntry.article_id,
+    )
+    entries = newest.limit(LIMIT).offset(OFFSET).subquery("entries")
     count = select(FeedCount.articles_count).where(FeedCount.user_id == VIEWER)
-    total = select(func.coalesce(count.scalar_subquery(), 0))
-    return _page(True, checked, newest.limit(LIMIT).offset(OFFSET), total, followed=True)
+    total = func.coalesce(count.scalar_subquery(), 0).label("total")
+    page = (
+        _article_columns(True, checked, followed=True)
+        .join(entries, entries.c.article_id == Article.id)
+        .add_columns(total)
+    )
+    ordered = _newest_first(page, entries.c.article_created_at, entries.c.article_id)
+    return ordered, _total_alone(total, checked)
