@@ -15,10 +15,10 @@ number of those rows. So:
   its `feed_counts` row, by cascade).
 
 Ordering: a follow, an unfollow and an article's writer all hold the author's `users` row lock
-(article writers move its `articles_count` first; `lock_author` here), so a follow never misses
-an article written beside it. `feed_counts` rows are locked last in the global order of
-counters.py, by user id (each statement walks the followers in id order), so writers that share
-followers never deadlock.
+(article writers move its `articles_count` first; follows take `counters.lock_users`), so a
+follow never misses an article written beside it. `feed_counts` rows are locked last in the
+global order of counters.py, by user id (each statement walks the followers in id order), so
+writers that share followers never deadlock.
 """
 
 from __future__ import annotations
@@ -32,15 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, FeedCount, FeedEntry, Follow, User
 from src.models.base import UTCDateTime
-
-
-async def lock_author(session: AsyncSession, author_id: int) -> None:
-    """Hold the author's row as its article writers do (FOR NO KEY UPDATE, which leaves other
-    transactions' foreign-key checks alone), before a follow or unfollow reads its articles."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            select(User.id).where(User.id == author_id).with_for_update(key_share=True)
-        )
 
 
 async def _move_counts(session: AsyncSession, gains: Any) -> None:
@@ -104,7 +95,7 @@ def _articles_of(author_id: int) -> Any:
 
 async def follow(session: AsyncSession, follower_id: int, author_id: int) -> None:
     """Copy the author's articles into the follower's feed: just after the follows row is
-    written, with the author's row locked (lock_author) since before it."""
+    written, with the author's row locked (counters.lock_users) since before it."""
     articles = _articles_of(author_id).subquery()
     count = select(func.count()).select_from(articles).scalar_subquery()
     await _move_counts(session, _follower_gains(follower_id, count))

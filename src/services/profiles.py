@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.reads import Reads
 from src.models import Follow, User
-from src.services import auth, feeds, messages
+from src.services import auth, counters, feeds, messages
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
 from src.services.sql import AnySelect, insert_ignoring_duplicates, is_following
@@ -52,7 +52,8 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
     target = await _find_user(session, username)
     if target.id == follower.id:
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
-    await feeds.lock_author(session, target.id)
+    # The author's row lock, which its article writers hold too (feeds.py: "Ordering").
+    await counters.lock_users(session, [target.id])
     if await insert_ignoring_duplicates(
         session, Follow, {"follower_id": follower.id, "followee_id": target.id}
     ):
@@ -64,7 +65,8 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
 async def unfollow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
     target = await _find_user(session, username)
-    await feeds.lock_author(session, target.id)
+    # The author's row lock, which its article writers hold too (feeds.py: "Ordering").
+    await counters.lock_users(session, [target.id])
     unfollowed = cast(
         CursorResult[Any],
         await session.execute(
