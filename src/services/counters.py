@@ -33,10 +33,10 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, ArticleTag, Counter, Favorite, Tag, User
+from src.services.sql import conflict_insert
 
 ARTICLES = "articles"
 
@@ -47,8 +47,7 @@ def articles_total_query() -> Select[int]:
 
 async def bump_articles_total(session: AsyncSession, delta: int) -> None:
     """Upsert, so a missing row (a fresh or emptied database) simply starts at the delta."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session.get_bind().dialect.name)
     statement = insert(Counter).values(name=ARTICLES, value=delta)
     await session.execute(
         statement.on_conflict_do_update(
@@ -133,8 +132,7 @@ async def recount(conn: AsyncConnection) -> None:
         )
     )
     total = await conn.scalar(select(func.count()).select_from(Article))
-    dialect = conn.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(conn.dialect.name)
     statement = insert(Counter).values(name=ARTICLES, value=total or 0)
     await conn.execute(
         statement.on_conflict_do_update(

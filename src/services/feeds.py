@@ -27,18 +27,17 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, insert, literal, select, text, true, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, FeedCount, FeedEntry, Follow, User
 from src.models.base import UTCDateTime
+from src.services.sql import conflict_insert
 
 
 async def _move_counts(session: AsyncSession, gains: Any) -> None:
     """`articles_count + gain` for each (user_id, gain) row `gains` selects, in user id order
     (the lock order); a user without a row gets one, so no count is lost to a missing row."""
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = conflict_insert(session.get_bind().dialect.name)
     statement = upsert(FeedCount).from_select(["user_id", "articles_count"], gains)
     await session.execute(
         statement.on_conflict_do_update(

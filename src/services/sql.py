@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import orjson
@@ -18,6 +18,11 @@ AnySelect = Select[*tuple[Any, ...]]
 Viewer = int | ColumnElement[int] | None
 
 
+def conflict_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
+    """The dialect's `insert`, the one with ON CONFLICT (`on_conflict_do_update/nothing`)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 async def insert_ignoring_duplicates(
     session: AsyncSession, entity: type[Base], values: dict[str, Any]
 ) -> bool:
@@ -25,8 +30,7 @@ async def insert_ignoring_duplicates(
 
     Race-free idempotency: two concurrent identical inserts write one row, neither fails.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session.get_bind().dialect.name)
     statement = insert(entity).values(**values).on_conflict_do_nothing()
     result = cast(CursorResult[Any], await session.execute(statement))
     return result.rowcount == 1
