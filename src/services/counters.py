@@ -75,6 +75,15 @@ async def lock_users(session: AsyncSession, user_ids: Collection[int]) -> None:
     await _lock_in_order(session, User.id, sorted(set(user_ids)), even_one=True)
 
 
+async def lock_user(session: AsyncSession, user_id: int) -> bool:
+    """Lock one user's row as lock_users does, on every database; False when the row is gone
+    (a deletion committed since the caller read it: it has nothing left to reference)."""
+    found = await session.scalar(
+        select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+    )
+    return found is not None
+
+
 async def move_tags(
     session: AsyncSession, removed: Collection[int], added: Collection[int]
 ) -> None:

@@ -26,6 +26,14 @@ async def _find_user(session: AsyncSession, username: str) -> User:
     return user
 
 
+async def _lock_target(session: AsyncSession, target: User) -> None:
+    """The author's row lock, which its article writers hold too (feeds.py: "Ordering"). A
+    deletion of the author that committed since `_find_user` leaves nothing to lock: 404, as
+    a request a moment later would get (and not a foreign-key error on the insert)."""
+    if not await counters.lock_user(session, target.id):
+        raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
+
+
 @cache
 def _profile_query(with_viewer: bool, checked: bool) -> AnySelect:
     """Built once per shape; signed in, the statement also checks the caller's session."""
@@ -52,8 +60,7 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
     target = await _find_user(session, username)
     if target.id == follower.id:
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
-    # The author's row lock, which its article writers hold too (feeds.py: "Ordering").
-    await counters.lock_users(session, [target.id])
+    await _lock_target(session, target)
     if await insert_ignoring_duplicates(
         session, Follow, {"follower_id": follower.id, "followee_id": target.id}
     ):
@@ -65,8 +72,7 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
 async def unfollow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
     target = await _find_user(session, username)
-    # The author's row lock, which its article writers hold too (feeds.py: "Ordering").
-    await counters.lock_users(session, [target.id])
+    await _lock_target(session, target)
     unfollowed = cast(
         CursorResult[Any],
         await session.execute(

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
+from sqlalchemy import select
 
 from src.core.config import Settings
+from src.models import User
+from src.services.user_deletion import delete_user
 from tests.api.article_helpers import assert_feeds_match_follows
 from tests.factories import RegisteredUser, article_payload, create_article, favorite, register
 from tests.seeding import seed_users
@@ -400,3 +403,35 @@ async def test_follows_unfollows_and_articles_racing_keep_every_feed_exact(
                 expected += listed.json()["articlesCount"]
         feed = await client.get("/api/articles/feed", headers=fan.headers, params={"limit": 100})
         assert feed.json()["articlesCount"] == len(feed.json()["articles"]) == expected
+
+
+async def test_follows_of_a_user_being_deleted_are_a_clean_404_or_success(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """A follow that found the author just before the author's deletion committed must not
+    end in a foreign-key error: it is a 404, as a moment later."""
+    fans = await seed_users(app, settings, 30)
+    for _ in range(3):
+        doomed = await register(client)
+        await create_article(client, doomed)
+        async with app.state.sessionmaker() as session:
+            doomed_id = await session.scalar(
+                select(User.id).where(User.username == doomed.username)
+            )
+        assert doomed_id is not None
+
+        async def delete_doomed(user_id: int = doomed_id) -> None:
+            await asyncio.sleep(0.01)  # into the middle of the follows
+            async with app.state.sessionmaker() as session:
+                await delete_user(session, user_id)
+
+        path = f"/api/profiles/{doomed.username}/follow"
+        follows = [partial(client.post, path, headers=f.headers) for f in fans]
+        responses, _ = await asyncio.gather(_all(follows), delete_doomed())
+
+        assert {r.status_code for r in responses} <= {200, 404}
+        for response in responses:
+            if response.status_code == 404:
+                assert response.json() == {"errors": {"profile": ["profile not found"]}}
+    async with app.state.engine.connect() as conn:
+        await assert_feeds_match_follows(conn)
