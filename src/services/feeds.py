@@ -47,8 +47,16 @@ async def _move_counts(session: AsyncSession, gains: Any) -> None:
     )
 
 
+# What a feed entry is made of: `_insert_entries` takes selects of these, in this order.
+ENTRY_COLUMNS = ["follower_id", "article_created_at", "article_id"]
+
+
+def _insert_entries(entries: Any) -> Any:
+    return insert(FeedEntry).from_select(ENTRY_COLUMNS, entries)
+
+
 def _followers_gain(author_id: int, gain: int) -> Any:
-    followers = select(Follow.follower_id, literal(gain)).where(Follow.followee_id == author_id)
+    followers = _followers_of(author_id).add_columns(literal(gain))
     return followers.order_by(Follow.follower_id)
 
 
@@ -69,9 +77,7 @@ async def add_article(
     entries = select(
         Follow.follower_id, literal(created_at, UTCDateTime()), literal(article_id)
     ).where(Follow.followee_id == author_id)
-    await session.execute(
-        insert(FeedEntry).from_select(["follower_id", "article_created_at", "article_id"], entries)
-    )
+    await session.execute(_insert_entries(entries))
 
 
 async def remove_article(
@@ -99,9 +105,7 @@ async def follow(session: AsyncSession, follower_id: int, author_id: int) -> Non
     count = select(func.count()).select_from(articles).scalar_subquery()
     await _move_counts(session, _follower_gains(follower_id, count))
     entries = select(literal(follower_id), articles.c.created_at, articles.c.id)
-    await session.execute(
-        insert(FeedEntry).from_select(["follower_id", "article_created_at", "article_id"], entries)
-    )
+    await session.execute(_insert_entries(entries))
 
 
 async def unfollow(session: AsyncSession, follower_id: int, author_id: int) -> None:
@@ -148,9 +152,7 @@ async def rebuild(conn: AsyncConnection) -> None:
     entries = select(Follow.follower_id, Article.created_at, Article.id).join(
         Article, Article.author_id == Follow.followee_id
     )
-    fill = insert(FeedEntry).from_select(
-        ["follower_id", "article_created_at", "article_id"], entries
-    )
+    fill = _insert_entries(entries)
     if conn.dialect.name != "postgresql":
         await conn.execute(fill)
         return
@@ -162,6 +164,6 @@ async def rebuild(conn: AsyncConnection) -> None:
     await conn.execute(
         text(
             "ALTER TABLE feed_entries ADD CONSTRAINT pk_feed_entries "
-            "PRIMARY KEY (follower_id, article_created_at, article_id)"
+            f"PRIMARY KEY ({', '.join(ENTRY_COLUMNS)})"
         )
     )
