@@ -109,8 +109,14 @@ def _count(tag: bool, author: bool, favorited: bool) -> AnySelect:
     return counters.articles_total_query()
 
 
-def _page_ids(tag: bool, author: bool, favorited: bool) -> AnySelect:
-    """The ids of one page, reached through an index that is already in page order.
+def _newest_entries(article_id: Any, created_at: Any) -> AnySelect:
+    """A page's entries: (article_id, created_at), newest first, from an index in that order."""
+    query = select(article_id.label("article_id"), created_at.label("created_at"))
+    return _newest_first(query, created_at, article_id)
+
+
+def _page_entries(tag: bool, author: bool, favorited: bool) -> AnySelect:
+    """The entries of one page, reached through an index that is already in page order.
 
     A single ?tag= or ?favorited= filter reads its join table's order index (migration 0004):
     the page costs its own 20 index entries, not every article of the tag and a sort.
@@ -119,39 +125,37 @@ def _page_ids(tag: bool, author: bool, favorited: bool) -> AnySelect:
     query: AnySelect
     if tag and not (author or favorited):
         tag_id = select(Tag.id).where(Tag.name == TAG).scalar_subquery()
-        query = _newest_first(
-            select(ArticleTag.article_id).where(ArticleTag.tag_id == tag_id),
-            ArticleTag.article_created_at,
-            ArticleTag.article_id,
-        )
+        query = _newest_entries(ArticleTag.article_id, ArticleTag.article_created_at)
+        query = query.where(ArticleTag.tag_id == tag_id)
     elif favorited and not (tag or author):
-        query = _newest_first(
-            select(Favorite.article_id).where(Favorite.user_id == _user_id(FAVORITED)),
-            Favorite.article_created_at,
-            Favorite.article_id,
-        )
+        query = _newest_entries(Favorite.article_id, Favorite.article_created_at)
+        query = query.where(Favorite.user_id == _user_id(FAVORITED))
     else:
         conditions = _filter_conditions(tag, author, favorited)
-        query = _newest_first(select(Article.id).where(*conditions), Article.created_at, Article.id)
+        query = _newest_entries(Article.id, Article.created_at).where(*conditions)
     return query.limit(LIMIT).offset(OFFSET)
 
 
 def _page(
     with_viewer: bool,
     checked: bool,
-    page_ids: AnySelect,
-    count: AnySelect,
+    entries: AnySelect,
+    total: Any,
     followed: bool = False,
 ) -> tuple[AnySelect, AnySelect]:
     """(page, count): the page with its total (and `viewer_live`) in each row; the count (with
-    `viewer_live`) alone for a page past the end, which has no row to carry them."""
-    total = count.scalar_subquery().label("total")
+    `viewer_live`) alone for a page past the end, which has no row to carry them.
+
+    The page's entries are joined, not matched with `IN`: PostgreSQL then keeps their index
+    order through primary-key lookups of the articles and authors, with no hash of the ids and
+    no sort of the rows (bench/EXPLAIN-1M.md)."""
+    rows = entries.subquery("entries")
     query = (
         _article_columns(with_viewer, checked, followed)
+        .join(rows, rows.c.article_id == Article.id)
         .add_columns(total)
-        .where(Article.id.in_(page_ids))
     )
-    return _newest_first(query, Article.created_at, Article.id), _total_alone(total, checked)
+    return _newest_first(query, rows.c.created_at, rows.c.article_id), _total_alone(total, checked)
 
 
 def _total_alone(total: Any, checked: bool) -> AnySelect:
@@ -164,29 +168,17 @@ def article_page(
     with_viewer: bool, tag: bool, author: bool, favorited: bool, checked: bool = False
 ) -> tuple[AnySelect, AnySelect]:
     """(page, count) for these filters; see _page."""
-    count = _count(tag, author, favorited)
-    return _page(with_viewer, checked, _page_ids(tag, author, favorited), count)
+    total = _count(tag, author, favorited).scalar_subquery().label("total")
+    return _page(with_viewer, checked, _page_entries(tag, author, favorited), total)
 
 
 @cache
 def feed_page(checked: bool = False) -> tuple[AnySelect, AnySelect]:
     """(page, count) of the feed, fanned out on write (src/services/feeds.py): the page is the
     first entries of the viewer's `feed_entries` (its primary key is the page order), the total
-    its `feed_counts` row. The entries are joined, not matched with IN as a list's ids are:
-    PostgreSQL then keeps their order through primary-key lookups, with no hash or sort."""
-    own = select(FeedEntry.article_id, FeedEntry.article_created_at)
-    newest = _newest_first(
-        own.where(FeedEntry.follower_id == VIEWER),
-        FeedEntry.article_created_at,
-        FeedEntry.article_id,
-    )
-    entries = newest.limit(LIMIT).offset(OFFSET).subquery("entries")
+    its `feed_counts` row."""
+    own = _newest_entries(FeedEntry.article_id, FeedEntry.article_created_at)
+    entries = own.where(FeedEntry.follower_id == VIEWER).limit(LIMIT).offset(OFFSET)
     count = select(FeedCount.articles_count).where(FeedCount.user_id == VIEWER)
     total = func.coalesce(count.scalar_subquery(), 0).label("total")
-    page = (
-        _article_columns(True, checked, followed=True)
-        .join(entries, entries.c.article_id == Article.id)
-        .add_columns(total)
-    )
-    ordered = _newest_first(page, entries.c.article_created_at, entries.c.article_id)
-    return ordered, _total_alone(total, checked)
+    return _page(True, checked, entries, total, followed=True)
