@@ -15,7 +15,7 @@ number of those rows. So:
   its `feed_counts` row, by cascade).
 
 Ordering: a follow, an unfollow and an article's writer all hold the author's `users` row lock
-(article writers move its `articles_count` first; follows take `counters.lock_users`), so a
+(article writers move its `articles_count` first; follows take `counters.lock_user`), so a
 follow never misses an article written beside it. `feed_counts` rows are locked last in the
 global order of counters.py, by user id (each statement walks the followers in id order), so
 writers that share followers never deadlock.
@@ -100,7 +100,7 @@ def _articles_of(author_id: int) -> Any:
 
 async def follow(session: AsyncSession, follower_id: int, author_id: int) -> None:
     """Copy the author's articles into the follower's feed: just after the follows row is
-    written, with the author's row locked (counters.lock_users) since before it."""
+    written, with the author's row locked (counters.lock_user) since before it."""
     articles = _articles_of(author_id).subquery()
     count = select(func.count()).select_from(articles).scalar_subquery()
     await _move_counts(session, _follower_gains(follower_id, count))
