@@ -405,7 +405,7 @@ def count_statements(
     async def run() -> dict[str, int]:
         settings = Settings(
             database_url=database_url,
-            secret_key=secret,  # type: ignore[arg-type]
+            secret_key=secret,
             rate_limit_enabled=False,
             log_level="WARNING",
         )
@@ -471,6 +471,35 @@ def machine() -> dict[str, Any]:
     }
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL as asyncpg (the floor, the fixtures) takes it."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def server_env(database_url: str, secret: str, log_level: str = "WARNING") -> dict[str, str]:
+    """The environment of a benchmarked server (and, with an asyncpg DSN, of its floor)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secret,
+        # The benchmark measures serving, not the abuse limits (they would answer 429 to a
+        # load generator) nor per-request access logging (--log-level INFO turns it back on).
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": log_level,
+    }
+
+
+def conduit_command(cpus: str, port: int, workers: int) -> list[str]:
+    serve = ["taskset", "-c", cpus, str(ROOT / ".venv/bin/conduit"), "serve"]
+    return [*serve, "--port", str(port), "--workers", str(workers)]
+
+
+def floor_command(cpus: str, port: int) -> list[str]:
+    floor = ["taskset", "-c", cpus, str(ROOT / ".venv/bin/uvicorn"), "bench.floor.app:app"]
+    floor += ["--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+    return [*floor, "--log-level", "warning"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--database-url", required=True, help="postgresql+asyncpg://... (seeded)")
@@ -494,30 +523,19 @@ def main() -> None:
 
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: run bench/run (it installs it) or apt-get install wrk")
-    dsn = args.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    dsn = asyncpg_dsn(args.database_url)
     # With one worker, the server and the floor get core 0 and wrk core 1; with more workers
     # than that, the server cannot be kept off wrk's core on a 2-core machine: no pinning.
     cores = os.cpu_count() or 1
     server_cpus = "0" if args.workers == 1 and cores > 1 else f"0-{cores - 1}"
     client_cpus = str(cores - 1) if args.workers == 1 else f"0-{cores - 1}"
     secret = secrets.token_urlsafe(48)
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "SECRET_KEY": secret,
-        # The benchmark measures serving, not the abuse limits (they would answer 429 to a
-        # load generator) nor per-request access logging (--log-level INFO turns it back on).
-        "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": args.log_level,
-    }
+    env = server_env(args.database_url, secret, args.log_level)
     logs = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
     base = f"http://127.0.0.1:{args.port}"
     floor = f"http://127.0.0.1:{args.floor_port}"
-    conduit_cmd = ["taskset", "-c", server_cpus, str(ROOT / ".venv/bin/conduit"), "serve"]
-    conduit_cmd += ["--port", str(args.port), "--workers", str(args.workers)]
-    floor_cmd = ["taskset", "-c", server_cpus, str(ROOT / ".venv/bin/uvicorn")]
-    floor_cmd += ["bench.floor.app:app", "--port", str(args.floor_port), "--no-access-log"]
-    floor_cmd += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+    conduit_cmd = conduit_command(server_cpus, args.port, args.workers)
+    floor_cmd = floor_command(server_cpus, args.floor_port)
     floor_env = {**env, "DATABASE_URL": dsn}
 
     fixtures = asyncio.run(load_fixtures(dsn))

@@ -32,6 +32,9 @@ from bench.runner import (
     ROOT,
     Fixtures,
     Scenario,
+    asyncpg_dsn,
+    conduit_command,
+    floor_command,
     http,
     load_fixtures,
     lua_script,
@@ -39,6 +42,7 @@ from bench.runner import (
     process,
     run_wrk,
     scenarios,
+    server_env,
     wait_ready,
 )
 
@@ -121,20 +125,11 @@ def main() -> None:
     sites: list[Site] = []
     with ExitStack() as stack:
         for i, (label, url) in enumerate((("small", args.small), ("large", args.large))):
-            dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "SECRET_KEY": secret,
-                "RATE_LIMIT_ENABLED": "false",
-                "LOG_LEVEL": "WARNING",
-            }
+            dsn = asyncpg_dsn(url)
+            env = server_env(url, secret)
             port, floor_port = args.port + 2 * i, args.port + 2 * i + 1
-            serve = ["taskset", "-c", server_cpus, str(ROOT / ".venv/bin/conduit"), "serve"]
-            serve += ["--port", str(port), "--workers", "1"]
-            floor = ["taskset", "-c", server_cpus, str(ROOT / ".venv/bin/uvicorn")]
-            floor += ["bench.floor.app:app", "--port", str(floor_port), "--no-access-log"]
-            floor += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+            serve = conduit_command(server_cpus, port, workers=1)
+            floor = floor_command(server_cpus, floor_port)
             stack.enter_context(process(serve, env, logs / f"conduit-{label}.log"))
             stack.enter_context(
                 process(floor, {**env, "DATABASE_URL": dsn}, logs / f"floor-{label}.log")

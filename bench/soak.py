@@ -213,12 +213,12 @@ async def _seed(http: httpx.AsyncClient, users: int) -> list[Actor]:
     return actors
 
 
-def _p(values: list[float], q: float) -> float:
+def _p(values: list[float], q: int) -> float:
     if not values:
         return 0.0
     if len(values) == 1:
         return values[0] * 1000
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000  # type: ignore[index]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
 
 
 async def soak(url: str, pid: int | None, args: argparse.Namespace) -> int:
