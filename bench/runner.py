@@ -14,6 +14,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGIN_EMAIL = "user1@example.com"
 PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/services/seed.py)
 AFTER_WRITES = "after writes"
-# The reads with targets, measured again once the write scenarios have run.
-AGAIN_AFTER_WRITES = frozenset({"list anonymous", "list authenticated", "feed", "single article"})
+# The reads with a share-of-the-floor target (issue 4): paired with the floor, and measured
+# again once the write scenarios have run.
+TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")
+AGAIN_AFTER_WRITES = frozenset(TARGET_READS)
 
 Check = Callable[[int, Any], str | None]
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")  # wrk's; status: not 2xx/3xx
@@ -517,6 +520,10 @@ def main() -> None:
         "--login-rounds", type=int, default=3, help="alone/beside rounds; the median is kept"
     )
     parser.add_argument("--soak", type=int, default=0, help="N x 60 s list runs for RSS growth")
+    parser.add_argument(
+        "--pairs", type=int, default=5, help="floor/read pairs per target read (0: none)"
+    )
+    parser.add_argument("--pair-duration", type=int, default=5, help="seconds per pair half")
     parser.add_argument("--log-level", default="WARNING", help="server LOG_LEVEL")
     parser.add_argument("--output", default="", help="JSON file (default bench/results-*.json)")
     args = parser.parse_args()
@@ -615,7 +622,42 @@ def main() -> None:
             )
 
         for s in chosen:
-            measure(s)
+            if not s.write:
+                measure(s)
+
+        def paired(s: Scenario) -> dict[str, Any]:
+            """The floor and the read back to back, --pairs times, the order swapped every
+            pair: the read's share of the floor from moments a few seconds apart, so that
+            this machine's drift (the floor alone moves by a fifth between two minutes) lands
+            on both sides. The median of the pairs' ratios is the verdict on the 70% target."""
+            sides = {
+                "floor": (floor + floor_scenario.path, lua_script(floor_scenario, None)),
+                "read": (base + s.path, lua_script(s, token)),
+            }
+            rps: dict[str, list[float]] = {"floor": [], "read": []}
+            for number in range(args.pairs):
+                for side in ("floor", "read") if number % 2 == 0 else ("read", "floor"):
+                    url, script = sides[side]
+                    run_wrk(url, script, 1, args.connections, client_cpus)
+                    w = run_wrk(url, script, args.pair_duration, args.connections, client_cpus)
+                    rps[side].append(w["rps"])
+            ratios = sorted(r / f for r, f in zip(rps["read"], rps["floor"], strict=True))
+            return {
+                "of_floor": round(statistics.median(ratios), 3),
+                "ratios": [round(r, 2) for r in ratios],
+                "rps": round(statistics.median(rps["read"]), 1),
+                "floor_rps": round(statistics.median(rps["floor"]), 1),
+            }
+
+        if args.pairs:
+            report["paired_with_floor"] = {
+                "pairs": args.pairs,
+                "seconds": args.pair_duration,
+                "reads": {s.name: paired(s) for s in chosen if s.name in TARGET_READS},
+            }
+        for s in chosen:
+            if s.write:
+                measure(s)
         # The write scenarios just moved one user's and some tags' counter rows thousands of
         # times: the reads must not have slowed down (no VACUUM in between; docs/performance.md,
         # "Hot rows and MultiXacts").
@@ -746,6 +788,17 @@ def print_table(report: dict[str, Any], results: list[Result]) -> None:
             f"{r.errors:7d} {stmts:>7}  {'yes' if r.correct else 'NO: ' + r.note}"
             + (f"  errors: {r.extra['errors']}" if r.errors else "")
         )
+    paired = report.get("paired_with_floor")
+    if paired and paired["reads"]:
+        print(
+            f"of the floor, paired: the median of {paired['pairs']} back-to-back pairs of "
+            f"{paired['seconds']} s, the order swapped every pair"
+        )
+        for name, p in paired["reads"].items():
+            print(
+                f"  {name:22} {p['of_floor']:5.2f}  (pairs {p['ratios']}; "
+                f"{p['rps']:.0f} against {p['floor_rps']:.0f} req/s)"
+            )
     for key, label in (
         ("logins_vs_reads", "hashing on the server's core"),
         ("logins_vs_reads_hashing_unpinned", "hashing on either core"),
