@@ -7,7 +7,7 @@ Services run their page and single-article reads against `Reads`, whatever the d
 - `DriverReads` (PostgreSQL) compiles each prebuilt statement once to its PostgreSQL text and
   runs it on a pool of plain asyncpg connections, which keep it prepared. A profile of a list
   request under load put a quarter of its CPU time in the ORM session's execution path
-  (bench/RESULTS.md); this path costs what the benchmark's bare floor pays for the same query.
+  (bench/HISTORY.md); this path costs what the benchmark's bare floor pays for the same query.
 
 Both hand back rows that are read by column name (`row["slug"]`).
 """

@@ -32,7 +32,7 @@ T = TypeVar("T")
 # The hashing threads' nice value: when they and the event loop want the same core, the loop
 # gets ~90% of it (scheduler weights 1024 vs 110), so a login burst slows logins more than the
 # other requests. bench/run, one pinned core, ~25 logins/s: a paced read's p99 beside them
-# 10.9 ms at equal priority, 7.3 ms at nice 10 (1.8 ms alone; issue 4, bench/RESULTS.md).
+# 10.9 ms at equal priority, 7.3 ms at nice 10 (1.8 ms alone; issue 4, bench/HISTORY.md).
 HASHING_NICENESS = 10
 
 
