@@ -38,7 +38,6 @@ AFTER_WRITES = "after writes"
 # The reads with a share-of-the-floor target (issue 4): paired with the floor, and measured
 # again once the write scenarios have run.
 TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")
-AGAIN_AFTER_WRITES = frozenset(TARGET_READS)
 
 Check = Callable[[int, Any], str | None]
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")  # wrk's; status: not 2xx/3xx
@@ -166,6 +165,20 @@ def run_wrk(
     data["errors"] = errors
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     return data
+
+
+def warmed_wrk(
+    url: str,
+    script: str,
+    warmup: int,
+    seconds: int,
+    connections: int,
+    cpus: str,
+    rate_delay_ms: int = 0,
+) -> dict[str, Any]:
+    """run_wrk after `warmup` seconds of the same load, whose numbers are dropped."""
+    run_wrk(url, script, warmup, connections, cpus, rate_delay_ms)
+    return run_wrk(url, script, seconds, connections, cpus, rate_delay_ms)
 
 
 # ---------------------------------------------------------------- truth from the database
@@ -584,8 +597,7 @@ def main() -> None:
         def measure_floor(name: str) -> Result:
             script = lua_script(floor_scenario, None)
             url = floor + "/api/articles"
-            run_wrk(url, script, args.warmup, args.connections, client_cpus)
-            fw = run_wrk(url, script, args.duration, args.connections, client_cpus)
+            fw = warmed_wrk(url, script, args.warmup, args.duration, args.connections, client_cpus)
             p50, p99 = fw["p50_us"] / 1000, fw["p99_us"] / 1000
             same = bool(report["floor_same_bytes"])
             result = Result(name, fw["rps"], p50, p99, fw["errors"], fw["requests"], 1, same)
@@ -603,8 +615,8 @@ def main() -> None:
             elif s.check is not None:
                 problem = s.check(status, json.loads(raw))
             script = lua_script(s, token)
-            run_wrk(base + s.path, script, args.warmup, args.connections, client_cpus)
-            w = run_wrk(base + s.path, script, args.duration, args.connections, client_cpus)
+            url = base + s.path
+            w = warmed_wrk(url, script, args.warmup, args.duration, args.connections, client_cpus)
             results.append(
                 Result(
                     name or s.name,
@@ -638,8 +650,8 @@ def main() -> None:
             for number in range(args.pairs):
                 for side in ("floor", "read") if number % 2 == 0 else ("read", "floor"):
                     url, script = sides[side]
-                    run_wrk(url, script, 1, args.connections, client_cpus)
-                    w = run_wrk(url, script, args.pair_duration, args.connections, client_cpus)
+                    seconds = args.pair_duration
+                    w = warmed_wrk(url, script, 1, seconds, args.connections, client_cpus)
                     rps[side].append(w["rps"])
             ratios = sorted(r / f for r, f in zip(rps["read"], rps["floor"], strict=True))
             return {
@@ -665,7 +677,7 @@ def main() -> None:
             # The floor too: its statement reads the same rows the writes just touched, so
             # the ratios after the writes compare Conduit with the floor on the same data.
             floor_after = measure_floor(f"{floor_scenario.name}, {AFTER_WRITES}")
-            names = {s.name for s in chosen} & AGAIN_AFTER_WRITES
+            names = {s.name for s in chosen} & set(TARGET_READS)
             for s in scenarios(asyncio.run(load_fixtures(dsn))):  # the counts the writes moved
                 if s.name in names:
                     measure(s, f"{s.name}, {AFTER_WRITES}")

@@ -40,10 +40,10 @@ from bench.runner import (
     lua_script,
     machine,
     process,
-    run_wrk,
     scenarios,
     server_env,
     wait_ready,
+    warmed_wrk,
 )
 
 LOADS = {"saturated": (32, 0), "paced": (4, 5)}  # connections, pause between requests (ms)
@@ -89,8 +89,8 @@ def check(site: Site, scenario: Scenario) -> str | None:
 def measure(site: Site, s: Scenario, load: str, args: argparse.Namespace) -> dict[str, float]:
     connections, pause = LOADS[load]
     script = lua_script(s, site.token)
-    run_wrk(site.url(s), script, args.warmup, connections, args.client_cpus, pause)
-    w = run_wrk(site.url(s), script, args.duration, connections, args.client_cpus, pause)
+    url, cpus = site.url(s), args.client_cpus
+    w = warmed_wrk(url, script, args.warmup, args.duration, connections, cpus, pause)
     return {"rps": w["rps"], "p99_ms": w["p99_us"] / 1000, "errors": w["errors"]}
 
 
