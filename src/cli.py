@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +18,15 @@ from pydantic import ValidationError
 
 from src.api.docs import render_openapi
 from src.core import metrics, migrations
-from src.core.config import Settings, masked_settings
+from src.core.config import (
+    Settings,
+    config_warnings,
+    mask_url,
+    masked_settings,
+    masked_values,
+    unshared_limits_warning,
+)
+from src.core.db import is_database_unavailable, unavailable_reason
 from src.core.logging import configure_logging
 from src.main import create_app
 
@@ -35,6 +48,33 @@ def _load_settings() -> Settings:
         raise typer.Exit(code=2) from None
 
 
+@contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """A database that is missing, refusing or unreachable ends the command with one line."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        url = mask_url(settings.database_url)
+        typer.echo(f"Cannot use the database {url}: {unavailable_reason(exc)}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """Fail before anything else runs (migrations) if the server could not listen there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            why = "is already in use" if taken else f"cannot be used ({exc.strerror or exc})"
+            typer.echo(f"Cannot serve: port {port} on {host} {why}", err=True)
+            raise typer.Exit(code=1) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -50,8 +90,12 @@ def serve(
     """
     settings = _load_settings()
     configure_logging(settings)
+    if workers > 1 and (unshared := unshared_limits_warning(settings, workers)):
+        logging.getLogger("conduit").warning("REDIS_URL %s", unshared)
+    _refuse_a_taken_port(host, port)
     if migrate:
-        migrations.upgrade("head")
+        with _database_errors(settings):
+            migrations.upgrade("head")
     metrics_dir = metrics.prepare_multiprocess(workers)  # issue 5: before workers are spawned
     try:
         uvicorn.run(
@@ -76,14 +120,22 @@ def serve(
 def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
-    """Print the effective configuration (environment, .env, defaults) with secrets masked."""
-    values = masked_settings(_load_settings())
+    """Print the effective configuration (environment, .env, defaults) with secrets masked.
+
+    Settings fit for development only are warned about (on stderr; `warnings` in --json).
+    """
+    settings = _load_settings()
+    warnings = config_warnings(settings)
     if as_json:
-        typer.echo(json.dumps(values, indent=2))
+        typer.echo(json.dumps({**masked_values(settings), "warnings": warnings}, indent=2))
         return
+    values = masked_settings(settings)
     width = max(map(len, values))
     for name, value in values.items():
         typer.echo(f"{name.ljust(width)}  {value}")
+    for name, messages in warnings.items():
+        for message in messages:
+            typer.echo(f"Warning: {name} {message}", err=True)
 
 
 @app.command("seed")
@@ -105,9 +157,10 @@ def seed(
     from src.cli_seed import run_seed
 
     settings = _load_settings()
-    if migrate:
-        migrations.upgrade("head")
-    run_seed(settings, users, articles, tags, follows, favorites, comments, random_seed)
+    with _database_errors(settings):
+        if migrate:
+            migrations.upgrade("head")
+        run_seed(settings, users, articles, tags, follows, favorites, comments, random_seed)
 
 
 @app.command("create-admin")
@@ -131,14 +184,19 @@ def create_admin(
 
     settings = _load_settings()
     name = username or email.split("@", 1)[0]
-    try:
-        account, created = run_create_admin(settings, email=email, username=name, password=password)
-    except DomainError as exc:
-        if exc.field != "password":
-            typer.echo(f"{exc.field}: {exc.message}", err=True)
-            raise typer.Exit(code=1) from None
-        password = typer.prompt("Password for the new admin", hide_input=True, err=True)
-        account, created = run_create_admin(settings, email=email, username=name, password=password)
+    with _database_errors(settings):
+        try:
+            account, created = run_create_admin(
+                settings, email=email, username=name, password=password
+            )
+        except DomainError as exc:
+            if exc.field != "password":
+                typer.echo(f"{exc.field}: {exc.message}", err=True)
+                raise typer.Exit(code=1) from None
+            password = typer.prompt("Password for the new admin", hide_input=True, err=True)
+            account, created = run_create_admin(
+                settings, email=email, username=name, password=password
+            )
     verb = "Created" if created else "Promoted"
     typer.echo(f"{verb} admin {account.username} <{account.email}>")
 
@@ -164,8 +222,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    _load_settings()
-    migrations.upgrade(revision)
+    with _database_errors(_load_settings()):
+        migrations.upgrade(revision)
 
 
 @db_app.command("downgrade")
@@ -173,15 +231,15 @@ def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
 ) -> None:
     """Revert migrations down to REVISION."""
-    _load_settings()
-    migrations.downgrade(revision)
+    with _database_errors(_load_settings()):
+        migrations.downgrade(revision)
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the revision the database is at."""
-    _load_settings()
-    migrations.current()
+    with _database_errors(_load_settings()):
+        migrations.current()
 
 
 if __name__ == "__main__":

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
-from typer.testing import CliRunner
+from sqlalchemy import URL, create_engine, inspect
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner, Result
 
 from src.cli import app
 from src.models import Base
+from tests.live import free_port
 
 CONDUIT = Path(sys.executable).with_name("conduit")
 PRIVATE_SECRET = "a-private-secret-that-is-long-enough-for-production"
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
@@ -170,3 +174,85 @@ def test_the_console_script_is_installed_and_answers_help(tmp_path: Path) -> Non
 
     assert result.returncode == 0, result.stderr
     assert "serve" in result.stdout
+
+
+def postgres_server() -> URL:
+    """The PostgreSQL server the suite may use (TEST_DATABASE_URL's, else the local default)."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    url = make_url(base) if base.startswith("postgresql") else make_url(LOCAL_POSTGRES)
+    try:
+        socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2).close()
+    except OSError:
+        pytest.skip("no PostgreSQL server to ask for a database that does not exist")
+    return url
+
+
+DATABASE_COMMANDS = [
+    pytest.param(["db", "upgrade"], id="db-upgrade"),
+    pytest.param(["db", "current"], id="db-current"),
+    pytest.param(["serve"], id="serve"),
+    pytest.param(["seed", "--users", "2", "--articles", "0"], id="seed"),
+    pytest.param(["create-admin", "--email", "root@example.com", "--password", "pw"], id="admin"),
+]
+
+
+def assert_one_line_refusal(result: Result, *expected: str) -> None:
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), result.exception  # not a crash
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    for text in expected:
+        assert text in result.output
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_a_database_that_does_not_exist_stops_the_command_with_one_line(
+    runner: CliRunner, command: list[str]
+) -> None:
+    server = postgres_server()
+    url = server.set(database="does_not_exist_xyz")
+    password = url.password or "a-db-password-to-mask"
+    shown = url.set(password=password).render_as_string(hide_password=True)  # user:***@host
+    if command[0] == "serve":
+        command = [*command, "--port", str(free_port())]
+
+    result = runner.invoke(
+        app,
+        command,
+        env={"DATABASE_URL": url.set(password=password).render_as_string(hide_password=False)},
+    )
+
+    assert_one_line_refusal(result, shown, 'database "does_not_exist_xyz" does not exist')
+    assert str(password) not in result.output
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_a_database_that_refuses_connections_stops_the_command_with_one_line(
+    runner: CliRunner, command: list[str]
+) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/conduit"
+    if command[0] == "serve":
+        command = [*command, "--port", str(free_port())]
+
+    result = runner.invoke(app, command, env={"DATABASE_URL": url})
+
+    assert_one_line_refusal(result, url, "connection refused")
+
+
+def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    database = tmp_path / "untouched.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = runner.invoke(
+            app,
+            ["serve", "--port", str(port)],
+            env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
+        )
+
+    assert_one_line_refusal(result, f"port {port} on 127.0.0.1 is already in use")
+    assert not database.exists()  # no migration ran

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     redis_url: str | None = None
+    # Redis only shares the rate-limit counters: a slow or dead Redis must not stall requests.
+    # Each call is bounded by this; after a failure each worker counts in its own memory for
+    # REDIS_BREAKER_SECONDS, then one request tries Redis again.
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
+    redis_breaker_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # /health/ready: a failing Redis is 503 when required, else 200 with status "degraded".
+    redis_required: bool = False
 
     access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -187,20 +194,66 @@ class Settings(BaseSettings):
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
-def masked_settings(settings: Settings) -> dict[str, str]:
-    """Each setting as its environment variable name and value; secrets and URL passwords hidden."""
-    shown: dict[str, str] = {}
+# How `conduit config --json` shows a setting: numbers and booleans stay numbers and booleans.
+SettingValue = str | int | float | bool | list[str] | None
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password, if any, replaced by `***` (fit for a terminal or a log)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+def config_warnings(settings: Settings) -> dict[str, list[str]]:
+    """What `conduit config` warns about, by setting: values fit for development only."""
+    warnings: dict[str, list[str]] = {}
+    if settings.secret_key.get_secret_value() == DEFAULT_SECRET_KEY:
+        warnings["SECRET_KEY"] = [
+            "is the development default: anyone can sign tokens this service accepts; "
+            "set a private value of at least 32 characters"
+        ]
+    if unshared := unshared_limits_warning(settings):
+        warnings["REDIS_URL"] = [unshared]
+    return warnings
+
+
+def unshared_limits_warning(settings: Settings, workers: int = 0) -> str | None:
+    """Without REDIS_URL each worker process counts the rate limits alone: what that does
+    (`conduit config`, and `conduit serve` with several workers)."""
+    if not settings.rate_limit_enabled or settings.redis_url:
+        return None
+    n = str(workers) if workers > 1 else "N"
+    return (
+        f"is unset: each worker process counts the rate limits in its own memory, so with "
+        f"--workers {n} every limit is {n} times higher; set REDIS_URL to share them"
+    )
+
+
+def masked_values(settings: Settings) -> dict[str, SettingValue]:
+    """Each setting by its environment variable name, typed; secrets and URL passwords hidden."""
+    shown: dict[str, SettingValue] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
-            text = "********" if value.get_secret_value() else ""
-        elif value is None:
-            text = ""
+            shown[name.upper()] = "********" if value.get_secret_value() else ""
+        elif isinstance(value, str):
+            shown[name.upper()] = mask_url(value)
         elif isinstance(value, list):
-            text = ",".join(map(str, value))
-        elif isinstance(value, bool):
-            text = str(value).lower()
+            shown[name.upper()] = [mask_url(str(item)) for item in value]
         else:
-            text = _URL_PASSWORD.sub(r"\1***@", str(value))
-        shown[name.upper()] = text
+            shown[name.upper()] = value
+    return shown
+
+
+def masked_settings(settings: Settings) -> dict[str, str]:
+    """Each setting as its environment variable name and value as text (`conduit config`)."""
+    shown: dict[str, str] = {}
+    for name, value in masked_values(settings).items():
+        if value is None:
+            shown[name] = ""
+        elif isinstance(value, list):
+            shown[name] = ",".join(value)
+        elif isinstance(value, bool):
+            shown[name] = str(value).lower()
+        else:
+            shown[name] = str(value)
     return shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -74,6 +75,23 @@ def is_database_unavailable(exc: BaseException) -> bool:
             reason in str(original) for reason in SQLITE_UNAVAILABLE
         )
     return False
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """Why the database could not be used, in one line of the driver's or the socket's words."""
+    cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+    if isinstance(cause, sa_exc.DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return f"host not found ({cause.strerror})"
+    if isinstance(cause, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def _classify_connect_errors(engine: AsyncEngine) -> None:

@@ -31,17 +31,47 @@ def test_config_prints_every_setting_with_secrets_masked(runner: CliRunner) -> N
     result = runner.invoke(app, ["config", "--json"], env=env)
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert set(shown) == {name.upper() for name in Settings.model_fields}
+    assert set(shown) == {name.upper() for name in Settings.model_fields} | {"warnings"}
     for secret in ("db-pass-123", "k" * 48, "redis-pass-456", "sentry-key-789"):
         assert secret not in result.output
     assert shown["DATABASE_URL"] == "postgresql+asyncpg://app:***@db.internal:5432/conduit"
     assert shown["SECRET_KEY"] == "********"
     assert shown["LOG_LEVEL"] == "DEBUG"
-    assert shown["SHUTDOWN_GRACE_SECONDS"] == "25.0"
+    assert "SECRET_KEY" not in shown["warnings"]  # a private one
 
     table = runner.invoke(app, ["config"], env=env)
     assert table.exit_code == 0
     assert "REDIS_URL" in table.output and "redis-pass-456" not in table.output
+
+
+def test_config_json_keeps_numbers_booleans_lists_and_nulls(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["config", "--json"], env={"DB_POOL_SIZE": "7", "CORS_ORIGINS": "https://a,https://b"}
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["DB_POOL_SIZE"] == 7
+    assert shown["SHUTDOWN_GRACE_SECONDS"] == 25.0
+    assert shown["METRICS_ENABLED"] is True
+    assert shown["DB_ECHO"] is False
+    assert shown["REDIS_URL"] is None
+    assert shown["CORS_ORIGINS"] == ["https://a", "https://b"]
+
+    table = runner.invoke(app, ["config"], env={"CORS_ORIGINS": "https://a,https://b"})
+    assert "https://a,https://b" in table.output and "true" in table.output
+
+
+def test_config_warns_while_secret_key_is_the_development_default(runner: CliRunner) -> None:
+    table = runner.invoke(app, ["config"])
+    assert table.exit_code == 0, table.output
+    warning = "Warning: SECRET_KEY is the development default"
+    assert warning in table.stderr and warning not in table.stdout
+
+    shown = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    assert shown["warnings"]["SECRET_KEY"][0].startswith("is the development default")
+
+    private = runner.invoke(app, ["config"], env={"SECRET_KEY": "k" * 48})
+    assert "SECRET_KEY is" not in private.output
 
 
 @pytest.mark.parametrize(
