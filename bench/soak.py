@@ -182,7 +182,7 @@ class Soak:
         elif roll < 0.88 and slug:
             body = {"comment": {"body": "soak comment"}}
             path = f"/api/articles/{slug}/comments"
-            await self._call("POST", path, {200, 404}, json=body, headers=actor.headers)
+            await self._call("POST", path, {201, 404}, json=body, headers=actor.headers)
         elif roll < 0.93:
             other = self._someone()
             if other is not actor:

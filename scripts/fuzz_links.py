@@ -35,7 +35,7 @@ LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
     ("/api/articles/{slug}/favorite", "post", "200"): dict.fromkeys(
         ("GetArticle", "DeleteArticleFavorite", "DeleteArticle"), ARTICLE_SLUG
     ),
-    ("/api/articles/{slug}/comments", "post", "200"): {
+    ("/api/articles/{slug}/comments", "post", "201"): {
         "DeleteArticleComment": {
             "slug": "$request.path.slug",
             "id": "$response.body#/comment/id",

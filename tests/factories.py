@@ -85,6 +85,6 @@ async def comment(
     response = await client.post(
         f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=user.headers
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()["comment"]
     return created

@@ -38,6 +38,7 @@ async def list_comments(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Resp
     "",
     operation_id="CreateArticleComment",
     summary="Create a comment for an article",
+    status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 404, 413, 422),
 )
 async def add_comment(

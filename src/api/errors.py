@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.api.schemas.errors import ErrorEnvelope
 from src.core.db import is_database_unavailable
 from src.core.integrations import report_exception
+from src.core.logging import record_refusal
 from src.services import messages
 from src.services.errors import (
     Conflict,
@@ -25,7 +26,6 @@ from src.services.errors import (
     RateLimited,
     Unauthorized,
 )
-from src.services.users import InvalidFields
 
 logger = logging.getLogger("conduit.errors")
 
@@ -44,14 +44,15 @@ REQUEST_WRAPPERS = frozenset({"user", "article", "comment"})
 def error_response(
     status_code: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    record_refusal(errors)  # the access log names the keys that refused the request
     return JSONResponse({"errors": errors}, status_code=status_code, headers=headers)
 
 
 # Per status: the description and an example body for the OpenAPI document.
 ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
     401: ("Missing, malformed, expired or revoked token", {"token": [messages.TOKEN_INVALID]}),
-    403: ("Authenticated, but not allowed to do this", {"article": [messages.NOT_ARTICLE_AUTHOR]}),
-    404: ("Not found", {"article": [messages.ARTICLE_NOT_FOUND]}),
+    403: ("Authenticated, but not allowed to do this", {"article": [messages.FORBIDDEN]}),
+    404: ("Not found", {"article": [messages.NOT_FOUND]}),
     409: ("Conflict with the current state; retry", {"slug": [messages.SLUG_EXHAUSTED]}),
     413: ("Request body too large", {"body": ["request body too large"]}),
     422: ("Invalid input; messages grouped by field", {"email": [messages.TAKEN]}),
@@ -93,10 +94,10 @@ def _message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     if kind == "missing" or (error.get("input", "") is None and kind.endswith("_type")):
-        return "can't be blank"
+        return messages.BLANK
     if kind == "string_too_short":
         if ctx.get("min_length") == 1:
-            return "can't be blank"
+            return messages.BLANK
         return f"is too short (minimum is {ctx.get('min_length')} characters)"
     if kind == "string_too_long":
         return f"is too long (maximum is {ctx.get('max_length')} characters)"
@@ -143,11 +144,10 @@ def domain_error_response(exc: DomainError) -> JSONResponse:
     status_code = next(
         (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
     )
-    errors = exc.errors if isinstance(exc, InvalidFields) else {exc.field: [exc.message]}
     headers = WWW_AUTHENTICATE if status_code == 401 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(status_code, errors, headers)
+    return error_response(status_code, exc.errors, headers)
 
 
 async def _on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -70,7 +70,7 @@ async def login(
     operation_id="CreateUser",
     summary="Register a new user",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(413, 422),
+    responses=error_responses(409, 413, 422),
 )
 async def register(
     payload: NewUserRequest,
@@ -78,8 +78,9 @@ async def register(
     open_session: OpenSessionDep,
     settings: SettingsDep,
 ) -> SessionUserResponse:
-    """Create an account; email and username must be unused (case-insensitively). Returns
-    the user with an access token (`token`) and a refresh token (`refreshToken`)."""
+    """Create an account; email and username must be unused (case-insensitively; a taken one
+    is a 409). Returns the user with an access token (`token`) and a refresh token
+    (`refreshToken`)."""
     new = payload.user
     await ratelimits.limit_registration(request, str(new.email))
     user = await users.register(

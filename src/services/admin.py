@@ -16,7 +16,7 @@ from src.models import User
 from src.models.base import utc_now
 from src.models.user import ROLE_ADMIN
 from src.services import messages, sessions
-from src.services.errors import Invalid, NotFound
+from src.services.errors import Conflict, Forbidden, Invalid, NotFound
 from src.services.users import normalize_email, register
 
 
@@ -32,20 +32,42 @@ def _view(user: User) -> AccountView:
     return AccountView(user.username, user.email, user.role, user.is_active)
 
 
-async def _by_username(session: AsyncSession, username: str) -> User:
-    user = await session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+async def _lock_admins_and(session: AsyncSession, username: str) -> tuple[User, set[int]]:
+    """Lock the named user and every active admin, in id order (the order counters.lock_users
+    takes), and return the user with the ids of the active admins as they are now.
+
+    Every change that can take an admin away checks under these locks, so two of them racing
+    cannot each see the other admin still there and leave none."""
+    rows = await session.scalars(
+        select(User)
+        .where(
+            (func.lower(User.username) == username.lower())
+            | ((User.role == ROLE_ADMIN) & User.is_active.is_(True))
+        )
+        .order_by(User.id)
+        .with_for_update()
+        # The caller's row is already in the session: read it again under the lock.
+        .execution_options(populate_existing=True)
+    )
+    locked = list(rows)
+    user = next((row for row in locked if row.username.lower() == username.lower()), None)
     if user is None:
-        raise NotFound(messages.USER_NOT_FOUND, field="user")
-    return user
+        raise NotFound(messages.NOT_FOUND, field="user")
+    return user, {row.id for row in locked if row.role == ROLE_ADMIN and row.is_active}
 
 
 async def set_active(
     session: AsyncSession, admin: User, username: str, *, active: bool
 ) -> AccountView:
-    """Deactivation ends every session of the user at once; reactivation lets them log in."""
-    user = await _by_username(session, username)
-    if user.id == admin.id and not active:
+    """Deactivation ends every session of the user at once; reactivation lets them log in.
+    The last active admin cannot be deactivated, however many requests race for it."""
+    user, admins = await _lock_admins_and(session, username)
+    if not active and user.id == admin.id:
         raise Invalid(messages.CANNOT_DEACTIVATE_SELF, field="user")
+    if not active and admins == {user.id}:
+        raise Conflict(messages.LAST_ACTIVE_ADMIN, field="user")
+    if admin.id not in admins:  # the caller lost the role while the request was in flight
+        raise Forbidden(messages.NOT_ADMIN, field="user")
     user.is_active = active
     user.updated_at = utc_now()
     if not active:

@@ -17,7 +17,7 @@ from src.services import article_queries, auth, counters, feeds, messages
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
-from src.services.slugs import slug_base, with_suffix
+from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
 from src.services.sql import AnySelect, encode_tag_names
 from src.services.views import ArticlePage, ArticleView
 
@@ -62,7 +62,7 @@ async def _page(
     rows = await reads.all(page, params)
     head = rows[0] if rows else await reads.first(count, params)
     if head is None:  # not reached: the count statement always returns its one row
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+        raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, head)
     # The rows are the views (ArticleView): each article reaches the renderer as it was read.
     articles = cast(list[ArticleView], rows)
@@ -104,7 +104,7 @@ async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> Article
     row = await reads.first(query, {**viewer_params(viewer), "slug": slug})
     if row is None:
         await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+        raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, row)
     return cast(ArticleView, row)
 
@@ -120,7 +120,7 @@ async def find_article(
         query = query.with_for_update(key_share=not for_delete)
     article = await session.scalar(query)
     if article is None:
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+        raise NotFound(messages.NOT_FOUND, field="article")
     return article
 
 
@@ -132,22 +132,41 @@ _TAGS_IN_USE = (
 # PostgreSQL: the same names as one array in one row. asyncpg decodes it in C; a row object per
 # tag (a thousand of them, every page of the web client loads them) was most of the request.
 _TAGS_IN_USE_ARRAY = select(
-    func.array_agg(aggregate_order_by(Tag.name, Tag.articles_count.desc(), Tag.name))
+    func.array_agg(aggregate_order_by(Tag.name, Tag.articles_count.desc(), Tag.name)).label("names")
 ).where(Tag.articles_count > 0)
+# For a caller known by a token: the same statements also say whether its session is live.
+_TAGS_IN_USE_FOR_VIEWER = _TAGS_IN_USE.add_columns(auth.viewer_live())
+_TAGS_IN_USE_ARRAY_FOR_VIEWER = _TAGS_IN_USE_ARRAY.add_columns(auth.viewer_live())
 
 
-async def list_tags(reads: Reads) -> list[str]:
-    """Tags in use by at least one article, most used first (maintained counts, no scan)."""
+async def list_tags(reads: Reads, viewer: Viewer | None = None) -> list[str]:
+    """Tags in use by at least one article, most used first (maintained counts, no scan).
+    A viewer whose session is dead is Unauthorized, as on every read."""
+    checked = auth.checks_session(viewer)
+    params = viewer_params(viewer) if checked else {}
     if reads.dialect == "postgresql":
-        names: list[str] | None = await reads.scalar(_TAGS_IN_USE_ARRAY, {})
-        return list(names or ())
-    return [row["name"] for row in await reads.all(_TAGS_IN_USE, {})]
+        if not checked:
+            names: list[str] | None = await reads.scalar(_TAGS_IN_USE_ARRAY, {})
+            return list(names or ())
+        head = await reads.first(_TAGS_IN_USE_ARRAY_FOR_VIEWER, params)
+        if head is None:  # not reached: an aggregate always returns its one row
+            return []
+        refuse_dead_session(viewer, head)
+        return list(head["names"] or ())
+    rows = await reads.all(_TAGS_IN_USE_FOR_VIEWER if checked else _TAGS_IN_USE, params)
+    if not rows:
+        await auth.ensure_live(reads, viewer)  # no row to carry the session's answer
+        return []
+    refuse_dead_session(viewer, rows[0])
+    return [row["name"] for row in rows]
 
 
 # ---------------------------------------------------------------- writes
 
 
 async def _slug_is_free(session: AsyncSession, slug: str) -> bool:
+    if slug in RESERVED_SLUGS:  # a fixed route segment: the route would shadow the article
+        return False
     return (await session.scalar(select(Article.id).where(Article.slug == slug))) is None
 
 
@@ -265,7 +284,7 @@ async def update_article(
 ) -> ArticleView:
     article = await find_article(session, slug, lock=True)
     if article.author_id != editor.id:
-        raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
+        raise Forbidden(messages.FORBIDDEN, field="article")
     if changes.description is not None:
         article.description = changes.description
     if changes.body is not None:
@@ -292,7 +311,7 @@ def slug_base_of(slug: str) -> str:
 async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
     article = await find_article(session, slug, for_delete=True)
     if article.author_id != user.id and not is_admin(user):  # admins moderate (issue 3)
-        raise Forbidden(messages.NOT_ARTICLE_AUTHOR, field="article")
+        raise Forbidden(messages.FORBIDDEN, field="article")
     # The row lock keeps favorites and tags of this article still until commit, so the counts
     # below are exactly what the cascade removes. Locks: users, then tags, the total, the feeds.
     fans = await session.scalars(select(Favorite.user_id).where(Favorite.article_id == article.id))

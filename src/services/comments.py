@@ -67,10 +67,10 @@ async def add_comment(session: AsyncSession, slug: str, author: User, body: str)
     except IntegrityError:
         # The article was deleted between our lookup and the insert: its foreign key refuses us.
         await session.rollback()
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article") from None
+        raise NotFound(messages.NOT_FOUND, field="article") from None
     row = (await session.execute(_comment_query(author.id).where(Comment.id == comment.id))).first()
     if row is None:  # the article was deleted (its comments with it) right after our commit
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+        raise NotFound(messages.NOT_FOUND, field="article")
     return _to_view(row._mapping)
 
 
@@ -99,7 +99,7 @@ async def list_comments(reads: Reads, slug: str, viewer: Viewer | None) -> list[
     )
     if not rows:
         await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
-        raise NotFound(messages.ARTICLE_NOT_FOUND, field="article")
+        raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, rows[0])
     return [_to_view(row) for row in rows if row["id"] is not None]
 
@@ -111,8 +111,8 @@ async def delete_comment(session: AsyncSession, slug: str, comment_id: int, user
         select(Comment).where(Comment.id == comment_id, Comment.article_id == article.id)
     )
     if comment is None:
-        raise NotFound(messages.COMMENT_NOT_FOUND, field="comment")
+        raise NotFound(messages.NOT_FOUND, field="comment")
     if user.id not in (comment.author_id, article.author_id) and not is_admin(user):
-        raise Forbidden(messages.NOT_COMMENT_AUTHOR, field="comment")
+        raise Forbidden(messages.FORBIDDEN, field="comment")
     await session.delete(comment)
     await session.commit()

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class DomainError(Exception):
-    """Base class: `field` names what the error is about (`body` when nothing in particular)."""
+    """Base class: `field` names what the error is about (`body` when nothing in particular);
+    `errors` holds the messages of every field refused (several when built by `of_fields`)."""
 
     def __init__(self, message: str, field: str = "body") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.errors: dict[str, list[str]] = {field: [message]}
+
+    @classmethod
+    def of_fields(cls, errors: dict[str, list[str]]) -> Self:
+        """One error about several fields at once (an email and a username both taken)."""
+        field = next(iter(errors))
+        error = cls(errors[field][0], field)
+        error.errors = errors
+        return error
 
 
 class NotFound(DomainError):
@@ -25,11 +37,13 @@ class Unauthorized(DomainError):
 
 
 class Invalid(DomainError):
-    """The request is well-formed but breaks a rule (a taken username, following yourself)."""
+    """The request is well-formed but breaks a rule (following yourself, an update to a taken
+    email)."""
 
 
 class Conflict(DomainError):
-    """The request collides with the current state and may succeed if retried."""
+    """The request collides with the current state (a taken username at registration, a slug
+    that could not be allocated)."""
 
 
 class RateLimited(DomainError):

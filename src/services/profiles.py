@@ -22,7 +22,7 @@ USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 async def _find_user(session: AsyncSession, username: str) -> User:
     user = await session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if user is None:
-        raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
+        raise NotFound(messages.NOT_FOUND, field="profile")
     return user
 
 
@@ -31,7 +31,7 @@ async def _lock_target(session: AsyncSession, target: User) -> None:
     deletion of the author that committed since `_find_user` leaves nothing to lock: 404, as
     a request a moment later would get (and not a foreign-key error on the insert)."""
     if not await counters.lock_user(session, target.id):
-        raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
+        raise NotFound(messages.NOT_FOUND, field="profile")
 
 
 @cache
@@ -50,7 +50,7 @@ async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> Pro
     row = await reads.first(query, {**viewer_params(viewer), "username": username.lower()})
     if row is None:
         await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
-        raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
+        raise NotFound(messages.NOT_FOUND, field="profile")
     refuse_dead_session(viewer, row)
     return ProfileView(row["username"], row["bio"], row["image"], bool(row["following"]))
 

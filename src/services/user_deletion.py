@@ -23,7 +23,7 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
     """Delete the user and everything they own; commits. Unknown id -> NotFound."""
     user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
-        raise NotFound(messages.PROFILE_NOT_FOUND, field="profile")
+        raise NotFound(messages.NOT_FOUND, field="profile")
     # Lock order as in counters.py: article rows, then users by id, then tags, then the total.
     own_articles = select(Article.id).where(Article.author_id == user_id)
     favorited = select(Favorite.article_id).where(Favorite.user_id == user_id)

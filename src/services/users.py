@@ -16,7 +16,7 @@ from src.core.reads import OpenReads
 from src.models import User
 from src.models.base import utc_now
 from src.services import messages, sessions
-from src.services.errors import Invalid, Unauthorized
+from src.services.errors import Conflict, Invalid, Unauthorized
 from src.services.sessions import IssuedTokens
 from src.services.sql import AnySelect
 from src.services.views import AuthenticatedUser
@@ -68,8 +68,18 @@ async def _username_taken(
     return (await session.scalar(query.limit(1))) is not None
 
 
+# What a taken email or username is, per operation of spec 2.0.0: a registration conflicts
+# (409); an update to a taken one is invalid input (422, the only refusal it lists).
+TakenRefusal = type[Conflict] | type[Invalid]
+
+
 async def _ensure_unique(
-    session: AsyncSession, *, email: str | None, username: str | None, except_id: int | None
+    session: AsyncSession,
+    *,
+    email: str | None,
+    username: str | None,
+    except_id: int | None,
+    refusal: TakenRefusal,
 ) -> None:
     errors: dict[str, list[str]] = {}
     if email is not None and await _email_taken(session, email, except_id):
@@ -77,28 +87,27 @@ async def _ensure_unique(
     if username is not None and await _username_taken(session, username, except_id):
         errors["username"] = [messages.TAKEN]
     if errors:
-        raise InvalidFields(errors)
-
-
-class InvalidFields(Invalid):
-    """Several fields at once are invalid (e.g. both email and username are taken)."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        field = next(iter(errors))
-        super().__init__(errors[field][0], field)
-        self.errors = errors
+        raise refusal.of_fields(errors)
 
 
 async def _commit_unique(
-    session: AsyncSession, *, email: str | None, username: str | None, except_id: int | None
+    session: AsyncSession,
+    *,
+    email: str | None,
+    username: str | None,
+    except_id: int | None,
+    refusal: TakenRefusal,
 ) -> None:
-    """Commit; a unique violation that slipped past the pre-check (a race) becomes a 422."""
+    """Commit; a unique violation that slipped past the pre-check (a race) is refused as the
+    pre-check would have refused it."""
     try:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        await _ensure_unique(session, email=email, username=username, except_id=except_id)
-        raise InvalidFields({"email" if email else "username": [messages.TAKEN]}) from None
+        await _ensure_unique(
+            session, email=email, username=username, except_id=except_id, refusal=refusal
+        )
+        raise refusal.of_fields({"email" if email else "username": [messages.TAKEN]}) from None
 
 
 async def register(
@@ -108,12 +117,16 @@ async def register(
     is held while it is (as in `login`)."""
     email = normalize_email(email)
     async with open_session() as session:
-        await _ensure_unique(session, email=email, username=username, except_id=None)
+        await _ensure_unique(
+            session, email=email, username=username, except_id=None, refusal=Conflict
+        )
     password_hash = await security.hash_password(password, settings)
     async with open_session() as session:
         user = User(username=username, email=email, password_hash=password_hash)
         session.add(user)
-        await _commit_unique(session, email=email, username=username, except_id=None)
+        await _commit_unique(
+            session, email=email, username=username, except_id=None, refusal=Conflict
+        )
         return authenticated(user, await sessions.start(session, settings, user.id))
 
 
@@ -204,7 +217,9 @@ async def update(
         new_email = None
     if new_username == user.username:
         new_username = None
-    await _ensure_unique(session, email=new_email, username=new_username, except_id=user.id)
+    await _ensure_unique(
+        session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
+    )
 
     if new_email is not None:
         user.email = new_email
@@ -218,6 +233,8 @@ async def update(
     if "image" in changes.provided:
         user.image = changes.image
     user.updated_at = utc_now()
-    await _commit_unique(session, email=new_email, username=new_username, except_id=user.id)
+    await _commit_unique(
+        session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
+    )
     # Tokens carry the immutable id, so the one the caller holds stays valid.
     return current(user, token)

@@ -42,7 +42,7 @@ def assert_error(response: Response, status_code: int, field: str, message: str)
 
 
 def assert_unauthorized(response: Response) -> None:
-    assert_error(response, 401, "token", "authentication required")
+    assert_error(response, 401, "token", "is missing")
     assert response.headers["WWW-Authenticate"] == "Token"
 
 

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from src.models import Comment, Favorite
+from src.services.slugs import RESERVED_SLUGS
 from tests.api.article_helpers import (
     ARTICLE_KEYS,
     LIST_ITEM_KEYS,
@@ -185,6 +187,44 @@ async def test_a_very_long_title_gives_a_bounded_slug(client: AsyncClient) -> No
     assert (await client.get(f"/api/articles/{article['slug']}")).status_code == 200
 
 
+@pytest.mark.parametrize("title", ["Feed", "FEED!", "  feed  "])
+async def test_a_title_that_names_a_fixed_route_gets_a_slug_that_can_be_read(
+    client: AsyncClient, title: str
+) -> None:
+    # `GET /api/articles/feed` is the feed: an article with the slug `feed` could never be read.
+    jake = await register(client)
+    retitled = await create_article(client, jake)
+
+    created = await create_article(client, jake, title=title)
+    updated = await client.put(
+        f"/api/articles/{retitled['slug']}",
+        json={"article": {"title": title}},
+        headers=jake.headers,
+    )
+
+    assert updated.status_code == 200, updated.text
+    for article in (created, updated.json()["article"]):
+        assert article["slug"].startswith("feed-"), article["slug"]
+        fetched = await client.get(f"/api/articles/{article['slug']}")
+        assert fetched.status_code == 200
+        assert fetched.json()["article"]["title"] == title.strip()
+    feed = await client.get("/api/articles/feed", headers=jake.headers)
+    assert feed.status_code == 200
+    assert feed.json() == {"articles": [], "articlesCount": 0}
+
+
+async def test_every_fixed_route_segment_under_articles_is_a_reserved_slug(app: FastAPI) -> None:
+    segments = {
+        route.path.removeprefix("/api/articles/").split("/")[0]
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/articles/")
+    }
+    fixed = {segment for segment in segments if not segment.startswith("{")}
+
+    assert "feed" in fixed
+    assert fixed <= RESERVED_SLUGS
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -357,7 +397,7 @@ async def test_a_reader_sees_whether_they_favorited_the_article_and_follow_its_a
 async def test_an_unknown_slug_is_404(client: AsyncClient) -> None:
     response = await client.get(f"/api/articles/{unique('no-such-article-')}")
 
-    assert_error(response, 404, "article", "article not found")
+    assert_error(response, 404, "article", "not found")
 
 
 async def test_reading_an_article_with_a_bad_token_is_401_not_anonymous(
@@ -433,7 +473,7 @@ async def test_a_new_title_gives_a_new_slug_and_the_old_slug_is_gone(client: Asy
     assert updated["slug"] == "did-you-train-your-dragon"
     assert updated["body"] == article["body"]
     assert_error(
-        await client.get("/api/articles/original-title"), 404, "article", "article not found"
+        await client.get("/api/articles/original-title"), 404, "article", "not found"
     )
     fetched = await client.get("/api/articles/did-you-train-your-dragon")
     assert fetched.json()["article"]["title"] == "Did you train your dragon?"
@@ -605,7 +645,7 @@ async def test_only_the_author_may_update_an_article(client: AsyncClient) -> Non
         headers=mallory.headers,
     )
 
-    assert_error(response, 403, "article", "only the author may change this article")
+    assert_error(response, 403, "article", "forbidden")
     assert (await client.get(f"/api/articles/{article['slug']}")).json()["article"] == article
 
 
@@ -629,7 +669,7 @@ async def test_updating_an_unknown_article_is_404(client: AsyncClient) -> None:
         headers=jake.headers,
     )
 
-    assert_error(response, 404, "article", "article not found")
+    assert_error(response, 404, "article", "not found")
 
 
 # ---------------------------------------------------------------- delete
@@ -646,10 +686,10 @@ async def test_the_author_deletes_an_article_with_204_and_then_it_is_gone(
     assert response.status_code == 204
     assert response.content == b""
     assert_error(
-        await client.get(f"/api/articles/{article['slug']}"), 404, "article", "article not found"
+        await client.get(f"/api/articles/{article['slug']}"), 404, "article", "not found"
     )
     again = await client.delete(f"/api/articles/{article['slug']}", headers=jake.headers)
-    assert_error(again, 404, "article", "article not found")
+    assert_error(again, 404, "article", "not found")
     assert (await list_page(client))["articlesCount"] == 0
 
 
@@ -683,7 +723,7 @@ async def test_only_the_author_may_delete_an_article(client: AsyncClient) -> Non
 
     response = await client.delete(f"/api/articles/{article['slug']}", headers=mallory.headers)
 
-    assert_error(response, 403, "article", "only the author may change this article")
+    assert_error(response, 403, "article", "forbidden")
     assert (await client.get(f"/api/articles/{article['slug']}")).status_code == 200
 
 

@@ -34,7 +34,7 @@ async def test_adding_a_comment_returns_it_with_its_author(client: AsyncClient) 
         client, slug, {"comment": {"body": "Thank you so much!"}}, reader.headers
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.headers["content-type"] == "application/json"
     created = response.json()["comment"]
     assert set(created) == {"id", "createdAt", "updatedAt", "body", "author"}
@@ -109,7 +109,7 @@ async def test_a_too_long_comment_is_rejected_and_the_longest_allowed_is_accepte
 
     assert too_long.status_code == 422
     assert too_long.json() == {"errors": {"body": ["is too long (maximum is 10000 characters)"]}}
-    assert longest.status_code == 200
+    assert longest.status_code == 201
 
 
 async def test_adding_a_comment_requires_authentication(client: AsyncClient) -> None:
@@ -120,7 +120,7 @@ async def test_adding_a_comment_requires_authentication(client: AsyncClient) -> 
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Token"
-    assert "errors" in response.json()
+    assert response.json() == {"errors": {"token": ["is missing"]}}
     assert (await client.get(comments_url(slug))).json() == {"comments": []}
 
 
@@ -143,7 +143,7 @@ async def test_commenting_on_an_unknown_article_is_not_found(client: AsyncClient
     )
 
     assert response.status_code == 404
-    assert response.json() == {"errors": {"article": ["article not found"]}}
+    assert response.json() == {"errors": {"article": ["not found"]}}
 
 
 # ------------------------------------------------------------------ listing
@@ -222,7 +222,7 @@ async def test_listing_comments_of_an_unknown_article_is_not_found(client: Async
     response = await client.get(comments_url("no-such-article"))
 
     assert response.status_code == 404
-    assert response.json() == {"errors": {"article": ["article not found"]}}
+    assert response.json() == {"errors": {"article": ["not found"]}}
 
 
 # ------------------------------------------------------------------ deleting
@@ -265,7 +265,7 @@ async def test_a_third_user_cannot_delete_a_comment(client: AsyncClient) -> None
     response = await client.delete(comments_url(slug, target["id"]), headers=stranger.headers)
 
     assert response.status_code == 403
-    assert list(response.json()["errors"]) == ["comment"]
+    assert response.json() == {"errors": {"comment": ["forbidden"]}}
     listed = (await client.get(comments_url(slug))).json()["comments"]
     assert [c["id"] for c in listed] == [target["id"]]
 
@@ -295,7 +295,7 @@ async def test_deleting_a_comment_requires_authentication(client: AsyncClient) -
     response = await client.delete(comments_url(slug, target["id"]))
 
     assert response.status_code == 401
-    assert "errors" in response.json()
+    assert response.json() == {"errors": {"token": ["is missing"]}}
     assert len((await client.get(comments_url(slug))).json()["comments"]) == 1
 
 
@@ -309,7 +309,22 @@ async def test_deleting_an_unknown_comment_is_not_found(client: AsyncClient) -> 
     )
 
     assert response.status_code == 404
-    assert response.json() == {"errors": {"comment": ["comment not found"]}}
+    assert response.json() == {"errors": {"comment": ["not found"]}}
+
+
+async def test_an_unknown_comment_is_not_found_before_permissions_are_asked(
+    client: AsyncClient,
+) -> None:
+    author, stranger = await register(client), await register(client)
+    slug = (await create_article(client, author))["slug"]
+    existing = await comment(client, author, slug)
+
+    response = await client.delete(
+        comments_url(slug, existing["id"] + 1000), headers=stranger.headers
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {"errors": {"comment": ["not found"]}}
 
 
 async def test_deleting_an_already_deleted_comment_is_not_found(client: AsyncClient) -> None:
@@ -332,7 +347,7 @@ async def test_a_comment_cannot_be_deleted_through_another_article(client: Async
     response = await client.delete(comments_url(elsewhere, target["id"]), headers=author.headers)
 
     assert response.status_code == 404
-    assert response.json() == {"errors": {"comment": ["comment not found"]}}
+    assert response.json() == {"errors": {"comment": ["not found"]}}
     assert len((await client.get(comments_url(home))).json()["comments"]) == 1
 
 
@@ -346,7 +361,7 @@ async def test_deleting_a_comment_of_an_unknown_article_is_not_found(client: Asy
     )
 
     assert response.status_code == 404
-    assert response.json() == {"errors": {"article": ["article not found"]}}
+    assert response.json() == {"errors": {"article": ["not found"]}}
 
 
 async def test_a_comment_id_must_be_a_positive_integer(client: AsyncClient) -> None:

@@ -180,7 +180,7 @@ async def test_favoriting_an_unknown_article_is_not_found(client: AsyncClient) -
             method, "/api/articles/no-such-article/favorite", headers=reader.headers
         )
         assert response.status_code == 404, method
-        assert response.json() == {"errors": {"article": ["article not found"]}}
+        assert response.json() == {"errors": {"article": ["not found"]}}
 
 
 async def test_concurrent_favorites_by_many_users_are_all_counted(client: AsyncClient) -> None:

@@ -54,7 +54,7 @@ async def test_a_profile_shows_the_bio_and_image_the_user_set(client: AsyncClien
 async def test_an_unknown_username_is_404_in_the_error_envelope(client: AsyncClient) -> None:
     response = await client.get(f"/api/profiles/{unique('nobody')}")
 
-    assert_error(response, 404, "profile", "profile not found")
+    assert_error(response, 404, "profile", "not found")
     assert set(response.json()) == {"errors"}
 
 
@@ -163,8 +163,8 @@ async def test_following_or_unfollowing_an_unknown_user_is_404(client: AsyncClie
     followed = await client.post(f"/api/profiles/{nobody}/follow", headers=fan.headers)
     unfollowed = await client.delete(f"/api/profiles/{nobody}/follow", headers=fan.headers)
 
-    assert_error(followed, 404, "profile", "profile not found")
-    assert_error(unfollowed, 404, "profile", "profile not found")
+    assert_error(followed, 404, "profile", "not found")
+    assert_error(unfollowed, 404, "profile", "not found")
 
 
 async def test_following_or_unfollowing_without_a_token_is_401(client: AsyncClient) -> None:

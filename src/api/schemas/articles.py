@@ -16,6 +16,7 @@ from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel, Timestamp, not_blank
 from src.api.schemas.profiles import ProfileOut
 from src.models.article import TAG_MAX_LENGTH
+from src.services import messages
 
 TITLE_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 1000
@@ -100,7 +101,7 @@ class ArticleUpdate(CamelModel):
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
-            raise PydanticCustomError("blank", "can't be blank")
+            raise PydanticCustomError("blank", messages.BLANK)
         return value
 
     @field_validator("tag_list")

@@ -15,6 +15,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from src.services import messages
+
 
 @lru_cache(maxsize=8192)
 def format_timestamp(value: datetime) -> str:
@@ -37,7 +39,15 @@ Timestamp = Annotated[
 def not_blank(value: str) -> str:
     """For free text kept verbatim (markdown keeps its whitespace): it must say something."""
     if not value.strip():
-        raise PydanticCustomError("blank", "can't be blank")
+        raise PydanticCustomError("blank", messages.BLANK)
+    return value
+
+
+def blank_first(value: object) -> object:
+    """A before-validator: an empty or blank string is `can't be blank`, whatever else the
+    field's type checks (an email's format, a password's length) would have said of it."""
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("blank", messages.BLANK)
     return value
 
 

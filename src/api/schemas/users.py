@@ -2,12 +2,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel
+from src.api.schemas.base import CamelModel, blank_first
 from src.models.user import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
+from src.services import messages
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256  # argon2 takes any length; the cap only bounds the work per request
@@ -39,11 +47,19 @@ Username = Annotated[
     AfterValidator(_username_charset),
     Field(json_schema_extra={"pattern": USERNAME_PATTERN}),
 ]
-Email = Annotated[EmailStr, StringConstraints(max_length=EMAIL_MAX_LENGTH)]
-Password = Annotated[
-    str, StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+# Blank first (the outermost validator runs first): an empty email or password is `can't be
+# blank`, on every operation, as the spec says, not `is invalid` or `is too short`.
+Email = Annotated[
+    EmailStr, StringConstraints(max_length=EMAIL_MAX_LENGTH), BeforeValidator(blank_first)
 ]
-LoginPassword = Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
+    BeforeValidator(blank_first),
+]
+LoginPassword = Annotated[
+    str, StringConstraints(max_length=PASSWORD_MAX_LENGTH), BeforeValidator(blank_first)
+]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX_LENGTH)]
 ImageUrl = Annotated[
     str,
@@ -94,7 +110,7 @@ class UserUpdate(CamelModel):
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
-            raise PydanticCustomError("blank", "can't be blank")
+            raise PydanticCustomError("blank", messages.BLANK)
         return value
 
     @field_validator("bio", "image", mode="before")
