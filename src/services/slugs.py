@@ -8,6 +8,10 @@ from slugify import slugify
 
 SLUG_BASE_MAX_LENGTH = 200
 FALLBACK_SLUG = "article"
+# Fixed segments of the routes under /api/articles/ (GET /api/articles/feed): an article with
+# one of these slugs could never be read, so they count as taken. tests/api/test_articles.py
+# checks this against the router.
+RESERVED_SLUGS = frozenset({"feed"})
 
 
 def slug_base(title: str) -> str:
