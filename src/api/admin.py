@@ -22,10 +22,11 @@ def _response(account: AccountView) -> AdminUserResponse:
     "/users/{username}/deactivate",
     operation_id="AdminDeactivateUser",
     summary="Deactivate a user",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def deactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
-    """Admins only: the user can no longer log in, and every token they hold stops working."""
+    """Admins only: the user can no longer log in, and every token they hold stops working.
+    Refused for the caller's own account (422) and for the last active admin (409)."""
     return _response(await admin.set_active(session, caller, username, active=False))
 
 

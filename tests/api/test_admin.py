@@ -16,11 +16,11 @@ from src.models import User
 from src.models.user import ROLE_ADMIN
 from src.services import admin, messages, sessions
 from src.services.errors import Conflict, Forbidden
-from tests.api.security_helpers import Session, log_in, make_admin, me, refresh, sign_up
+from tests.api.security_helpers import log_in, make_admin, me, refresh, sign_up
 from tests.factories import comment, create_article
 
 
-async def _admin(client: AsyncClient, app: FastAPI) -> Session:
+async def _admin(client: AsyncClient, app: FastAPI):  # type: ignore[no-untyped-def]
     boss = await sign_up(client)
     await make_admin(app.state.engine, boss.username)
     return boss
