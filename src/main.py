@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # as the process: out of the collector's sight, a full collection no longer walks those
         # few hundred thousand objects in the middle of a request (p99 spikes; issue 4).
         gc.freeze()
+        logging.getLogger("conduit").info(
+            "conduit %s started", __version__, extra={"version": __version__}
+        )
         yield
         await release_resources(app)
         logging.getLogger("conduit").info("database pools closed")
@@ -92,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py, issue 4).
     app.state.driver_reads = None if settings.is_sqlite else DriverReads(settings, engine.dialect)
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
-    app.state.rate_limiter = create_rate_limiter(settings.redis_url)  # Redis when REDIS_URL set
+    app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
     password_hasher(settings)  # issue 3: argon2 hasher (and its dummy hash) built before serving
 
     # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/hot_reads.py).

@@ -27,7 +27,7 @@ from src.api.hot_reads import ROUTE_KEY
 from src.api.security_middleware import RawHeaders, SecurityHeaders, set_header
 from src.core import metrics
 from src.core.config import Settings
-from src.core.logging import RequestContext, request_context
+from src.core.logging import LOGGED_TEXT_MAX_CHARS, RequestContext, loggable, request_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -143,23 +143,39 @@ class EdgeMiddleware:
             if ROUTE_KEY not in scope:
                 metrics.observe_pool(self.engine)
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
-                self._log(scope, route, status, seconds)
+                self._log(scope, route, status, seconds, context.refused)
             request_context.reset(token)
 
-    def _log(self, scope: Scope, route: str, status: int, seconds: float) -> None:
+    def _log(
+        self,
+        scope: Scope,
+        route: str,
+        status: int,
+        seconds: float,
+        refused: tuple[str, ...] | None,
+    ) -> None:
         # The rate limiter's client: X-Forwarded-For only from a trusted proxy.
         client = client_ip(HTTPConnection(scope), self.trusted_proxies)
+        fields: dict[str, object] = {
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client_ip": client if scope.get("client") else None,
+            "user_agent": _user_agent(scope),
+        }
+        if route == UNMATCHED_ROUTE:  # which path was asked for: a client's typo, or a probe
+            fields["path"] = loggable(scope["path"])
+        if refused is not None:  # the envelope's keys (the field or check), never a value
+            fields["refused"] = loggable(",".join(refused))
         access_logger.info(
-            "%s %s %s %.1fms",
-            scope["method"],
-            route,
-            status,
-            seconds * 1000,
-            extra={
-                "method": scope["method"],
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-                "client_ip": client if scope.get("client") else None,
-            },
+            "%s %s %s %.1fms", scope["method"], route, status, seconds * 1000, extra=fields
         )
+
+
+def _user_agent(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            # Cut before decoding: the header may be as long as the server lets headers be.
+            return loggable(value[: LOGGED_TEXT_MAX_CHARS + 1].decode("latin-1"))
+    return None

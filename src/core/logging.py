@@ -2,7 +2,8 @@
 
 Every line written while a request is being served carries its request id (and the user id
 and trace id once known), through a context variable the request middleware sets. Nothing here
-ever logs a request body or a header value other than the request id.
+ever logs a request body or a header value other than the request id and the user agent (that
+one bounded and escaped, like the path of an unmatched request: see `loggable`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,13 @@ _STANDARD_ATTRS = frozenset(
 )
 _CONDUIT_HANDLER = "_conduit_handler"
 _IN_ACCESS_MESSAGE = frozenset({"method", "route", "status", "duration_ms"})  # console: once
+LOGGED_TEXT_MAX_CHARS = 200  # a client-supplied text (path, user agent) is cut here in the logs
+# Control characters (C0, DEL, C1, line separators) and the backslash escaped: a client's text
+# cannot start a forged log line or move a terminal's cursor, and an escape is always ours.
+_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0), ord("\\"))},
+    **{code: f"\\u{code:04x}" for code in (0x2028, 0x2029)},
+}
 
 
 @dataclass(slots=True)
@@ -34,6 +43,8 @@ class RequestContext:
 
     request_id: str
     user_id: int | None = None
+    # The keys of the error envelope the request was answered with: which check refused it.
+    refused: tuple[str, ...] | None = None
 
 
 request_context: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
@@ -44,6 +55,19 @@ def set_user_id(user_id: int) -> None:
     context = request_context.get()
     if context is not None:
         context.user_id = user_id
+
+
+def loggable(text: str, limit: int = LOGGED_TEXT_MAX_CHARS) -> str:
+    """A client-supplied text fit for a log line: cut to `limit` characters, then escaped."""
+    cut = text[:limit].translate(_ESCAPES)
+    return cut + "..." if len(text) > limit else cut
+
+
+def record_refusal(fields: Iterable[str]) -> None:
+    """Note which fields or checks refused the current request (names only, never values)."""
+    context = request_context.get()
+    if context is not None:
+        context.refused = tuple(fields)
 
 
 def current_trace_id() -> str | None:
@@ -101,9 +125,18 @@ class ConsoleFormatter(logging.Formatter):
             record.request_id = "-"
         text = super().format(record)
         fields = {k: v for k, v in _fields(record).items() if k not in _IN_ACCESS_MESSAGE}
+        user_id = getattr(record, "user_id", None)
+        if user_id is not None:
+            fields = {"user_id": user_id, **fields}
         if fields:
-            text += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+            text += " " + " ".join(f"{key}={_console_value(v)}" for key, v in fields.items())
         return text
+
+
+def _console_value(value: object) -> str:
+    # A text with spaces (a user agent) is quoted, so the next key=value stays readable.
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if " " in text or not text else text
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
