@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import AsyncIterator
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from src import __version__
 from src.core.config import Settings
 from src.core.logging import configure_logging
+from src.core.migrations import PROJECT_ROOT
 from src.main import create_app, release_resources
-from tests.factories import register
+from tests.factories import create_article, register
+from tests.live import live_server
 
 
 @pytest.fixture
@@ -225,3 +231,112 @@ async def test_metrics_count_requests_by_route_template_method_and_status(
 async def test_probes_and_metrics_stay_out_of_the_api_document(client: AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [path for path in paths if path.startswith(("/health", "/metrics"))]
+
+
+def access_lines(err: str) -> dict[str, dict[str, object]]:
+    """The JSON access log lines, by request id."""
+    return {
+        str(line["request_id"]): line
+        for line in json_lines(err)
+        if line["logger"] == "conduit.access"
+    }
+
+
+async def test_an_unmatched_path_is_logged_bounded_with_control_characters_escaped(
+    json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await json_client.get("/no/such%0A%1B[2Jpath\\", headers={"X-Request-ID": "lost-1"})
+    await json_client.get("/" + "x" * 1000, headers={"X-Request-ID": "lost-2"})
+    await json_client.get("/api/articles/missing", headers={"X-Request-ID": "known-404"})
+
+    access = access_lines(capsys.readouterr().err)
+    assert access["lost-1"]["route"] == "<unmatched>"
+    assert access["lost-1"]["path"] == "/no/such\\x0a\\x1b[2Jpath\\x5c"
+    assert access["lost-2"]["path"] == "/" + "x" * 199 + "..."
+    assert "path" not in access["known-404"]  # its route template says enough
+
+
+async def test_a_console_line_cannot_be_forged_through_the_path(
+    client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await client.get("/probe%0A2026-01-01 INFO conduit.access [forged] GET /api/user 200")
+
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "<unmatched>" in line)
+    assert "path=" in line and "\\x0a2026-01-01" in line  # the forged line stays inside it
+    assert not [line for line in err.splitlines() if line.startswith("2026-01-01 INFO")]
+
+
+async def test_refused_requests_name_the_field_or_check_never_the_value(
+    json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    author = await register(json_client)
+    other = await register(json_client)
+    article = await create_article(json_client, author)
+    canary = "VALUE-CANARY-not-an-email"
+
+    await json_client.get("/api/user", headers={"X-Request-ID": "no-token"})
+    await json_client.delete(
+        f"/api/articles/{article['slug']}",
+        headers={**other.headers, "X-Request-ID": "not-yours"},
+    )
+    await json_client.post(
+        "/api/users",
+        json={"user": {"username": "", "email": canary, "password": ""}},
+        headers={"X-Request-ID": "invalid"},
+    )
+
+    err = capsys.readouterr().err
+    access = access_lines(err)
+    assert (access["no-token"]["status"], access["no-token"]["refused"]) == (401, "token")
+    assert (access["not-yours"]["status"], access["not-yours"]["refused"]) == (403, "article")
+    assert access["invalid"]["status"] == 422
+    assert set(str(access["invalid"]["refused"]).split(",")) == {"username", "email", "password"}
+    assert canary not in err
+    assert all("refused" not in line for line in access.values() if line["status"] == 201)
+
+
+async def test_console_access_lines_keep_the_user_id(
+    client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = await register(client)
+    await client.get("/api/user", headers={**user.headers, "X-Request-ID": "console-user"})
+
+    line = next(line for line in capsys.readouterr().err.splitlines() if "[console-user]" in line)
+    assert "GET /api/user 200" in line
+    assert re.search(r" user_id=\d+ ", line)
+
+
+async def test_each_access_line_carries_the_user_agent_bounded_and_escaped(
+    json_client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agents = {
+        "ua-plain": "conduit-tests/1.0 (linux)",
+        "ua-escape": "evil\x1b[2J",
+        "ua-long": "A" * 5000,
+    }
+    for request_id, agent in agents.items():
+        await json_client.get(
+            "/api/tags", headers={"User-Agent": agent, "X-Request-ID": request_id}
+        )
+
+    access = access_lines(capsys.readouterr().err)
+    assert access["ua-plain"]["user_agent"] == "conduit-tests/1.0 (linux)"
+    assert access["ua-escape"]["user_agent"] == "evil\\x1b[2J"
+    assert access["ua-long"]["user_agent"] == "A" * 200 + "..."
+
+
+def test_the_service_version_comes_from_the_package_metadata() -> None:
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = pyproject["project"]["version"]
+    assert __version__ == metadata.version("conduit") == declared
+    # A source tree that is not installed (the image copies src/) falls back to the same.
+    assert f'__version__ = "{declared}"' in (PROJECT_ROOT / "src" / "__init__.py").read_text()
+
+
+def test_the_service_version_is_logged_at_start(database_url: str, tmp_path: Path) -> None:
+    with live_server(database_url, tmp_path) as server:
+        lines = json_lines(server.log_text())
+
+    started = [line for line in lines if line.get("version") == __version__]
+    assert started and started[0]["message"] == f"conduit {__version__} started"
