@@ -8,6 +8,8 @@ from functools import lru_cache
 from starlette.requests import HTTPConnection
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# More trusted proxies than this in a row is not a real chain; the client is beyond them.
+MAX_FORWARDED_HOPS = 16
 
 
 @lru_cache(maxsize=16)
@@ -23,6 +25,27 @@ def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in network for network in networks)
 
 
+def last_values(connection: HTTPConnection, name: str, most: int) -> list[str]:
+    """The right-most `most` comma-separated values of a list-valued header, right to left.
+
+    Every header line counts, in order, as if joined by commas: a proxy may add its own line
+    after the client's rather than extend it. Work stops after `most` values, so it stays
+    linear and bounded however many lines or entries a client sends.
+    """
+    values: list[str] = []
+    for line in reversed(connection.headers.getlist(name)):
+        room = most - len(values)
+        pieces = line.rsplit(",", room)
+        beyond = len(pieces) > room  # the first piece is the unsplit rest of the line
+        for piece in reversed(pieces[1:] if beyond else pieces):
+            value = piece.strip()
+            if value:
+                values.append(value)
+        if beyond or len(values) >= most:
+            return values[:most]
+    return values
+
+
 def client_ip(connection: HTTPConnection, trusted_proxies: list[str]) -> str:
     """Walk X-Forwarded-For from the right while the hop is a trusted proxy: the first
     untrusted address is the client (entries left of it could be forged by the client)."""
@@ -30,12 +53,11 @@ def client_ip(connection: HTTPConnection, trusted_proxies: list[str]) -> str:
     networks = _networks(tuple(trusted_proxies))
     if not networks or not _is_trusted(peer, networks):
         return peer
-    forwarded = connection.headers.get("x-forwarded-for", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    for hop in reversed(hops):
+    hops = last_values(connection, "x-forwarded-for", MAX_FORWARDED_HOPS)
+    for hop in hops:
         if not _is_trusted(hop, networks):
             return hop
-    return hops[0] if hops else peer
+    return hops[-1] if hops else peer
 
 
 def peer_is_trusted(connection: HTTPConnection, trusted_proxies: list[str]) -> bool:

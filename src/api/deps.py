@@ -124,16 +124,42 @@ async def required_token(token: Annotated[str | None, Depends(optional_token)]) 
 
 
 async def current_user(
-    request: Request,
     token: Annotated[str, Depends(required_token)],
     session: Session,
     settings: SettingsDep,
 ) -> User:
     user = await auth.user_from_token(session, settings, token)
     set_user_id(user.id)  # the access log names the user (issue 5)
-    if request.method not in SAFE_METHODS:  # every write is authenticated: limit per user
-        await ratelimits.limit_writes(request, user.id)
     return user
+
+
+async def current_user_unheld(
+    token: Annotated[str, Depends(required_token)],
+    open_session: OpenSessionDep,
+    settings: SettingsDep,
+) -> User:
+    """As current_user, on a session closed before the route runs: a route that checks or
+    hashes a password (PUT /api/user) must hold no pooled connection while it does."""
+    async with open_session() as session:
+        user = await auth.user_from_token(session, settings, token)
+    set_user_id(user.id)
+    return user
+
+
+async def limit_writes(request: Request) -> None:
+    """Count an authenticated write against its token's user before the request takes a
+    database connection: a slow rate limiter must not hold pooled connections.
+    The API router's first dependency; a bad token is left to the route's own 401."""
+    if request.method in SAFE_METHODS:
+        return
+    try:
+        token = parse_authorization(request.headers.get("authorization"))
+        if token is None:
+            return
+        claims = auth.claims_of(token, request.app.state.settings)
+    except Unauthorized:
+        return
+    await ratelimits.limit_writes(request, claims.user_id)
 
 
 async def current_session_id(
@@ -157,6 +183,13 @@ async def token_viewer(
     return None if token is None else auth.viewer_of(token, settings)
 
 
+async def undeclared_token_viewer(request: Request, settings: SettingsDep) -> Viewer | None:
+    """token_viewer for a read the spec documents without a token (the tags): a token that is
+    sent is still checked, so every route answers a bad or revoked one alike, with 401."""
+    token = parse_authorization(request.headers.get("authorization") or None)
+    return await token_viewer(token, settings)
+
+
 async def token_reader(
     token: Annotated[str, Depends(required_token)], settings: SettingsDep
 ) -> Viewer:
@@ -172,7 +205,9 @@ def signed_in(viewer: Viewer | None) -> None:
 
 CurrentToken = Annotated[str, Depends(required_token)]
 CurrentUser = Annotated[User, Depends(current_user)]
+UnheldUser = Annotated[User, Depends(current_user_unheld)]
 AdminUser = Annotated[User, Depends(admin_user)]
 CurrentSessionId = Annotated[str, Depends(current_session_id)]
 TokenViewer = Annotated[Viewer | None, Depends(token_viewer)]
+UndeclaredTokenViewer = Annotated[Viewer | None, Depends(undeclared_token_viewer)]
 TokenReader = Annotated[Viewer, Depends(token_reader)]

@@ -1,14 +1,20 @@
 """All API routes under /api."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from src.api import admin, articles, comments, favorites, profiles, tags, users
+from src.api.deps import limit_writes
 from src.api.errors import COMMON_ERRORS, error_responses
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,
 # FastAPI would document its own `{"detail": [...]}` shape for routes that take parameters.
 # 429 (rate limits) and 503 (database outage) can likewise happen on any route.
-api_router = APIRouter(prefix="/api", responses=error_responses(*COMMON_ERRORS))
+# Writes are rate-limited before any route dependency opens a database session.
+api_router = APIRouter(
+    prefix="/api",
+    responses=error_responses(*COMMON_ERRORS),
+    dependencies=[Depends(limit_writes)],
+)
 for module in (users, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
 api_router.include_router(admin.router)  # issue 3: /api/admin/..., tagged "Admin"

@@ -5,22 +5,21 @@ They answer in the RealWorld error envelope, before FastAPI parses anything.
 
 from __future__ import annotations
 
-import re
-
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.api.client_ip import peer_is_trusted
+from src.api.client_ip import last_values, peer_is_trusted
 from src.api.errors import error_response
 from src.api.text_guard import text_errors
 from src.core.config import Settings
 from src.services import messages
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# A JSON string (with escapes): removed before counting brackets, so "[[[" in a string is text.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
+# What the depth scan looks at: quotes (string delimiters, once escapes are gone) and brackets.
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_QUOTE = ord('"')
+_OPENERS = frozenset(b"[{")
 # JSON API responses load nothing: no scripts, styles, frames or plugins.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # HTML pages (the docs) that set no policy of their own still may not be framed.
@@ -29,16 +28,42 @@ API_CSP_BYTES, HTML_CSP_BYTES = API_CSP.encode(), HTML_CSP.encode()
 TOKEN_PATHS = ("/api/users", "/api/user")
 
 
-def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays/objects, without parsing (and so without recursion)."""
+def json_depth(body: bytes, limit: int | None = None) -> int:
+    """Deepest nesting of arrays/objects the JSON parser would reach, without parsing (and so
+    without recursion), in linear time: a fixed number of passes in C, then one loop over the
+    quotes and brackets. Brackets inside strings are text. Counting stops where the parser
+    would stop (an unmatched closer, the end of the first top-level value) or past `limit`."""
+    # Escaped backslashes first (pairs, left to right, as JSON reads them), then escaped
+    # quotes: every quote left opens or closes a string.
+    text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     depth = deepest = 0
-    for match in _BRACKETS.finditer(_JSON_STRING.sub(b'""', body)):
-        if match.group() in (b"[", b"{"):
+    in_string = False
+    for byte in text.translate(None, _NOT_STRUCTURE):
+        if byte == _QUOTE:
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif byte in _OPENERS:
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > deepest:
+                deepest = depth
+                if limit is not None and deepest > limit:
+                    break
         else:
             depth -= 1
+            if depth <= 0:  # the top-level value is closed, or a closer matches nothing
+                break
     return deepest
+
+
+def _declares_more_than(content_length: str, limit: int) -> bool:
+    """Whether a Content-Length header declares more than `limit` bytes; its length is compared
+    before any conversion, and a value that is not plain digits is left to the server."""
+    digits = content_length.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    digits = digits.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
 
 
 def _is_json(content_type: str) -> bool:
@@ -83,7 +108,7 @@ class RequestGuardMiddleware:
 
         limit = self.settings.max_body_bytes
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and _declares_more_than(declared, limit):
             await self._too_large(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -107,7 +132,8 @@ class RequestGuardMiddleware:
                 response = error_response(415, {"body": [messages.UNSUPPORTED_MEDIA_TYPE]})
                 await response(scope, receive, send)
                 return
-            if json_depth(body) > self.settings.max_json_depth:
+            most = self.settings.max_json_depth
+            if json_depth(body, most) > most:
                 await error_response(422, {"body": [messages.BODY_TOO_DEEP]})(scope, receive, send)
                 return
             if (bad := text_errors(scope, body)) is not None:  # not UTF-8, or NUL
@@ -191,7 +217,9 @@ class SecurityHeaders:
         connection = HTTPConnection(scope)
         if not peer_is_trusted(connection, self.settings.trusted_proxies):
             return False
-        return connection.headers.get("x-forwarded-proto", "").lower() == "https"
+        # The nearest proxy's value is the right-most, whether it added a line or extended one.
+        nearest = last_values(connection, "x-forwarded-proto", 1)
+        return bool(nearest) and nearest[0].lower() == "https"
 
     def plan(self, scope: Scope) -> HeaderPlan:
         """The headers this request's response gets (shared constants for plain HTTP)."""

@@ -1,19 +1,27 @@
 """Fixed-window rate limiting, in Redis (shared by every worker) or in this process.
 
 The in-process backend is only for the single-process embedded default; with REDIS_URL set,
-every worker and machine counts in the same Redis keys.
+every worker and machine counts in the same Redis keys (and in process memory while Redis
+fails to answer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from dataclasses import dataclass
+from time import monotonic
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from src.core.config import Settings
+from src.core.failures import failure_reason
 
 logger = logging.getLogger("conduit.ratelimit")
 KEY_PREFIX = "conduit:rl:"
@@ -57,29 +65,70 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """INCR on a key per window, expiring with it: atomic across workers and machines."""
+    """INCR on a key per window, expiring with it: atomic across workers and machines.
 
-    def __init__(self, url: str) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    Redis is a helper, not a dependency of every request: each call is bounded by `timeout`,
+    and after a failure a circuit breaker counts in this process for `breaker_seconds` before
+    one request tries Redis again, with one warning per interval (README, Security model).
+    """
+
+    def __init__(self, url: str, timeout: float, breaker_seconds: float) -> None:
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # the bound is one attempt, not several
+        )
+        self._timeout = timeout
+        self._breaker_seconds = breaker_seconds
+        self._local = MemoryRateLimiter()  # counts while Redis is skipped
+        self._skip_until = 0.0
+        self._down = False
+        self._next_warning = 0.0
 
     async def hit(self, key: str, limit: int, window: int) -> Verdict:
+        now = monotonic()
+        if now < self._skip_until:
+            return await self._local.hit(key, limit, window)
+        if self._down:  # the interval is over: this request alone tries Redis again
+            self._skip_until = now + self._breaker_seconds
         index, remaining = _window(window, time.time())
         redis_key = f"{KEY_PREFIX}{key}:{window}:{index}"
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(redis_key)
-                pipe.expire(redis_key, window + 1)
-                count, _ = await pipe.execute()
-        except (RedisError, OSError):
-            # Availability over strictness: an unreachable Redis must not lock everyone out.
-            logger.warning("rate limiter: Redis unavailable; request allowed", exc_info=True)
-            return Verdict(True, 0)
+            async with asyncio.timeout(self._timeout):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(redis_key)
+                    pipe.expire(redis_key, window + 1)
+                    count, _ = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._trip(exc)
+            return await self._local.hit(key, limit, window)
+        if self._down:
+            self._down, self._skip_until = False, 0.0
+            logger.warning("rate limiter: Redis answers again; counting in Redis")
         allowed = int(count) <= limit
         return Verdict(allowed, 0 if allowed else remaining)
 
+    def _trip(self, exc: BaseException) -> None:
+        now = monotonic()
+        self._down = True
+        self._skip_until = now + self._breaker_seconds
+        if now >= self._next_warning:  # one line per interval, however many requests fail
+            self._next_warning = now + self._breaker_seconds
+            logger.warning(
+                "rate limiter: Redis %s; counting in this process for the next %g s",
+                failure_reason(exc),
+                self._breaker_seconds,
+            )
+
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._local.close()
 
 
-def create_rate_limiter(redis_url: str | None) -> RateLimiter:
-    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+def create_rate_limiter(settings: Settings) -> RateLimiter:
+    if not settings.redis_url:
+        return MemoryRateLimiter()
+    return RedisRateLimiter(
+        settings.redis_url, settings.redis_timeout_seconds, settings.redis_breaker_seconds
+    )

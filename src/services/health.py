@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-
-def _reason(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc  # DatabaseUnavailable wraps the real reason
-    if isinstance(cause, TimeoutError):
-        return "timed out"
-    return f"unreachable ({type(cause).__name__})"
+from src.core.failures import failure_reason
 
 
 async def database_problem(session: AsyncSession, within: float) -> str | None:
@@ -22,18 +19,20 @@ async def database_problem(session: AsyncSession, within: float) -> str | None:
         async with asyncio.timeout(within):
             await session.execute(text("SELECT 1"))
     except Exception as exc:  # any failure means "not ready"
-        return _reason(exc)
+        return failure_reason(exc)
     return None
 
 
 async def redis_problem(url: str, within: float) -> str | None:
     """None when Redis answers PING within `within` seconds, else why not."""
-    client = Redis.from_url(url, socket_connect_timeout=within, socket_timeout=within)
+    client = Redis.from_url(
+        url, socket_connect_timeout=within, socket_timeout=within, retry=Retry(NoBackoff(), 0)
+    )
     try:
         async with asyncio.timeout(within):
             await client.ping()
     except Exception as exc:  # any failure means "not ready"
-        return _reason(exc)
+        return failure_reason(exc)
     finally:
         await client.aclose()
     return None
