@@ -17,6 +17,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from src.api.docs import render_openapi
+from src.api.server import uvicorn_options
 from src.core import metrics, migrations
 from src.core.config import (
     Settings,
@@ -86,7 +87,9 @@ def serve(
 
     On SIGTERM the server stops accepting connections, lets in-flight requests finish for up to
     SHUTDOWN_GRACE_SECONDS, then closes the database pool. With --workers > 1, /metrics
-    aggregates every worker (PROMETHEUS_MULTIPROC_DIR, created if unset).
+    aggregates every worker (PROMETHEUS_MULTIPROC_DIR, created if unset). Each worker bounds
+    request heads (MAX_HEADER_BYTES, HEADER_TIMEOUT_SECONDS), connections (LIMIT_CONCURRENCY)
+    and idle keep-alive (KEEP_ALIVE_TIMEOUT_SECONDS).
     """
     settings = _load_settings()
     configure_logging(settings)
@@ -110,6 +113,7 @@ def serve(
             log_level=settings.log_level.lower(),
             access_log=False,  # replaced by our access log line, with the request id
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            **uvicorn_options(settings),  # head size and time, connections (docs/deploy.md)
         )
     finally:
         if metrics_dir:

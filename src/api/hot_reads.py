@@ -119,8 +119,8 @@ async def _profile(reads: Reads, viewer: Viewer | None, params: Params) -> Respo
     return await profiles.get_profile(params["username"], reads, viewer)
 
 
-async def _tags(reads: Reads, _viewer: Viewer | None, _params: Params) -> Response:
-    return await tags.list_tags(reads)
+async def _tags(reads: Reads, viewer: Viewer | None, _params: Params) -> Response:
+    return await tags.list_tags(reads, viewer)
 
 
 def _route(scope: Scope) -> tuple[str, Handler, Params] | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import ReadsDep
+from src.api.deps import ReadsDep, UndeclaredTokenViewer, signed_in
+from src.api.errors import error_responses
 from src.api.render import tag_list_response
 from src.api.schemas.tags import TagListResponse
 from src.services import articles
@@ -12,7 +13,15 @@ from src.services import articles
 router = APIRouter(prefix="/tags", tags=["Tags"])
 
 
-@router.get("", operation_id="GetTags", summary="Get tags", response_model=TagListResponse)
-async def list_tags(reads: ReadsDep) -> Response:
+@router.get(
+    "",
+    operation_id="GetTags",
+    summary="Get tags",
+    response_model=TagListResponse,
+    responses=error_responses(401),
+)
+async def list_tags(reads: ReadsDep, viewer: UndeclaredTokenViewer) -> Response:
     """Every tag used by at least one article, most used first."""
-    return tag_list_response(await articles.list_tags(reads))
+    names = await articles.list_tags(reads, viewer)
+    signed_in(viewer)
+    return tag_list_response(names)

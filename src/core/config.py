@@ -38,8 +38,9 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    jwt_issuer: str = "conduit"
-    jwt_audience: str = "conduit-api"
+    # Bounded so a token we sign always fits security.MAX_ACCESS_TOKEN_LENGTH.
+    jwt_issuer: str = Field(default="conduit", min_length=1, max_length=255)
+    jwt_audience: str = Field(default="conduit-api", min_length=1, max_length=255)
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
     password_hash_threads: int = Field(default=2, ge=1, le=64)
     # A refresh token (and so a session) lives this long without use being needed to extend it.
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # A repeat of the refresh token just rotated (a retry after a lost reply) gets the same
+    # new pair within this many seconds; later, a repeat ends the session as a theft.
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
+    # Changing the password or the email without `currentPassword` is allowed only this long
+    # after the session proved the password (login or registration; refreshes do not count).
+    reauth_window_seconds: int = Field(default=600, ge=0, le=24 * 3600)
     # Rate limits: requests per window, per client IP and per account (0 turns one off).
     rate_limit_enabled: bool = True
     rate_limit_window_seconds: int = Field(default=60, ge=1)
@@ -104,6 +111,14 @@ class Settings(BaseSettings):
     health_check_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     # On SIGTERM, in-flight requests get this long to finish before connections are closed.
     shutdown_grace_seconds: float = Field(default=25.0, ge=0, le=3600)
+    # `conduit serve`, per worker: a request's head (request line and headers) beyond
+    # MAX_HEADER_BYTES is 431 and one not sent within HEADER_TIMEOUT_SECONDS is 408; beyond
+    # LIMIT_CONCURRENCY open connections or requests in flight, requests get 503 (0: no limit);
+    # an idle keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_SECONDS (docs/deploy.md).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    limit_concurrency: int = Field(default=1000, ge=0)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     metrics_enabled: bool = True
     # Sentry (pip install 'conduit[sentry]'): off unless SENTRY_DSN is set.
     sentry_dsn: SecretStr | None = None

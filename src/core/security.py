@@ -6,20 +6,23 @@ Swapping the JWT library or the hash scheme touches only this module.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
+import hmac
 import os
+import re
 import secrets
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
@@ -140,12 +143,66 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def successor_refresh_token(token: str, settings: Settings) -> str:
+    """The refresh token that replaces `token` when it is rotated: an HMAC of it under the
+    secret key, so a repeated rotation can answer with the same one without storing it. As
+    unguessable as a random one without both the key and the predecessor."""
+    key = b"conduit refresh successor:" + settings.secret_key.get_secret_value().encode()
+    mac = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 # User ids are 32-bit integer keys; a larger subject cannot name a user (and would overflow).
 MAX_USER_ID = 2**31 - 1
+
+# Far above any token we sign (a few hundred characters): the bound every token meets before
+# anything decodes, verifies or caches it.
+MAX_ACCESS_TOKEN_LENGTH = 4096
+MAX_REFRESH_TOKEN_LENGTH = 128  # ours are new_refresh_token()'s 43 characters
+# The last second a datetime can hold (9999-12-31T23:59:59Z): the largest NumericDate we accept.
+MAX_NUMERIC_DATE = 253_402_300_799
+
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SEXTET = {char: value for value, char in enumerate(_BASE64URL)}
+# One character class per segment, none of them matching the dot: fullmatch runs in linear time.
+_SEGMENT = "[A-Za-z0-9_-]+"
+_COMPACT_JWS = re.compile(rf"({_SEGMENT})\.{_SEGMENT}\.({_SEGMENT})")
+_OPAQUE = re.compile(_SEGMENT)
+# Low bits of a segment's last character that carry no data, by the segment's length mod 4
+# (1 is never a whole number of bytes). They must be zero: otherwise two spellings, one token.
+_UNUSED_BITS = {0: 0, 2: 0b1111, 3: 0b11}
 
 
 class InvalidTokenError(Exception):
     """The token is malformed, expired, tampered with or otherwise unacceptable."""
+
+
+def _canonical(segment: str) -> bool:
+    unused = _UNUSED_BITS.get(len(segment) % 4)
+    return unused is not None and _SEXTET[segment[-1]] & unused == 0
+
+
+@lru_cache(maxsize=4)
+def _header_segment(algorithm: str) -> str:
+    """The header of every token we sign with this algorithm, as it appears in the token."""
+    return jwt.encode({}, "key", algorithm=algorithm).split(".", 1)[0]
+
+
+def check_access_token_shape(token: str, algorithm: str) -> None:
+    """InvalidTokenError unless the token has exactly the shape of the ones we sign: three
+    unpadded base64url segments, the first our own header, the signature canonical, the whole at
+    most MAX_ACCESS_TOKEN_LENGTH characters. Length first, then one linear match: nothing
+    attacker-chosen reaches a base64 or JSON decoder (the header is compared, never parsed)."""
+    if len(token) > MAX_ACCESS_TOKEN_LENGTH:
+        raise InvalidTokenError("token is too long")
+    shape = _COMPACT_JWS.fullmatch(token)
+    if shape is None or shape[1] != _header_segment(algorithm) or not _canonical(shape[2]):
+        raise InvalidTokenError("token is not a compact JWS of ours")
+
+
+def refresh_token_is_well_formed(token: str) -> bool:
+    """Whether a refresh token could be one of ours (bounded, base64url) before it is hashed."""
+    return len(token) <= MAX_REFRESH_TOKEN_LENGTH and _OPAQUE.fullmatch(token) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,19 +239,26 @@ def create_access_token(
 
 
 def decode_access_token(token: str, settings: Settings) -> AccessTokenClaims:
-    """Decode and check every claim; the algorithm is pinned, never read from the token.
+    """Check the token's shape, then its signature and every claim; the algorithm is pinned,
+    never read from the token.
 
-    A token that passed every check is remembered (bounded, per process) with its validity
-    window: signature and claims are a pure function of the token and the key, so the next
-    request with it checks only the clock. Anything not remembered, or outside its window, is
-    verified in full - expired tokens fail exactly as they would without the cache. Whether its
-    session is still live is the database's answer on every request (src/services/auth.py).
+    A token whose signature and claims verified is remembered (per process) with its validity
+    window: they are a pure function of the token and the key, so the next request with it
+    checks only the clock, which every request does, remembered or not. The memory is bounded
+    in entries (_verified_claims' maxsize) and, since only tokens within
+    MAX_ACCESS_TOKEN_LENGTH get there, in bytes: at most maxsize x MAX_ACCESS_TOKEN_LENGTH
+    characters of keys, and in practice only tokens this service signed (nothing else
+    verifies). Whether its session is still live is the database's answer on every request
+    (src/services/auth.py).
     """
+    check_access_token_shape(token, settings.jwt_algorithm)
     key = settings.secret_key.get_secret_value()
-    options = (settings.jwt_algorithm, settings.jwt_audience, settings.jwt_issuer)
-    verified = _verified_claims(token, key, *options)
-    if not verified.not_before <= time.time() < verified.expires:
-        verified = _verified_claims.__wrapped__(token, key, *options)  # raises the clock error
+    verified = _verified_claims(
+        token, key, settings.jwt_algorithm, settings.jwt_audience, settings.jwt_issuer
+    )
+    now = time.time()
+    if not verified.not_before <= now < verified.expires:
+        raise InvalidTokenError("token is expired or not yet valid")
     return verified.claims
 
 
@@ -205,8 +269,19 @@ class _Verified:
     expires: float
 
 
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
+    """A NumericDate claim as we write them (whole seconds a datetime holds); None if absent."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if type(value) is not int or not 0 <= value <= MAX_NUMERIC_DATE:  # bool is not a date
+        raise InvalidTokenError(f"{name} is not a date")
+    return value
+
+
 @lru_cache(maxsize=4096)
 def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer: str) -> _Verified:
+    """The token's claims if its signature and claims verify, the clock aside (the caller's)."""
     try:
         claims = jwt.decode(
             token,
@@ -215,6 +290,11 @@ def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer
             audience=audience,
             issuer=issuer,
             options={
+                # Dates are checked below, typed and bounded: jose's own checks let a string
+                # or a date beyond datetime's range through.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
                 "require_exp": True,
                 "require_iat": True,
                 "require_sub": True,
@@ -223,30 +303,34 @@ def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer
                 "require_iss": True,
             },
         )
-    except JWTError as exc:
+    # Past the signature only our own key's claims are parsed; still, no claim is a 500.
+    except (JWTError, ValueError, TypeError, RecursionError) as exc:
         raise InvalidTokenError(str(exc)) from None
     subject, token_id, session_id = claims.get("sub"), claims.get("jti"), claims.get("sid")
     # isdigit() alone admits "²" (int() refuses it) and "٣" (int() reads it as 3): ASCII only.
     if (
         not isinstance(subject, str)
         or not (subject.isascii() and subject.isdigit())
+        or len(subject) > len(str(MAX_USER_ID))
         or int(subject) > MAX_USER_ID
         or not isinstance(token_id, str)
         or not isinstance(session_id, str)
         or not session_id
     ):
         raise InvalidTokenError("token subject is not a user id")
+    issued_at, expires, not_before = (_numeric_date(claims, name) for name in ("iat", "exp", "nbf"))
+    if issued_at is None or expires is None:  # not reached: required above
+        raise InvalidTokenError("token has no dates")
     access = AccessTokenClaims(
         user_id=int(subject),
         token_id=token_id,
         session_id=session_id,
-        issued_at=datetime.fromtimestamp(claims["iat"], UTC),
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        issued_at=datetime.fromtimestamp(issued_at, UTC),
+        expires_at=datetime.fromtimestamp(expires, UTC),
     )
-    # jose's own checks, at whole seconds: valid from nbf (when present) until exp.
-    not_before = claims.get("nbf")
+    # As jose counts, at whole seconds: valid from nbf (when present) through the second of exp.
     return _Verified(
         access,
-        float(not_before) if isinstance(not_before, int | float) else float("-inf"),
-        float(claims["exp"]) + 1.0,
+        float("-inf") if not_before is None else float(not_before),
+        float(expires) + 1.0,
     )

@@ -10,6 +10,7 @@ FORBIDDEN = "forbidden"
 AUTH_REQUIRED = "is missing"  # under `token`: no token where one is required
 # Our own.
 CANNOT_FOLLOW_SELF = "cannot follow yourself"
+TOO_LONG = "is too long (maximum is {maximum} characters)"
 SLUG_EXHAUSTED = "could not allocate a unique slug; try again"
 TOKEN_INVALID = "token is invalid or expired"  # noqa: S105 - a message, not a secret
 # --- accounts and security (issue 3)
@@ -21,6 +22,9 @@ CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
 TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"
 NOT_ADMIN = "only an administrator may do this"
 BODY_TOO_LARGE = "request body too large"
+# Answered by the server itself (src/api/server.py), before the app sees the request.
+HEADERS_TOO_LARGE = "request headers too large"
+HEADERS_TOO_SLOW = "request headers not received in time"
 BODY_TOO_DEEP = "JSON nesting is too deep"
 UNSUPPORTED_MEDIA_TYPE = "content type must be application/json"
 HOST_NOT_ALLOWED = "host is not allowed"
