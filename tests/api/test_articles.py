@@ -471,9 +471,7 @@ async def test_a_new_title_gives_a_new_slug_and_the_old_slug_is_gone(client: Asy
     assert updated["title"] == "Did you train your dragon?"
     assert updated["slug"] == "did-you-train-your-dragon"
     assert updated["body"] == article["body"]
-    assert_error(
-        await client.get("/api/articles/original-title"), 404, "article", "not found"
-    )
+    assert_error(await client.get("/api/articles/original-title"), 404, "article", "not found")
     fetched = await client.get("/api/articles/did-you-train-your-dragon")
     assert fetched.json()["article"]["title"] == "Did you train your dragon?"
 
@@ -539,6 +537,21 @@ async def test_the_tag_list_can_be_replaced_or_emptied(client: AsyncClient) -> N
     )
     assert emptied.json()["article"]["tagList"] == []
     assert (await client.get(f"/api/articles/{slug}")).json()["article"]["tagList"] == []
+
+
+async def test_an_update_that_leaves_out_the_tag_list_keeps_the_tags(client: AsyncClient) -> None:
+    jake = await register(client)
+    article = await create_article(client, jake, tagList=["dragons", "training"])
+
+    response = await client.put(
+        f"/api/articles/{article['slug']}",
+        json={"article": {"body": "A new body"}},
+        headers=jake.headers,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["article"]["tagList"] == ["dragons", "training"]
+    assert slugs(await list_page(client, tag="dragons")) == [article["slug"]]
 
 
 @pytest.mark.parametrize("field", ["title", "description", "body", "tagList"])
@@ -684,9 +697,7 @@ async def test_the_author_deletes_an_article_with_204_and_then_it_is_gone(
 
     assert response.status_code == 204
     assert response.content == b""
-    assert_error(
-        await client.get(f"/api/articles/{article['slug']}"), 404, "article", "not found"
-    )
+    assert_error(await client.get(f"/api/articles/{article['slug']}"), 404, "article", "not found")
     again = await client.delete(f"/api/articles/{article['slug']}", headers=jake.headers)
     assert_error(again, 404, "article", "not found")
     assert (await list_page(client))["articlesCount"] == 0

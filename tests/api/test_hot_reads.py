@@ -215,3 +215,25 @@ async def test_hot_reads_are_logged_and_counted_under_their_route_template(
     metrics = (await client.get("/metrics")).text
     assert 'route="/api/articles/{slug}"' in metrics
     assert "missing-slug" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "errors"),
+    [
+        ("/api/articles/feed", 401, {"token": ["is missing"]}),
+        ("/api/articles/no-such-article", 404, {"article": ["not found"]}),
+        ("/api/articles/no-such-article/comments", 404, {"article": ["not found"]}),
+        ("/api/profiles/no-such-user", 404, {"profile": ["not found"]}),
+    ],
+)
+async def test_both_paths_answer_the_specs_status_and_message(
+    client: AsyncClient,
+    router_only: AsyncClient,
+    url: str,
+    status: int,
+    errors: dict[str, list[str]],
+) -> None:
+    assert hot_reads._route(_scope(url)) is not None  # the hot path serves it
+    for http in (client, router_only):
+        response = await http.get(url)
+        assert (response.status_code, response.json()) == (status, {"errors": errors}), url
