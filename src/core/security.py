@@ -290,13 +290,12 @@ def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer
             audience=audience,
             issuer=issuer,
             options={
-                # Dates are checked below, typed and bounded: jose's own checks let a string
-                # or a date beyond datetime's range through.
+                # Dates are required and checked below, typed and bounded: jose's own checks
+                # let a string or a date beyond datetime's range through (its require_* turn
+                # them back on).
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
-                "require_exp": True,
-                "require_iat": True,
                 "require_sub": True,
                 "require_jti": True,
                 "require_aud": True,
@@ -304,7 +303,7 @@ def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer
             },
         )
     # Past the signature only our own key's claims are parsed; still, no claim is a 500.
-    except (JWTError, ValueError, TypeError, RecursionError) as exc:
+    except (JWTError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise InvalidTokenError(str(exc)) from None
     subject, token_id, session_id = claims.get("sub"), claims.get("jti"), claims.get("sid")
     # isdigit() alone admits "²" (int() refuses it) and "٣" (int() reads it as 3): ASCII only.
@@ -319,8 +318,8 @@ def _verified_claims(token: str, key: str, algorithm: str, audience: str, issuer
     ):
         raise InvalidTokenError("token subject is not a user id")
     issued_at, expires, not_before = (_numeric_date(claims, name) for name in ("iat", "exp", "nbf"))
-    if issued_at is None or expires is None:  # not reached: required above
-        raise InvalidTokenError("token has no dates")
+    if issued_at is None or expires is None:
+        raise InvalidTokenError("token has no iat or exp")
     access = AccessTokenClaims(
         user_id=int(subject),
         token_id=token_id,

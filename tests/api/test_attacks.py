@@ -3,10 +3,7 @@ injection strings, oversized and deeply nested bodies, user enumeration."""
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,27 +14,15 @@ from httpx import AsyncClient
 from jose import jwt
 
 from src.core.config import Settings
-from tests.api.security_helpers import Session, log_in, me, sign_up
+from tests.api.security_helpers import (
+    b64_json,
+    forged_claims,
+    log_in,
+    me,
+    sign_up,
+    signed,
+)
 from tests.factories import auth, comment, create_article
-
-
-def _b64(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _claims(settings: Settings, who: Session, **changes: Any) -> dict[str, Any]:
-    """The victim's real claims (user and live session), re-signed with some changed."""
-    real = jwt.get_unverified_claims(who.token)
-    now = int(datetime.now(UTC).timestamp())
-    values = {**real, "iat": now, "nbf": now, "exp": now + 600, "jti": uuid.uuid4().hex}
-    values.update(changes)
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _sign(settings: Settings, claims: dict[str, Any], **kwargs: Any) -> str:
-    key = kwargs.pop("key", settings.secret_key.get_secret_value())
-    return jwt.encode(claims, key, algorithm=kwargs.pop("algorithm", "HS256"))
 
 
 async def test_the_forging_helper_makes_tokens_the_api_accepts(
@@ -46,12 +31,12 @@ async def test_the_forging_helper_makes_tokens_the_api_accepts(
     # The control: every forged token below differs from this one in one respect only.
     jake = await sign_up(client)
 
-    assert (await me(client, _sign(settings, _claims(settings, jake)))).status_code == 200
+    assert (await me(client, signed(settings, forged_claims(settings, jake)))).status_code == 200
 
 
 async def test_an_alg_none_token_is_refused(client: AsyncClient, settings: Settings) -> None:
     jake = await sign_up(client)
-    token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(settings, jake))}."
+    token = f"{b64_json({'alg': 'none', 'typ': 'JWT'})}.{b64_json(forged_claims(settings, jake))}."
 
     assert (await me(client, token)).status_code == 401
 
@@ -60,7 +45,8 @@ async def test_a_token_signed_with_another_key_is_refused(
     client: AsyncClient, settings: Settings
 ) -> None:
     jake = await sign_up(client)
-    token = _sign(settings, _claims(settings, jake), key="another-key-of-a-decent-length-000")
+    key = "another-key-of-a-decent-length-000"
+    token = signed(settings, forged_claims(settings, jake), key=key)
 
     assert (await me(client, token)).status_code == 401
 
@@ -77,8 +63,8 @@ async def test_hs_rs_algorithm_confusion_is_refused(
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    rs256 = _sign(settings, _claims(settings, jake), key=pem_private, algorithm="RS256")
-    hs512 = _sign(settings, _claims(settings, jake), algorithm="HS512")
+    rs256 = signed(settings, forged_claims(settings, jake), key=pem_private, algorithm="RS256")
+    hs512 = signed(settings, forged_claims(settings, jake), algorithm="HS512")
 
     assert (await me(client, rs256)).status_code == 401
     assert (await me(client, hs512)).status_code == 401
@@ -102,7 +88,7 @@ async def test_a_token_with_a_bad_claim_is_refused(
     client: AsyncClient, settings: Settings, change: dict[str, Any], why: str
 ) -> None:
     jake = await sign_up(client)
-    token = _sign(settings, _claims(settings, jake, **change))
+    token = signed(settings, forged_claims(settings, jake, **change))
 
     response = await me(client, token)
 
@@ -118,7 +104,7 @@ async def test_a_token_for_another_user_with_my_session_is_refused(
     ann = await sign_up(client)
     ann_id = jwt.get_unverified_claims(ann.token)["sub"]
 
-    token = _sign(settings, _claims(settings, jake, sub=ann_id))
+    token = signed(settings, forged_claims(settings, jake, sub=ann_id))
 
     assert (await me(client, token)).status_code == 401
 

@@ -250,6 +250,98 @@ def test_decoding_rejects_strings_that_are_not_tokens(token: str) -> None:
         security.decode_access_token(token, make_settings())
 
 
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_every_algorithm_signs_tokens_of_the_accepted_shape(algorithm: str) -> None:
+    # Their signatures end a segment at each length mod 4 that holds whole bytes: 3, 0, 2.
+    settings = make_settings(jwt_algorithm=algorithm)
+    token = security.create_access_token(9, settings)
+
+    security.check_access_token_shape(token, algorithm)
+    assert security.decode_access_token(token, settings).user_id == 9
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS512"])
+def test_a_signature_spelled_with_its_unused_bits_set_is_refused(algorithm: str) -> None:
+    # A loose base64 decoder reads the same bytes: the same signature under another name.
+    settings = make_settings(jwt_algorithm=algorithm)
+    token = security.create_access_token(9, settings)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(respelled.split(".")[2] + "==") == base64.urlsafe_b64decode(
+        token.split(".")[2] + "=="
+    )
+
+    with pytest.raises(security.InvalidTokenError):
+        security.decode_access_token(respelled, settings)
+
+
+class _CountingPattern:
+    """Stands in for the shape's pattern: records the length of each string it is given."""
+
+    def __init__(self, pattern: Any) -> None:
+        self.pattern = pattern
+        self.lengths: list[int] = []
+
+    def fullmatch(self, text: str) -> Any:
+        self.lengths.append(len(text))
+        return self.pattern.fullmatch(text)
+
+
+def test_a_token_longer_than_the_bound_is_refused_before_its_shape_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings()
+    counting = _CountingPattern(security._COMPACT_JWS)
+    monkeypatch.setattr(security, "_COMPACT_JWS", counting)
+    token = security.create_access_token(9, settings)
+
+    for oversized in (token + "A" * security.MAX_ACCESS_TOKEN_LENGTH, "!" * 16_000_000):
+        with pytest.raises(security.InvalidTokenError, match="too long"):
+            security.decode_access_token(oversized, settings)
+    security.decode_access_token(token, settings)
+
+    assert counting.lengths == [len(token)]
+
+
+def test_the_shape_is_one_pass_of_one_character_class_per_segment() -> None:
+    # No nested or overlapping quantifiers (the dot is outside every class): a failed match
+    # retries each position a bounded number of times, so the check is linear in the length.
+    assert security._COMPACT_JWS.pattern == (r"([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)")
+    near_misses = [
+        "A" * (security.MAX_ACCESS_TOKEN_LENGTH - 1) + "!",
+        "A." * (security.MAX_ACCESS_TOKEN_LENGTH // 2),
+        "A.A." + "A" * (security.MAX_ACCESS_TOKEN_LENGTH - 5) + "=",
+    ]
+    for text in near_misses:
+        assert len(text) <= security.MAX_ACCESS_TOKEN_LENGTH
+        with pytest.raises(security.InvalidTokenError):
+            security.check_access_token_shape(text, "HS256")
+
+
+def test_the_remembered_tokens_are_bounded_in_count_and_so_in_bytes() -> None:
+    # Only tokens within MAX_ACCESS_TOKEN_LENGTH reach the cache, so it holds at most
+    # maxsize x MAX_ACCESS_TOKEN_LENGTH characters of keys.
+    maxsize = security._verified_claims.cache_parameters()["maxsize"]
+    assert maxsize is not None
+    assert maxsize * security.MAX_ACCESS_TOKEN_LENGTH <= 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "token",
+    [security.new_refresh_token(), "A" * security.MAX_REFRESH_TOKEN_LENGTH],
+)
+def test_refresh_tokens_of_our_shape_are_well_formed(token: str) -> None:
+    assert security.refresh_token_is_well_formed(token)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "A" * (security.MAX_REFRESH_TOKEN_LENGTH + 1), "abc=", "a+b/", "a.b", "é", "a\n"],
+)
+def test_refresh_tokens_of_another_shape_are_not(token: str) -> None:
+    assert not security.refresh_token_is_well_formed(token)
+
+
 # ------------------------------------------------------------ settings
 
 
