@@ -18,6 +18,7 @@ from src.api.health import router as health_router
 from src.api.hot_reads import HotReadsMiddleware
 from src.api.metrics import router as metrics_router
 from src.api.middleware import EdgeMiddleware
+from src.api.openapi import install_openapi
 from src.api.router import api_router
 from src.api.security_middleware import RequestGuardMiddleware
 from src.core import metrics
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Only when OTEL_* is set; the asyncpg reads get spans too.
     app.state.tracer_provider = install_tracing(app, engine, settings, app.state.driver_reads)
     install_docs(app, settings)  # /docs and /redoc, offline (src/api/docs.py)
+    install_openapi(app)  # the document, finished with what the routes know (src/api/openapi.py)
     return app
 
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from src.api.deps import AdminUser, Session
 from src.api.errors import error_responses
 from src.api.schemas.admin import AdminUserOut, AdminUserResponse
-from src.services import admin
+from src.services import admin, messages
 from src.services.admin import AccountView
+from src.services.errors import Conflict, Forbidden, Invalid
 
 router = APIRouter(prefix="/admin", tags=["Admin"])
 
@@ -22,7 +23,14 @@ def _response(account: AccountView) -> AdminUserResponse:
     "/users/{username}/deactivate",
     operation_id="AdminDeactivateUser",
     summary="Deactivate a user",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(
+        401,
+        Forbidden(messages.NOT_ADMIN, field="user"),
+        404,
+        Conflict(messages.LAST_ACTIVE_ADMIN, field="user"),
+        Invalid(messages.CANNOT_DEACTIVATE_SELF, field="user"),
+        about="user",
+    ),
 )
 async def deactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
     """Admins only: the user can no longer log in, and every token they hold stops working.
@@ -34,7 +42,7 @@ async def deactivate_user(username: str, session: Session, caller: AdminUser) ->
     "/users/{username}/reactivate",
     operation_id="AdminReactivateUser",
     summary="Reactivate a user",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, Forbidden(messages.NOT_ADMIN, field="user"), 404, about="user"),
 )
 async def reactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
     """Admins only: the user may log in again (old sessions stay ended)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
 from src.api.errors import error_responses
+from src.api.http_headers import LOCATION, location
 from src.api.query_params import DIGITS_ONLY, EACH_PARAMETER_ONCE
 from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
@@ -88,16 +89,18 @@ async def feed(
     responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
-    payload: NewArticleRequest, session: Session, user: CurrentUser
+    payload: NewArticleRequest, request: Request, session: Session, user: CurrentUser
 ) -> Response:
-    """Publish an article; its slug comes from the title and is unique."""
+    """Publish an article; its slug comes from the title and is unique. `Location` is the
+    article's URL."""
     new = payload.article
     data = NewArticle(
         title=new.title, description=new.description, body=new.body, tag_list=new.tag_list
     )
-    return article_response(
-        await articles.create_article(session, user, data), status.HTTP_201_CREATED
-    )
+    article = await articles.create_article(session, user, data)
+    response = article_response(article, status.HTTP_201_CREATED)
+    response.headers[LOCATION] = location(request, get_article, slug=article["slug"])
+    return response
 
 
 @router.get(
@@ -105,7 +108,7 @@ async def create_article(
     operation_id="GetArticle",
     response_model=ArticleResponse,
     summary="Get an article",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="article"),
 )
 async def get_article(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """One article, with its body."""
@@ -119,7 +122,7 @@ async def get_article(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Respon
     operation_id="UpdateArticle",
     response_model=ArticleResponse,
     summary="Update an article",
-    responses=error_responses(401, 403, 404, 409, 413, 422),
+    responses=error_responses(401, 403, 404, 409, 413, 422, about="article"),
 )
 async def update_article(
     slug: str, payload: ArticleUpdateRequest, session: Session, user: CurrentUser
@@ -141,7 +144,7 @@ async def update_article(
     summary="Delete an article",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, about="article"),
 )
 async def delete_article(slug: str, session: Session, user: CurrentUser) -> None:
     """The author deletes the article, with its comments and favorites."""

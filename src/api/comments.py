@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
 from src.api.errors import error_responses
+from src.api.http_headers import LOCATION, location
 from src.api.render import comment_list_response
 from src.api.schemas.comments import (
     CommentListResponse,
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
     operation_id="GetArticleComments",
     summary="Get comments for an article",
     response_model=CommentListResponse,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="article"),
 )
 async def list_comments(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """All comments of the article, newest first."""
@@ -39,13 +40,19 @@ async def list_comments(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Resp
     operation_id="CreateArticleComment",
     summary="Create a comment for an article",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 404, 413, 422),
+    responses=error_responses(401, 404, 413, 422, about="article"),
 )
 async def add_comment(
-    slug: str, payload: NewCommentRequest, session: Session, user: CurrentUser
+    slug: str,
+    payload: NewCommentRequest,
+    request: Request,
+    response: Response,
+    session: Session,
+    user: CurrentUser,
 ) -> CommentResponse:
-    """Comment on an article."""
+    """Comment on an article. `Location` is the comment's URL (the one that deletes it)."""
     comment = await comments.add_comment(session, slug, user, payload.comment.body)
+    response.headers[LOCATION] = location(request, delete_comment, slug=slug, id=comment.id)
     return CommentResponse(comment=CommentOut.model_validate(comment))
 
 
@@ -55,7 +62,7 @@ async def add_comment(
     summary="Delete a comment for an article",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, about="comment"),
 )
 async def delete_comment(
     slug: str,

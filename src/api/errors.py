@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.api import http_headers
 from src.api.schemas.errors import ErrorEnvelope
 from src.core.db import is_database_unavailable
 from src.core.integrations import report_exception
@@ -48,33 +49,60 @@ def error_response(
     return JSONResponse({"errors": errors}, status_code=status_code, headers=headers)
 
 
-# Per status: the description and an example body for the OpenAPI document.
+# Per status: the description and the example body for the OpenAPI document. `{about}` is the
+# resource the operation declares (`article`, `profile`, ...); 422's example is built from the
+# operation's own inputs when the document is served (src/api/openapi.py).
+OWN_INPUT = "{input}"
 ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
-    401: ("Missing, malformed, expired or revoked token", {"token": [messages.TOKEN_INVALID]}),
-    403: ("Authenticated, but not allowed to do this", {"article": [messages.FORBIDDEN]}),
-    404: ("Not found", {"article": [messages.NOT_FOUND]}),
+    401: ("Missing, malformed, expired or revoked token", {"token": [messages.AUTH_REQUIRED]}),
+    403: ("Authenticated, but not allowed to do this", {"{about}": [messages.FORBIDDEN]}),
+    404: ("Not found", {"{about}": [messages.NOT_FOUND]}),
     409: ("Conflict with the current state; retry", {"slug": [messages.SLUG_EXHAUSTED]}),
-    413: ("Request body too large", {"body": ["request body too large"]}),
-    422: ("Invalid input; messages grouped by field", {"email": [messages.TAKEN]}),
-    429: ("Too many requests; retry after `Retry-After` seconds", {"body": ["too many requests"]}),
-    503: ("Temporarily unavailable (e.g. the database); retry later", {"body": ["unavailable"]}),
+    413: ("Request body too large", {"body": [messages.BODY_TOO_LARGE]}),
+    422: ("Invalid input; messages grouped by field", {OWN_INPUT: [messages.BLANK]}),
+    429: (
+        "Too many requests; retry after `Retry-After` seconds",
+        {"body": [messages.TOO_MANY_REQUESTS.format(seconds=30)]},
+    ),
+    503: (
+        "Temporarily unavailable (e.g. the database); retry after `Retry-After` seconds",
+        {"database": [messages.DATABASE_UNAVAILABLE.format(seconds=5)]},
+    ),
 }
 # Statuses any route can answer: invalid input, rate limits, a database outage. Routes that take
 # a body add 413 (the body size limit) themselves.
 COMMON_ERRORS = (422, 429, 503)
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries declaring the error envelope (with an example) for each code."""
+def error_responses(
+    *errors: int | DomainError, about: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries declaring the error envelope, with an example, per status.
+
+    A status takes its example from ERROR_DOCS, 403 and 404 naming the resource `about`; a
+    domain error stands for its own status and is its own example (login's `credentials`)."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
-        description, example = ERROR_DOCS.get(code, ("Error", {"body": ["error"]}))
+    for error in errors:
+        if isinstance(error, DomainError):
+            code = status_of(error)
+            example = error.errors
+        else:
+            code = error
+            example = ERROR_DOCS[code][1]
+        if "{about}" in example:
+            if about is None:
+                raise ValueError(f"error_responses({code}) needs about=<the resource>")
+            example = {about: example["{about}"]}
         responses[code] = {
             "model": ErrorEnvelope,
-            "description": description,
+            "description": ERROR_DOCS[code][0],
             "content": {"application/json": {"example": {"errors": example}}},
         }
     return responses
+
+
+def status_of(error: DomainError) -> int:
+    return next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(error, kind)), 400)
 
 
 # ------------------------------------------------------------ validation messages
@@ -141,9 +169,7 @@ async def _on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
     """A service's refusal as HTTP: its status, the envelope, and the headers it calls for."""
-    status_code = next(
-        (code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400
-    )
+    status_code = status_of(exc)
     headers = WWW_AUTHENTICATE if status_code == 401 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
@@ -154,9 +180,11 @@ async def _on_validation_error(_request: Request, exc: RequestValidationError) -
     return error_response(422, validation_errors(exc.errors()))
 
 
-async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:  # the methods of every route of the path, not the first one's
+        headers = {**(headers or {}), http_headers.ALLOW: http_headers.allowed_methods(request)}
     return error_response(exc.status_code, {"body": [detail.lower()]}, headers)
 
 
@@ -164,7 +192,7 @@ def database_unavailable_response(retry_after: int) -> JSONResponse:
     """503 with Retry-After, in the envelope: the database is away, the client should retry."""
     return error_response(
         503,
-        {"database": [f"is unavailable, retry after {retry_after} seconds"]},
+        {"database": [messages.DATABASE_UNAVAILABLE.format(seconds=retry_after)]},
         {"Retry-After": str(retry_after)},
     )
 

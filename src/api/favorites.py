@@ -18,7 +18,7 @@ router = APIRouter(prefix="/articles/{slug}/favorite", tags=["Favorites"])
     operation_id="CreateArticleFavorite",
     response_model=ArticleResponse,
     summary="Favorite an article",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="article"),
 )
 async def favorite(slug: str, session: Session, user: CurrentUser) -> Response:
     """Favorite an article (idempotent); returns it with the new count."""
@@ -30,7 +30,7 @@ async def favorite(slug: str, session: Session, user: CurrentUser) -> Response:
     operation_id="DeleteArticleFavorite",
     response_model=ArticleResponse,
     summary="Unfavorite an article",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="article"),
 )
 async def unfavorite(slug: str, session: Session, user: CurrentUser) -> Response:
     """Remove a favorite (idempotent); returns the article with the new count."""

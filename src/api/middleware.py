@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.api import http_headers
 from src.api.client_ip import client_ip
 from src.api.hot_reads import ROUTE_KEY
 from src.api.security_middleware import RawHeaders, SecurityHeaders, set_header
@@ -29,7 +30,7 @@ from src.core import metrics
 from src.core.config import Settings
 from src.core.logging import LOGGED_TEXT_MAX_CHARS, RequestContext, loggable, request_context
 
-REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_HEADER = http_headers.REQUEST_ID
 REQUEST_ID_BYTES = REQUEST_ID_HEADER.lower().encode()
 # A caller's id is kept only if it is short and plain (it lands in every log line).
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -100,7 +101,8 @@ class EdgeMiddleware:
             # Tokens travel in the Authorization header, never in cookies: no credentials mode.
             allow_credentials=False,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Requested-With"],
+            allow_headers=list(http_headers.CLIENT_REQUEST_HEADERS),
+            expose_headers=list(http_headers.EXPOSED_RESPONSE_HEADERS),
             max_age=600,
         )
 

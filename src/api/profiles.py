@@ -8,7 +8,8 @@ from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
 from src.api.errors import error_responses
 from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
-from src.services import profiles
+from src.services import messages, profiles
+from src.services.errors import Invalid
 from src.services.views import ProfileView
 
 router = APIRouter(prefix="/profiles", tags=["Profile"])
@@ -23,7 +24,7 @@ def _profile_response(profile: ProfileView) -> ProfileResponse:
     operation_id="GetProfileByUsername",
     summary="Get a profile",
     response_model=ProfileResponse,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="profile"),
 )
 async def get_profile(username: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
     """A user's public profile; `following` says whether the caller follows them."""
@@ -36,7 +37,9 @@ async def get_profile(username: str, reads: ReadsDep, viewer: TokenViewer) -> Re
     "/{username}/follow",
     operation_id="FollowUserByUsername",
     summary="Follow a user",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(
+        401, 404, Invalid(messages.CANNOT_FOLLOW_SELF, field="username"), about="profile"
+    ),
 )
 async def follow(username: str, session: Session, user: CurrentUser) -> ProfileResponse:
     """Follow a user (idempotent)."""
@@ -47,7 +50,7 @@ async def follow(username: str, session: Session, user: CurrentUser) -> ProfileR
     "/{username}/follow",
     operation_id="UnfollowUserByUsername",
     summary="Unfollow a user",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, about="profile"),
 )
 async def unfollow(username: str, session: Session, user: CurrentUser) -> ProfileResponse:
     """Stop following a user (idempotent)."""

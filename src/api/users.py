@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from src.api import ratelimits
+from src.api import profiles, ratelimits
 from src.api.deps import (
     CurrentSessionId,
     CurrentToken,
@@ -13,8 +13,10 @@ from src.api.deps import (
     OpenSessionDep,
     Session,
     SettingsDep,
+    UnheldUser,
 )
 from src.api.errors import error_responses
+from src.api.http_headers import LOCATION, location
 from src.api.schemas.sessions import (
     RefreshRequest,
     SessionUserOut,
@@ -27,7 +29,8 @@ from src.api.schemas.users import (
     UserResponse,
     UserUpdateRequest,
 )
-from src.services import sessions, users
+from src.services import messages, sessions, users
+from src.services.errors import Conflict, Forbidden, Unauthorized
 from src.services.users import UserChanges
 from src.services.views import AuthenticatedUser
 
@@ -47,7 +50,9 @@ def _session_response(user: AuthenticatedUser) -> SessionUserResponse:
     "/users/login",
     operation_id="Login",
     summary="Existing user login",
-    responses=error_responses(401, 413, 422),
+    responses=error_responses(
+        Unauthorized(messages.INVALID_CREDENTIALS, field="credentials"), 413, 422
+    ),
 )
 async def login(
     payload: LoginRequest,
@@ -70,17 +75,18 @@ async def login(
     operation_id="CreateUser",
     summary="Register a new user",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(409, 413, 422),
+    responses=error_responses(Conflict(messages.TAKEN, field="username"), 413, 422),
 )
 async def register(
     payload: NewUserRequest,
     request: Request,
+    response: Response,
     open_session: OpenSessionDep,
     settings: SettingsDep,
 ) -> SessionUserResponse:
     """Create an account; email and username must be unused (case-insensitively; a taken one
     is a 409). Returns the user with an access token (`token`) and a refresh token
-    (`refreshToken`)."""
+    (`refreshToken`); `Location` is the new user's profile."""
     new = payload.user
     await ratelimits.limit_registration(request, str(new.email))
     user = await users.register(
@@ -90,6 +96,7 @@ async def register(
         email=str(new.email),
         password=new.password,
     )
+    response.headers[LOCATION] = location(request, profiles.get_profile, username=user.username)
     return _session_response(user)
 
 
@@ -97,15 +104,27 @@ async def register(
     "/users/refresh",
     operation_id="RefreshSession",
     summary="Trade a refresh token for new tokens",
-    responses=error_responses(401, 413, 422),
+    responses=error_responses(
+        Unauthorized(messages.REFRESH_TOKEN_INVALID, field="refreshToken"), 413, 422
+    ),
 )
 async def refresh(
-    payload: RefreshRequest, request: Request, session: Session, settings: SettingsDep
+    payload: RefreshRequest,
+    request: Request,
+    open_session: OpenSessionDep,
+    open_reads: OpenReadsDep,
+    settings: SettingsDep,
 ) -> SessionUserResponse:
     """Single use: returns a new access token and a new refresh token. Presenting a refresh
-    token that was already used ends its whole session (theft detection) and answers 401."""
-    await ratelimits.limit_refresh(request, payload.user.refresh_token)
-    user, issued = await sessions.refresh(session, settings, payload.user.refresh_token)
+    token that was already used ends its whole session (theft detection) and answers 401,
+    except a repeat within `REFRESH_REUSE_GRACE_SECONDS` of its use (a retry after a lost
+    reply), which gets the same new refresh token again."""
+    token = payload.user.refresh_token
+    await ratelimits.limit_refresh(request)
+    session_id = await sessions.session_of(open_reads, token)
+    if session_id is not None:  # an unknown token is refused below, counted per IP only
+        await ratelimits.limit_refresh_session(request, session_id)
+    user, issued = await sessions.refresh(open_session, settings, token)
     return _session_response(users.authenticated(user, issued))
 
 
@@ -137,19 +156,27 @@ async def get_current_user(user: CurrentUser, token: CurrentToken) -> UserRespon
     "/user",
     operation_id="UpdateCurrentUser",
     summary="Update current user",
-    responses=error_responses(401, 413, 422),
+    responses=error_responses(
+        401, Forbidden(messages.CURRENT_PASSWORD_REQUIRED, field="currentPassword"), 413, 422
+    ),
 )
 async def update_current_user(
     payload: UserUpdateRequest,
-    user: CurrentUser,
+    request: Request,
+    user: UnheldUser,
     token: CurrentToken,
     session_id: CurrentSessionId,
-    session: Session,
+    open_session: OpenSessionDep,
+    open_reads: OpenReadsDep,
     settings: SettingsDep,
 ) -> UserResponse:
     """Change email, username, password, bio or image; fields not sent stay as they are.
-    A new password ends every other session of the user (this one stays)."""
+    A new email or password needs `currentPassword` too (403 without it, or when wrong),
+    unless this session logged in or registered within `REAUTH_WINDOW_SECONDS`. A new
+    password ends every other session of the user (this one stays)."""
     update = payload.user
+    if update.current_password is not None:  # a password guess: limited as a login is
+        await ratelimits.limit_login(request, user.email)
     changes = UserChanges(
         email=str(update.email) if update.email is not None else None,
         username=update.username,
@@ -157,9 +184,10 @@ async def update_current_user(
         bio=update.bio,
         image=update.image,
         provided=frozenset(update.model_fields_set),
+        current_password=update.current_password,
     )
     return _user_response(
         await users.update(
-            session, user, changes, token, settings=settings, current_session_id=session_id
+            open_session, open_reads, settings, user, changes, token, session_id=session_id
         )
     )

@@ -20,6 +20,7 @@ REFRESH_TOKEN_INVALID = "refresh token is invalid, expired or already used"  # n
 CURRENT_PASSWORD_REQUIRED = "is required to change the email or password"  # noqa: S105
 CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
 TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"
+DATABASE_UNAVAILABLE = "is unavailable, retry after {seconds} seconds"
 NOT_ADMIN = "only an administrator may do this"
 BODY_TOO_LARGE = "request body too large"
 # Answered by the server itself (src/api/server.py), before the app sees the request.

@@ -1,0 +1,70 @@
+"""The HTTP headers the service reads and sends on purpose, declared once.
+
+CORS allows the request headers and exposes the response headers listed here, the OpenAPI
+document (src/api/openapi.py) declares the response headers where they are sent, and the
+helpers below set `Location` on a 201 and `Allow` on a 405 from the routes themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi.routing import iter_route_contexts
+from starlette.requests import Request
+from starlette.routing import Match
+
+REQUEST_ID = "X-Request-ID"
+LOCATION = "Location"
+RETRY_AFTER = "Retry-After"
+WWW_AUTHENTICATE = "WWW-Authenticate"
+ALLOW = "Allow"
+# The IETF draft's names (draft-ietf-httpapi-ratelimit-headers); a browser client reads them
+# only if CORS exposes them, so they are listed before the limiter sends them.
+RATE_LIMIT_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+)
+
+# What a browser client may send cross-origin: the CORS preflight allows these.
+CLIENT_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    REQUEST_ID,
+    "Idempotency-Key",
+    "If-None-Match",
+    "If-Match",
+    "X-Requested-With",
+)
+# What a browser client may read of a cross-origin response: CORS exposes these.
+EXPOSED_RESPONSE_HEADERS = (
+    RETRY_AFTER,
+    REQUEST_ID,
+    LOCATION,
+    "ETag",
+    "Link",
+    WWW_AUTHENTICATE,
+    *RATE_LIMIT_HEADERS,
+)
+
+
+def location(request: Request, route: Callable[..., Any], **path_params: str | int) -> str:
+    """`Location` of a created resource: the path of `route` (a route function) with these
+    parameters, percent-encoded, under the app's root path."""
+    encoded = {name: quote(str(value), safe="") for name, value in path_params.items()}
+    return request.url_for(route.__name__, **encoded).path
+
+
+def allowed_methods(request: Request) -> str:
+    """`Allow` for a 405: every method some route of the request's path answers (the router
+    names only the first route it matched, e.g. GET for `/api/user` though PUT is there too)."""
+    scope = {**request.scope, "type": "http"}
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))

@@ -1,0 +1,187 @@
+"""The OpenAPI document the app serves: FastAPI's, finished with what the routes know but
+FastAPI does not write down (generated clients and fuzzers take the document at its word).
+
+- Optional authentication. FastAPI marks a security scheme required on every route that
+  depends on it; a route that reads the token only when one is sent (it never depends on
+  `required_token`) is declared `security: [{}, {Token: []}]`, and its 401 is a bad token's.
+- 422 examples are each operation's own: the validation-error mapping's answer to the
+  operation's first input (a required body field, a bounded field of an update, an integer
+  parameter), or else the NUL-in-path refusal any route gives.
+- The response headers the service sends on purpose, declared once under
+  `components.headers` and referenced from every response that carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from src.api import http_headers
+from src.api.deps import authorization_header, required_token
+from src.api.errors import OWN_INPUT, validation_errors
+from src.api.text_guard import NUL_MESSAGE
+from src.services import messages
+
+Document = dict[str, Any]
+
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
+SCHEME = authorization_header.scheme_name
+OPTIONAL_AUTHENTICATION: list[dict[str, list[str]]] = [{}, {SCHEME: []}]
+# An optional token is refused only when it is sent and unusable.
+BAD_TOKEN = {"token": [messages.TOKEN_INVALID]}
+
+_TEXT = {"type": "string"}
+HEADERS: dict[str, dict[str, Any]] = {
+    http_headers.REQUEST_ID: {
+        "description": "The request's id (the caller's, when short and plain): it names the "
+        "request in the service's logs.",
+        "required": True,
+        "schema": _TEXT,
+    },
+    http_headers.LOCATION: {
+        "description": "The created resource's URL (a path).",
+        "required": True,
+        "schema": _TEXT,
+    },
+    http_headers.WWW_AUTHENTICATE: {
+        "description": "The scheme to authenticate with: `Token`.",
+        "required": True,
+        "schema": _TEXT,
+    },
+    http_headers.RETRY_AFTER: {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+# Beyond X-Request-ID, which every response carries.
+HEADERS_BY_STATUS: dict[str, tuple[str, ...]] = {
+    "201": (http_headers.LOCATION,),
+    "401": (http_headers.WWW_AUTHENTICATE,),
+    "429": (http_headers.RETRY_AFTER,),
+    "503": (http_headers.RETRY_AFTER,),
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """`app.openapi()` (the served /openapi.json, `conduit openapi`) returns the finished
+    document; FastAPI still builds and caches it."""
+    generate = app.openapi
+    finished: Document | None = None
+
+    def openapi() -> Document:
+        nonlocal finished
+        document = generate()
+        if document is not finished:
+            finish(document, app)
+            finished = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def finish(document: Document, app: FastAPI) -> None:
+    operations = _operations(document)
+    for route in _api_routes(app):
+        operation = operations.get(str(route.operation_id))
+        if operation is not None and _token_is_optional(route.dependant):
+            operation["security"] = OPTIONAL_AUTHENTICATION
+            _set_example(operation, "401", BAD_TOKEN)
+    for operation in operations.values():
+        invalid = _example(operation, "422")
+        if invalid is not None and OWN_INPUT in invalid:
+            _set_example(operation, "422", _own_invalid_input(document, operation))
+        for status, response in operation["responses"].items():
+            names = (http_headers.REQUEST_ID, *HEADERS_BY_STATUS.get(status, ()))
+            headers = response.setdefault("headers", {})
+            for name in names:
+                headers[name] = {"$ref": f"#/components/headers/{name}"}
+    document.setdefault("components", {}).setdefault("headers", {}).update(HEADERS)
+
+
+def _operations(document: Document) -> dict[str, dict[str, Any]]:
+    return {
+        operation["operationId"]: operation
+        for item in document.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def _api_routes(app: FastAPI) -> Iterator[APIRoute]:
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            yield route
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _calls(dependency)
+
+
+def _token_is_optional(dependant: Dependant) -> bool:
+    calls = list(_calls(dependant))
+    return authorization_header in calls and required_token not in calls
+
+
+def _example(operation: dict[str, Any], status: str) -> dict[str, list[str]] | None:
+    response = operation["responses"].get(status)
+    if response is None:
+        return None
+    errors: dict[str, list[str]] = response["content"]["application/json"]["example"]["errors"]
+    return errors
+
+
+def _set_example(operation: dict[str, Any], status: str, errors: dict[str, list[str]]) -> None:
+    if status in operation["responses"]:
+        content = operation["responses"][status]["content"]["application/json"]
+        content["example"] = {"errors": errors}
+
+
+def _own_invalid_input(document: Document, operation: dict[str, Any]) -> dict[str, list[str]]:
+    """What the service answers one of the operation's inputs when it is wrong."""
+    body_error = _body_error(document, operation)
+    if body_error is not None:
+        return validation_errors([body_error])
+    for parameter in operation.get("parameters", ()):
+        if parameter["schema"].get("type") == "integer":
+            loc = (parameter["in"], parameter["name"])
+            return validation_errors([{"type": "int_parsing", "loc": loc}])
+    return {"path": [NUL_MESSAGE]}
+
+
+def _body_error(document: Document, operation: dict[str, Any]) -> dict[str, Any] | None:
+    """A required field left out, else a bounded field sent too short (an update's)."""
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if media is None:
+        return None
+    for wrapper, reference in _resolve(document, media["schema"]).get("properties", {}).items():
+        fields = _resolve(document, reference)
+        for name in fields.get("required", ()):
+            return {"type": "missing", "loc": ("body", wrapper, name)}
+        for name, schema in fields.get("properties", {}).items():
+            shortest = _min_length(schema)
+            if shortest:
+                loc = ("body", wrapper, name)
+                return {"type": "string_too_short", "loc": loc, "ctx": {"min_length": shortest}}
+    return None
+
+
+def _resolve(document: Document, schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _min_length(schema: dict[str, Any]) -> int | None:
+    for candidate in (schema, *schema.get("anyOf", ())):
+        if "minLength" in candidate:
+            return int(candidate["minLength"])
+    return None
