@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,36 @@ async def test_create_admin_with_a_password_resets_an_existing_users_password(
     assert result.exit_code == 0, result.output
     assert old.status_code == 401
     assert new.status_code == 200
+
+
+async def test_create_admin_finds_the_user_by_any_spelling_of_their_email(database: str) -> None:
+    client, app = await _client_for(database)
+    async with client:
+        registered = await client.post(
+            "/api/users",
+            json={"user": {"username": "jo", "email": "jö@bücher.de", "password": "p" * 10}},
+        )
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli,
+            # Decomposed, upper-case, the domain in punycode: the same mailbox.
+            ["create-admin", "--email", unicodedata.normalize("NFD", "JÖ@XN--BCHER-KVA.DE")],
+        )
+        login = await client.post(
+            "/api/users/login", json={"user": {"email": "jö@bücher.de", "password": "p" * 10}}
+        )
+    await release_resources(app)  # type: ignore[attr-defined]
+
+    assert registered.status_code == 201, registered.text
+    assert result.exit_code == 0, result.output
+    assert "Promoted admin jo <jö@xn--bcher-kva.de>" in result.output
+    assert login.status_code == 200, login.text
+
+
+def test_create_admin_refuses_an_email_too_long_once_normalized(database: str) -> None:
+    email = "İ" * 130 + "@example.com"  # within the bound as typed, past it lower-cased
+
+    result = CliRunner().invoke(cli, ["create-admin", "--email", email, "--password", "p" * 10])
+
+    assert result.exit_code == 1
+    assert "email: is too long (maximum is 254 characters)" in result.output

@@ -249,3 +249,41 @@ def test_upgrading_fans_every_feed_out_and_counts_it(tmp_path: Path) -> None:
     entries, counts = asyncio.run(_on(url, feeds))
     assert entries == [(2, stamps[0], 1), (2, stamps[1], 2)]
     assert counts == [(2, 2), (3, 0)]
+
+
+def test_upgrading_stores_every_email_in_the_normalized_form(tmp_path: Path) -> None:
+    """Migration 0010: rows stored with a Unicode domain (registration) or decomposed
+    (`conduit create-admin`) get the form logins look up; a row whose form another row
+    already holds keeps its email (named in a warning) rather than break the unique index."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'emails.db'}"
+    migrations.upgrade("0009", database_url=url)
+    stamp = "2026-01-01 00:00:00.000000"
+    emails = {
+        1: "jöhn@bücher.de",
+        2: "jo\u0308e@example.com",
+        3: "ann@example.com",
+        4: "bo@xn--bcher-kva.de",
+        5: "bo@bücher.de",
+    }
+
+    def seed(conn: Connection) -> None:
+        for user_id, email in emails.items():
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) "
+                "VALUES (?, ?, ?, 'x', ?, ?)",
+                (user_id, f"u{user_id}", email, stamp, stamp),
+            )
+
+    def stored(conn: Connection) -> dict[int, str]:
+        return dict(conn.exec_driver_sql("SELECT id, email FROM users").all())
+
+    asyncio.run(_on(url, seed))
+    migrations.upgrade("head", database_url=url)
+
+    assert asyncio.run(_on(url, stored)) == {
+        1: "jöhn@xn--bcher-kva.de",
+        2: "jöe@example.com",
+        3: "ann@example.com",
+        4: "bo@xn--bcher-kva.de",
+        5: "bo@bücher.de",
+    }

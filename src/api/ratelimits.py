@@ -11,11 +11,17 @@ from src.core.config import Settings
 from src.core.ratelimit import RateLimiter
 from src.services import messages
 from src.services.errors import RateLimited
+from src.services.users import normalize_email
 
 
 def _account_key(value: str) -> str:
     # Keys name accounts by digest: Redis never holds raw emails or tokens.
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
+
+
+def _email_key(email: str) -> str:
+    # One account however its email is spelled: the form it is stored and looked up in.
+    return _account_key(normalize_email(email))
 
 
 async def _enforce(request: Request, checks: list[tuple[str, int]]) -> None:
@@ -45,7 +51,7 @@ async def limit_login(request: Request, email: str) -> None:
         request,
         [
             (f"login:ip:{_ip(request)}", s.rate_limit_login_per_ip),
-            (f"login:account:{_account_key(email)}", s.rate_limit_login_per_account),
+            (f"login:account:{_email_key(email)}", s.rate_limit_login_per_account),
         ],
     )
 
@@ -56,20 +62,22 @@ async def limit_registration(request: Request, email: str) -> None:
         request,
         [
             (f"register:ip:{_ip(request)}", s.rate_limit_register_per_ip),
-            (f"register:account:{_account_key(email)}", s.rate_limit_login_per_account),
+            (f"register:account:{_email_key(email)}", s.rate_limit_login_per_account),
         ],
     )
 
 
-async def limit_refresh(request: Request, refresh_token: str) -> None:
+async def limit_refresh(request: Request) -> None:
+    """Per client IP: decided before the refresh token is even looked up."""
     s: Settings = request.app.state.settings
-    await _enforce(
-        request,
-        [
-            (f"refresh:ip:{_ip(request)}", s.rate_limit_refresh_per_ip),
-            (f"refresh:token:{_account_key(refresh_token)}", s.rate_limit_refresh_per_session),
-        ],
-    )
+    await _enforce(request, [(f"refresh:ip:{_ip(request)}", s.rate_limit_refresh_per_ip)])
+
+
+async def limit_refresh_session(request: Request, session_id: str) -> None:
+    """Per session, not per token: each refresh token works once, so a count per token
+    never reaches any limit."""
+    s: Settings = request.app.state.settings
+    await _enforce(request, [(f"refresh:session:{session_id}", s.rate_limit_refresh_per_session)])
 
 
 async def limit_writes(request: Request, user_id: int) -> None:

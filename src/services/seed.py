@@ -28,6 +28,7 @@ from src.models import Base, User
 from src.services.counters import recount
 from src.services.feeds import rebuild as rebuild_feeds
 from src.services.sql import encode_tag_names
+from src.services.users import normalize_email
 
 SEED_PASSWORD = "password"  # noqa: S105 - documented, for benchmarks and demos only
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -209,7 +210,8 @@ async def _seed_users(
         joined = _ms(START + timedelta(seconds=i))
         bio = _sentence(rng, 8) if i % 3 else None
         image = f"https://images.example.com/{i}.jpg" if i % 2 else None
-        rows.append((i, f"user{i}", f"user{i}@example.com", password_hash, bio, image, joined))
+        email = normalize_email(f"user{i}@example.com")  # the form logins look up
+        rows.append((i, f"user{i}", email, password_hash, bio, image, joined))
     await writer.write("users", (*_USER_COLUMNS, "updated_at"), [(*r, r[-1]) for r in rows])
     advance(plan.users)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
+import idna
 from sqlalchemy import bindparam, func, select
 from sqlalchemy import update as update_rows  # `update` is this module's own
 from sqlalchemy.exc import IntegrityError
@@ -13,12 +17,13 @@ from src.core import security
 from src.core.config import Settings
 from src.core.db import OpenSession
 from src.core.reads import OpenReads
-from src.models import User
+from src.models import AuthSession, User
 from src.models.base import utc_now
-from src.services import messages, sessions
-from src.services.errors import Conflict, Invalid, Unauthorized
+from src.models.user import EMAIL_MAX_LENGTH
+from src.services import auth, messages, sessions
+from src.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from src.services.sessions import IssuedTokens
-from src.services.sql import AnySelect
+from src.services.sql import AnySelect, rows_matched
 from src.services.views import AuthenticatedUser
 
 
@@ -33,10 +38,30 @@ class UserChanges:
     bio: str | None = None
     image: str | None = None
     provided: frozenset[str] = frozenset()
+    # The caller's proof of the password, needed for a new email or password unless the
+    # session proved it recently (REAUTH_WINDOW_SECONDS).
+    current_password: str | None = None
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The one form an email is stored, compared and looked up in: Unicode NFC, lower-cased,
+    the domain in its IDNA A-label (punycode) form. Too long, before or after: Invalid."""
+    email = email.strip()
+    if len(email) > EMAIL_MAX_LENGTH:  # bounded before any normalizer sees it
+        raise Invalid(messages.TOO_LONG.format(maximum=EMAIL_MAX_LENGTH), field="email")
+    if email.isascii():  # nearly every address: nothing to compose, and its A-label is itself
+        return email.lower()
+    local, at, domain = unicodedata.normalize("NFC", email).rpartition("@")
+    if not at:
+        local, domain = domain, ""
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except UnicodeError:  # not a valid domain: no stored address has it, compare it as text
+        domain = domain.lower()
+    normalized = unicodedata.normalize("NFC", local.lower()) + at + domain
+    if len(normalized) > EMAIL_MAX_LENGTH:
+        raise Invalid(messages.TOO_LONG.format(maximum=EMAIL_MAX_LENGTH), field="email")
+    return normalized
 
 
 def authenticated(user: User, issued: IssuedTokens) -> AuthenticatedUser:
@@ -127,7 +152,7 @@ async def register(
         await _commit_unique(
             session, email=email, username=username, except_id=None, refusal=Conflict
         )
-        return authenticated(user, await sessions.start(session, settings, user.id))
+        return authenticated(user, await sessions.start(session, settings, user.id, password_hash))
 
 
 # The columns a login needs, read on the shared read path (src/core/reads.py): on PostgreSQL
@@ -165,12 +190,18 @@ async def login(
     if user is None or not password_ok or not user["is_active"]:
         raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials")
     async with open_session() as session:
-        if new_hash is not None:
+        if new_hash is not None:  # only over the hash verified, or the session is refused
             await session.execute(
-                update_rows(User).where(User.id == user["id"]).values(password_hash=new_hash)
+                update_rows(User)
+                .where(User.id == user["id"], User.password_hash == user["password_hash"])
+                .values(password_hash=new_hash)
             )
         try:
-            issued = await sessions.start(session, settings, user["id"])
+            # Opened only if the account still has the hash verified and is active: a password
+            # change or deactivation during the check leaves this login without a session.
+            issued = await sessions.start(
+                session, settings, user["id"], new_hash or user["password_hash"]
+            )
         except IntegrityError:  # the account was deleted while its password was being checked
             await session.rollback()
             raise Unauthorized(messages.INVALID_CREDENTIALS, field="credentials") from None
@@ -202,39 +233,121 @@ def current(user: User, token: str) -> AuthenticatedUser:
 
 
 async def update(
-    session: AsyncSession,
+    open_session: OpenSession,
+    open_reads: OpenReads,
+    settings: Settings,
     user: User,
     changes: UserChanges,
     token: str,
     *,
-    settings: Settings | None = None,
-    current_session_id: str | None = None,
+    session_id: str,
 ) -> AuthenticatedUser:
-    """Apply the changes; a new password ends every other session of the user."""
+    """Apply the changes. A new email or password needs a recent proof of the password
+    (_prove_password); a new password ends every other session of the user.
+
+    `user` was loaded when the token was checked, on a connection since returned: none is held
+    while a password is checked or hashed. The write then holds only if the account still has
+    the password that was proven and the session is still live."""
     new_email = normalize_email(changes.email) if changes.email is not None else None
     new_username = changes.username
     if new_email == user.email:
         new_email = None
     if new_username == user.username:
         new_username = None
-    await _ensure_unique(
-        session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
+    sensitive = new_email is not None or changes.password is not None
+    proven_now = sensitive and await _prove_password(
+        open_reads, settings, user, session_id, changes.current_password
+    )
+    new_hash = None
+    if changes.password is not None:
+        new_hash = await security.hash_password(changes.password, settings)
+
+    now = utc_now()
+    values: dict[str, Any] = {"updated_at": now}
+    if new_email is not None:
+        values["email"] = new_email
+    if new_username is not None:
+        values["username"] = new_username
+    if new_hash is not None:
+        values["password_hash"] = new_hash
+    for name in ("bio", "image"):
+        if name in changes.provided:
+            values[name] = getattr(changes, name)
+    guard = [User.id == user.id]
+    if sensitive:
+        guard += [
+            User.password_hash == user.password_hash,
+            auth.session_is_live(User.id, session_id, now),
+        ]
+    async with open_session() as session:
+        await _ensure_unique(
+            session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
+        )
+        written = await session.execute(
+            update_rows(User)
+            .where(*guard)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        if rows_matched(written) != 1:
+            await session.rollback()
+            raise await _why_not_written(session, user.id, session_id, sensitive=sensitive)
+        if new_hash is not None:
+            await sessions.end_all(session, user.id, keep=session_id)
+        if proven_now:
+            await session.execute(
+                update_rows(AuthSession)
+                .where(AuthSession.id == session_id)
+                .values(password_verified_at=now)
+            )
+        await _commit_unique(
+            session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
+        )
+    # Tokens carry the immutable id, so the one the caller holds stays valid.
+    return AuthenticatedUser(
+        id=user.id,
+        email=values.get("email", user.email),
+        username=values.get("username", user.username),
+        bio=values.get("bio", user.bio),
+        image=values.get("image", user.image),
+        token=token,
     )
 
-    if new_email is not None:
-        user.email = new_email
-    if new_username is not None:
-        user.username = new_username
-    if changes.password is not None:
-        user.password_hash = await security.hash_password(changes.password, settings)
-        await sessions.end_all(session, user.id, keep=current_session_id)
-    if "bio" in changes.provided:
-        user.bio = changes.bio
-    if "image" in changes.provided:
-        user.image = changes.image
-    user.updated_at = utc_now()
-    await _commit_unique(
-        session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
-    )
-    # Tokens carry the immutable id, so the one the caller holds stays valid.
-    return current(user, token)
+
+_PASSWORD_VERIFIED_AT: AnySelect = select(AuthSession.password_verified_at).where(
+    AuthSession.id == bindparam("session_id")
+)
+
+
+async def _prove_password(
+    open_reads: OpenReads,
+    settings: Settings,
+    user: User,
+    session_id: str,
+    current_password: str | None,
+) -> bool:
+    """Forbidden unless the caller proves the password: by `current_password`, checked now
+    (True: a fresh proof, to record on the session), or by a session that proved it within
+    REAUTH_WINDOW_SECONDS (False). A stolen access token alone cannot take the account over."""
+    if current_password is not None:
+        if not await security.verify_password(current_password, user.password_hash, settings):
+            raise Forbidden(messages.CURRENT_PASSWORD_INVALID, field="currentPassword")
+        return True
+    async with open_reads() as reads:
+        verified_at = await reads.scalar(_PASSWORD_VERIFIED_AT, {"session_id": session_id})
+    window = timedelta(seconds=settings.reauth_window_seconds)
+    if verified_at is None or utc_now() - verified_at > window:
+        raise Forbidden(messages.CURRENT_PASSWORD_REQUIRED, field="currentPassword")
+    return False
+
+
+async def _why_not_written(
+    session: AsyncSession, user_id: int, session_id: str, *, sensitive: bool
+) -> Unauthorized | Forbidden:
+    """Why the update's guard matched no row: the session ended (or the account is gone or
+    deactivated) while the request ran, or the password proven is no longer the account's."""
+    if sensitive:
+        live = await session.scalar(select(auth.session_is_live(user_id, session_id, utc_now())))
+        if live:
+            return Forbidden(messages.CURRENT_PASSWORD_INVALID, field="currentPassword")
+    return Unauthorized(messages.TOKEN_INVALID, field="token")
