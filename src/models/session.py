@@ -20,6 +20,10 @@ class AuthSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When the password was last proven in this session (login, registration, or a sent
+    # `currentPassword`); refreshes leave it alone. Changing the password or the email needs a
+    # recent one (REAUTH_WINDOW_SECONDS). Null: never, as for sessions older than the column.
+    password_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class RefreshToken(Base):

@@ -36,6 +36,11 @@ async def insert_ignoring_duplicates(
     return result.rowcount == 1
 
 
+def rows_matched(result: Any) -> int:
+    """How many rows an UPDATE, DELETE or INSERT ... SELECT wrote (0 if the driver cannot say)."""
+    return result.rowcount if isinstance(result, CursorResult) else 0
+
+
 def is_following(viewer_id: Viewer, author_id: Any) -> ColumnElement[bool]:
     """SQL expression: does the viewer follow this author? Always false when anonymous."""
     if viewer_id is None:

@@ -13,10 +13,13 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from src.api import client_ip as client_ip_module
+from src.core import ratelimit
 from src.core.config import Settings
 from src.core.ratelimit import MemoryRateLimiter
 from src.main import create_app, release_resources
-from tests.api.security_helpers import log_in, refresh, sign_up
+from tests.api.security_helpers import log_in, refresh, sign_in, sign_up
+from tests.ops.tcp_proxy import SilentServer
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -109,6 +112,22 @@ async def test_refresh_is_limited(settings: Settings, limited: Any) -> None:
             token = (await refresh(client, token)).json()["user"]["refreshToken"]
 
         _assert_429(await refresh(client, token))
+
+
+async def test_refresh_is_limited_per_session_across_its_rotations(
+    settings: Settings, limited: Any
+) -> None:
+    """Each refresh token works once: the count is the session's, whichever token it shows."""
+    async with limited(settings, rate_limit_refresh_per_session=2) as client:
+        jake = await sign_up(client)
+        laptop = await sign_in(client, jake)
+        token = jake.refresh_token
+        for _ in range(2):
+            token = (await refresh(client, token)).json()["user"]["refreshToken"]
+
+        _assert_429(await refresh(client, token))
+
+        assert (await refresh(client, laptop.refresh_token)).status_code == 200  # its own count
 
 
 async def test_writes_are_limited_per_user(settings: Settings, limited: Any) -> None:
@@ -219,9 +238,171 @@ async def test_two_workers_sharing_redis_enforce_one_limit(settings: Settings) -
     assert statuses == [401, 401, 401, 401, 429, 429]
 
 
-async def test_an_unreachable_redis_lets_requests_through(settings: Settings, limited: Any) -> None:
+def _limiter_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "conduit.ratelimit"]
+
+
+async def test_a_refused_redis_is_skipped_and_each_worker_counts_alone(
+    settings: Settings, limited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     async with limited(
-        settings, redis_url="redis://127.0.0.1:1/0", rate_limit_login_per_ip=1
+        settings, redis_url="redis://127.0.0.1:1/0", rate_limit_login_per_ip=2
     ) as client:
-        assert (await log_in(client, "a@example.com", "x")).status_code == 401
-        assert (await log_in(client, "a@example.com", "x")).status_code == 401
+        for _ in range(2):
+            assert (await log_in(client, "a@example.com", "x")).status_code == 401
+
+        # Not locked out, not let through without a limit: counted in this process.
+        _assert_429(await log_in(client, "a@example.com", "x"))
+
+    warnings = _limiter_warnings(caplog)
+    assert len(warnings) == 1, warnings  # one line for the interval, no traceback per request
+    assert "Redis refused" in warnings[0]
+    assert not any(record.exc_info for record in caplog.records)
+
+
+async def test_a_hung_redis_costs_one_timeout_then_is_skipped(
+    settings: Settings, limited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        SilentServer() as hung,
+        limited(
+            settings,
+            redis_url=hung.redis_url,
+            redis_timeout_seconds=0.2,
+            redis_breaker_seconds=3600,
+            rate_limit_writes_per_user=6,
+        ) as client,
+    ):
+        jake = await sign_up(client)  # its limit's Redis call times out: the breaker opens
+        assert hung.connections == 1
+
+        async with asyncio.timeout(30):  # a hang guard, not a timing assertion
+            reads = [client.get("/api/user", headers=jake.headers) for _ in range(20)]
+            writes = [
+                client.put("/api/user", json={"user": {"bio": f"b{i}"}}, headers=jake.headers)
+                for i in range(5)
+            ]
+            answers = await asyncio.gather(*reads, *writes)
+
+        assert [a.status_code for a in answers] == [200] * 25
+        assert hung.connections == 1  # Redis skipped while the breaker is open
+        one_more = await client.put("/api/user", json={"user": {"bio": "b"}}, headers=jake.headers)
+        assert one_more.status_code == 200
+        _assert_429(
+            await client.put("/api/user", json={"user": {"bio": "c"}}, headers=jake.headers)
+        )
+
+    warnings = _limiter_warnings(caplog)
+    assert len(warnings) == 1 and "Redis timed out" in warnings[0], warnings
+
+
+async def test_after_the_breaker_interval_one_request_tries_redis_again(
+    settings: Settings, limited: Any, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit, "monotonic", lambda: clock[0])
+    async with (
+        SilentServer() as hung,
+        limited(
+            settings, redis_url=hung.redis_url, redis_timeout_seconds=0.2, redis_breaker_seconds=5
+        ) as client,
+    ):
+        await log_in(client, "a@example.com", "x")
+        await log_in(client, "a@example.com", "x")
+        assert (hung.connections, len(_limiter_warnings(caplog))) == (1, 1)
+
+        clock[0] += 6  # the interval is over
+        answers = await asyncio.gather(*(log_in(client, "a@example.com", "x") for _ in range(5)))
+
+        assert [a.status_code for a in answers] == [401] * 5
+        assert hung.connections == 2  # one probe, not one per request
+        assert len(_limiter_warnings(caplog)) == 2  # one line per interval
+
+
+async def test_a_write_takes_no_database_connection_while_its_rate_limit_is_decided(
+    settings: Settings, monkeypatch: Any
+) -> None:
+    app = create_app(_limited(settings))
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+            jake = await sign_up(client)
+            deciding, decided = asyncio.Event(), asyncio.Event()
+            limiter = app.state.rate_limiter
+            hit = limiter.hit
+
+            async def held_hit(key: str, limit: int, window: int) -> Any:
+                if key.startswith("write:"):
+                    deciding.set()
+                    await decided.wait()
+                return await hit(key, limit, window)
+
+            monkeypatch.setattr(limiter, "hit", held_hit)
+            opened: list[str] = []
+            for name in ("sessionmaker", "read_sessionmaker"):
+                factory = getattr(app.state, name)
+
+                def counting(factory: Any = factory, name: str = name) -> Any:
+                    opened.append(name)
+                    return factory()
+
+                setattr(app.state, name, counting)
+
+            write = asyncio.create_task(
+                client.put("/api/user", json={"user": {"bio": "held"}}, headers=jake.headers)
+            )
+            await deciding.wait()
+
+            assert opened == []  # no session, so no pooled connection and no transaction
+            decided.set()
+            assert (await write).status_code == 200
+            assert opened
+    finally:
+        await app.state.rate_limiter.close()
+        await release_resources(app)
+
+
+async def test_a_second_x_forwarded_for_line_from_the_proxy_names_the_client(
+    settings: Settings, limited: Any
+) -> None:
+    # HAProxy-style: the proxy adds its own header line after the one the client sent.
+    async with limited(
+        settings, ip="10.0.0.5", rate_limit_login_per_ip=30, trusted_proxies=["10.0.0.0/8"]
+    ) as client:
+        statuses = []
+        for i in range(31):
+            response = await client.post(
+                "/api/users/login",
+                json={"user": {"email": "a@example.com", "password": "x"}},
+                headers=[
+                    ("X-Forwarded-For", f"198.51.100.{i}"),  # the client's own, varied
+                    ("X-Forwarded-For", "192.0.2.10"),  # the proxy's
+                ],
+            )
+            statuses.append(response.status_code)
+
+    assert statuses[:30] == [401] * 30
+    _assert_429(response)
+
+
+async def test_x_forwarded_for_is_read_only_as_far_as_a_proxy_chain_can_reach(
+    settings: Settings, limited: Any, monkeypatch: Any
+) -> None:
+    checked: list[str] = []
+    is_trusted = client_ip_module._is_trusted
+
+    def counting(address: str, networks: Any) -> bool:
+        checked.append(address)
+        return bool(is_trusted(address, networks))
+
+    monkeypatch.setattr(client_ip_module, "_is_trusted", counting)
+    forged = ", ".join(["10.9.9.9"] * 600)  # trusted-looking hops, as many as a header holds
+    async with limited(settings, ip="10.0.0.5", trusted_proxies=["10.0.0.0/8"]) as client:
+        response = await client.post(
+            "/api/users/login",
+            json={"user": {"email": "a@example.com", "password": "x"}},
+            headers=[("X-Forwarded-For", forged), *[("X-Forwarded-For", "10.1.1.1")] * 50],
+        )
+
+    assert response.status_code == 401
+    # The rate limit, the access log and the HTTPS check: each the peer and a bounded walk.
+    assert len(checked) <= 3 * (1 + client_ip_module.MAX_FORWARDED_HOPS)

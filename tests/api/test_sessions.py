@@ -18,7 +18,7 @@ from src.core.security import PasswordHasher
 from src.main import create_app, release_resources
 from src.models import AuthSession, RefreshToken, User
 from src.models.base import utc_now
-from tests.api.security_helpers import log_in, me, refresh, sign_in, sign_up
+from tests.api.security_helpers import log_in, me, move_clock, refresh, sign_in, sign_up
 
 
 async def test_registration_and_login_return_a_refresh_token(client: AsyncClient) -> None:
@@ -75,20 +75,23 @@ async def test_an_account_deleted_while_its_password_is_checked_gets_no_session(
         assert await session.scalar(select(func.count()).select_from(RefreshToken)) == 0
 
 
-@pytest.mark.parametrize("action", ["login", "registration"])
+@pytest.mark.parametrize(
+    "action", ["login", "registration", "password change", "current password check"]
+)
 async def test_no_connection_is_held_while_a_password_is_hashed(
     client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, action: str
 ) -> None:
     """A burst of logins waiting for the hashing threads must leave the connections to the
-    other requests: here every pool has one connection, and reads run while a login (or a
-    registration) is hashing."""
+    other requests: here every pool has one connection, and reads and a write run while a
+    login (or a registration, a password change, a check of `currentPassword`) is hashing."""
     jake = await sign_up(client)
     narrow = settings.model_copy(
         update={"db_pool_size": 1, "db_max_overflow": 0, "db_read_pool_size": 1}
     )
     worker = create_app(narrow)
     hashing, finish = asyncio.Event(), asyncio.Event()
-    method = "verify_and_update" if action == "login" else "hash"
+    verifies = action in ("login", "current password check")
+    method = "verify_and_update" if verifies else "hash"
     real = getattr(PasswordHasher, method)
 
     async def slow(self: PasswordHasher, *args: Any) -> Any:
@@ -103,15 +106,27 @@ async def test_no_connection_is_held_while_a_password_is_hashed(
         ) as worker_client:
             if action == "login":
                 pending = log_in(worker_client, jake.email, jake.password)
-            else:
+            elif action == "registration":
                 name = f"new{jake.username}"
                 body = {"user": {"username": name, "email": f"{name}@x.io", "password": "pw" * 6}}
                 pending = worker_client.post("/api/users", json=body)
+            else:
+                change = (
+                    {"password": "a-brand-new-password"}
+                    if action == "password change"
+                    else {"email": f"new.{jake.email}", "currentPassword": jake.password}
+                )
+                pending = worker_client.put(
+                    "/api/user", json={"user": change}, headers=jake.headers
+                )
             hashed = asyncio.create_task(pending)
             await asyncio.wait_for(hashing.wait(), timeout=10)
             read = await asyncio.wait_for(worker_client.get("/api/articles"), timeout=10)
             me_too = worker_client.get("/api/user", headers=jake.headers)
             profile = await asyncio.wait_for(me_too, timeout=10)
+            bio = {"user": {"bio": "written meanwhile"}}
+            edit = worker_client.put("/api/user", json=bio, headers=jake.headers)
+            written = await asyncio.wait_for(edit, timeout=10)
             finish.set()
             response = await asyncio.wait_for(hashed, timeout=10)
     finally:
@@ -120,7 +135,8 @@ async def test_no_connection_is_held_while_a_password_is_hashed(
 
     assert read.status_code == 200, read.text
     assert profile.status_code == 200, profile.text
-    assert response.status_code == (200 if action == "login" else 201), response.text
+    assert written.status_code == 200, written.text
+    assert response.status_code == (201 if action == "registration" else 200), response.text
 
 
 async def test_access_tokens_carry_every_registered_claim(
@@ -163,10 +179,11 @@ async def test_refresh_tokens_are_stored_only_as_hashes(client: AsyncClient, app
 
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
-    client: AsyncClient,
+    client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jake = await sign_up(client)
     rotated = (await refresh(client, jake.refresh_token)).json()["user"]
+    move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
 
     replay = await refresh(client, jake.refresh_token)  # the thief (or the victim) replays
 
@@ -180,15 +197,80 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
     assert (await me(client, jake.token)).status_code == 401
 
 
-async def test_theft_detection_leaves_other_sessions_alone(client: AsyncClient) -> None:
+async def test_theft_detection_leaves_other_sessions_alone(
+    client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     jake = await sign_up(client)
     laptop = await sign_in(client, jake)
     await refresh(client, jake.refresh_token)
+    move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
 
-    await refresh(client, jake.refresh_token)
+    assert (await refresh(client, jake.refresh_token)).status_code == 401
 
     assert (await me(client, laptop.token)).status_code == 200
     assert (await refresh(client, laptop.refresh_token)).status_code == 200
+
+
+async def test_a_refresh_repeated_within_the_grace_window_gets_the_same_new_pair(
+    client: AsyncClient,
+) -> None:
+    """A client retrying after a lost reply (or tapping twice) is not taken for a thief."""
+    jake = await sign_up(client)
+    first = (await refresh(client, jake.refresh_token)).json()["user"]
+
+    again = await refresh(client, jake.refresh_token)
+
+    assert again.status_code == 200, again.text
+    repeat = again.json()["user"]
+    assert repeat["refreshToken"] == first["refreshToken"]
+    first_sid = jwt.get_unverified_claims(first["token"])["sid"]
+    assert jwt.get_unverified_claims(repeat["token"])["sid"] == first_sid
+    assert (await me(client, first["token"])).status_code == 200
+    assert (await me(client, repeat["token"])).status_code == 200
+    # The successor is single use like any refresh token, and the chain goes on from it.
+    following = await refresh(client, repeat["refreshToken"])
+    assert following.status_code == 200, following.text
+    assert (await me(client, following.json()["user"]["token"])).status_code == 200
+
+
+async def test_a_refresh_repeated_after_its_successor_was_used_ends_the_session(
+    client: AsyncClient,
+) -> None:
+    jake = await sign_up(client)
+    first = (await refresh(client, jake.refresh_token)).json()["user"]
+    second = (await refresh(client, first["refreshToken"])).json()["user"]
+
+    replay = await refresh(client, jake.refresh_token)  # within the window, but not a retry
+
+    assert replay.status_code == 401
+    assert (await me(client, second["token"])).status_code == 401
+    assert (await refresh(client, second["refreshToken"])).status_code == 401
+
+
+async def test_a_refresh_repeated_after_the_grace_window_ends_the_session(
+    client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jake = await sign_up(client)
+    first = (await refresh(client, jake.refresh_token)).json()["user"]
+    move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
+
+    assert (await refresh(client, jake.refresh_token)).status_code == 401
+
+    assert (await me(client, first["token"])).status_code == 401
+    assert (await refresh(client, first["refreshToken"])).status_code == 401
+
+
+async def test_rotated_refresh_tokens_are_stored_only_as_hashes(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    jake = await sign_up(client)
+    rotated = (await refresh(client, jake.refresh_token)).json()["user"]["refreshToken"]
+
+    async with app.state.sessionmaker() as session:
+        stored = set(await session.scalars(select(RefreshToken.token_hash)))
+
+    assert rotated not in stored
+    assert hashlib.sha256(rotated.encode()).hexdigest() in stored
 
 
 async def test_an_unknown_refresh_token_is_unauthorized(client: AsyncClient) -> None:

@@ -105,6 +105,8 @@ class UserUpdate(CamelModel):
     password: Password | None = None
     bio: Bio | None = None
     image: ImageUrl | None = None
+    # Needed with a new email or password unless the session proved the password recently.
+    current_password: LoginPassword | None = None
 
     @field_validator("email", "username", "password", mode="before")
     @classmethod
