@@ -316,7 +316,7 @@ async def test_a_number_of_the_longest_convertible_length_reaches_validation(
     assert "username" in response.json()["errors"]
 
 
-# ---------------------------------------------------------------- NUL in paths and queries
+# ---------------------------------------------------------------- paths and queries
 
 
 async def raw_request(
@@ -366,6 +366,31 @@ async def test_a_nul_at_the_end_of_a_maximum_size_path_or_query_is_a_422(
     status, body = await raw_request(app, "GET", path, query)
 
     assert (status, body) == (422, {"errors": {field: [NUL_MESSAGE]}})
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (b"limit=" + b"9" * MAX, "limit"),
+        (b"offset=" + b"0" * MAX + b"1", None),  # leading zeros are still plain digits
+        (b"offset=" + b"1" * MAX, "offset"),
+        (b"limit=-" + b"0" * MAX + b"1", "limit"),
+        (b"limit=1&" * (MAX // 8), "limit"),
+        (b"tag=" + b"a" * MAX, "tag"),
+        (b"author=" + b"%41" * (MAX // 3), "author"),
+    ],
+    ids=["long limit", "zeros", "long offset", "negative", "repeated", "long tag", "escapes"],
+)
+async def test_a_maximum_size_query_is_a_422_naming_its_parameter(
+    app: FastAPI, query: bytes, field: str | None
+) -> None:
+    status, body = await raw_request(app, "GET", "/api/articles", query)
+
+    if field is None:
+        assert (status, body) == (200, {"articles": [], "articlesCount": 0})
+    else:
+        assert status == 422
+        assert list(body["errors"]) == [field]
 
 
 # ---------------------------------------------------------------- titles and slugs
