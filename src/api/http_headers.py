@@ -59,12 +59,17 @@ def location(request: Request, route: Callable[..., Any], **path_params: str | i
 
 
 def allowed_methods(request: Request) -> str:
-    """`Allow` for a 405: every method some route of the request's path answers (the router
-    names only the first route it matched, e.g. GET for `/api/user` though PUT is there too)."""
+    """`Allow` for a 405: every method of the path template the router picks for this path
+    (the router names only its first route's, e.g. GET for `/api/user` though PUT is there
+    too); `/api/articles/feed` is the feed's template, not `/api/articles/{slug}`'s."""
     scope = {**request.scope, "type": "http"}
+    template: str | None = None
     methods: set[str] = set()
     for route in iter_route_contexts(request.app.routes):
+        if template is not None and route.path != template:
+            continue
         match, _ = route.matches(scope)
         if match is not Match.NONE and route.methods:
+            template = route.path
             methods |= route.methods
     return ", ".join(sorted(methods))

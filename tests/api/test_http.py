@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient, Response
 
 from src.core.config import Settings
 from src.main import create_app, release_resources
-from tests.factories import create_article, register
+from tests.factories import article_payload, create_article, register
 
 ALLOWED_ORIGIN = "https://app.example.com"  # the origin conftest configures
 OTHER_ORIGIN = "https://evil.example.com"
@@ -65,6 +65,41 @@ async def test_a_wrong_method_answers_405_in_the_error_envelope(
     assert response.status_code == 405
     assert assert_error_envelope(response) == {"body": ["method not allowed"]}
     assert "allow" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/api/user", "GET, PUT"),
+        ("PATCH", "/api/articles", "GET, POST"),
+        ("PATCH", "/api/articles/feed", "GET"),
+        ("GET", "/api/articles/some-slug/favorite", "DELETE, POST"),
+        ("PATCH", "/api/articles/some-slug/comments", "GET, POST"),
+        ("PATCH", "/api/profiles/jake/follow", "DELETE, POST"),
+        ("PUT", "/api/tags", "GET"),
+    ],
+)
+async def test_a_405_allows_every_method_of_the_path(
+    client: AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+
+
+async def test_every_documented_path_allows_exactly_its_documented_methods(
+    client: AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    for template, item in document["paths"].items():
+        path = template.format(slug="some-slug", username="jake", id=1)
+        documented = {method.upper() for method in item}
+
+        response = await client.request("OPTIONS", path)
+
+        assert response.status_code == 405, path
+        assert set(response.headers["allow"].split(", ")) == documented, path
 
 
 @pytest.mark.parametrize(
@@ -188,6 +223,38 @@ async def test_a_preflight_from_the_configured_origin_is_allowed(client: AsyncCl
     assert {"GET", "POST", "PUT", "DELETE"} <= allowed_methods
 
 
+async def test_a_preflight_may_ask_for_every_header_clients_send(client: AsyncClient) -> None:
+    asked = "authorization, content-type, x-request-id, idempotency-key, if-none-match, if-match"
+    headers = {**preflight_headers(ALLOWED_ORIGIN, "PUT"), "Access-Control-Request-Headers": asked}
+
+    response = await client.options("/api/articles/some-slug", headers=headers)
+
+    assert response.status_code == 200, response.text
+    allowed = {
+        h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
+    }
+    assert set(asked.split(", ")) <= allowed
+
+
+async def test_responses_expose_the_headers_a_web_client_reads(client: AsyncClient) -> None:
+    response = await client.get("/api/tags", headers={"Origin": ALLOWED_ORIGIN})
+
+    exposed = {
+        h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert {
+        "retry-after",
+        "x-request-id",
+        "location",
+        "etag",
+        "link",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    } <= exposed
+
+
 async def test_a_preflight_for_a_parameterised_route_is_allowed(client: AsyncClient) -> None:
     response = await client.options(
         "/api/articles/some-slug/comments/7", headers=preflight_headers(ALLOWED_ORIGIN, "DELETE")
@@ -276,3 +343,56 @@ async def test_an_unexpected_error_still_carries_the_cors_headers(failing_app: F
     assert response.status_code == 500
     assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert response.json() == {"errors": {"body": ["internal server error"]}}
+
+
+# ------------------------------------------------------------------ 201 Created
+
+
+async def test_registration_answers_201_with_the_new_profile_as_location(
+    client: AsyncClient,
+) -> None:
+    user = await register(client, username="jake-the-dragon")
+    response = await client.post(
+        "/api/users",
+        json={"user": {"username": "Jacob", "email": "jacob@example.com", "password": "x" * 12}},
+    )
+
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/profiles/Jacob"
+    profile = await client.get(response.headers["location"], headers=user.headers)
+    assert profile.json()["profile"]["username"] == "Jacob"
+
+
+async def test_an_article_created_answers_201_with_its_url_as_location(
+    client: AsyncClient,
+) -> None:
+    author = await register(client)
+
+    response = await client.post(
+        "/api/articles", json=article_payload(title="Dragons"), headers=author.headers
+    )
+
+    assert response.status_code == 201
+    slug = response.json()["article"]["slug"]
+    assert response.headers["location"] == f"/api/articles/{slug}"
+    read = await client.get(response.headers["location"])
+    assert read.json()["article"]["slug"] == slug
+
+
+async def test_a_comment_created_answers_201_with_its_url_as_location(
+    client: AsyncClient,
+) -> None:
+    author = await register(client)
+    article = await create_article(client, author)
+
+    response = await client.post(
+        f"/api/articles/{article['slug']}/comments",
+        json={"comment": {"body": "Nice"}},
+        headers=author.headers,
+    )
+
+    assert response.status_code == 201
+    comment_id = response.json()["comment"]["id"]
+    assert response.headers["location"] == f"/api/articles/{article['slug']}/comments/{comment_id}"
+    deleted = await client.delete(response.headers["location"], headers=author.headers)
+    assert deleted.status_code == 204

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from tests.factories import auth, create_article, register
+
 # The 19 operationIds of the official RealWorld openapi.yml (generated clients use them).
 OFFICIAL_OPERATION_IDS = frozenset(
     {
@@ -82,12 +84,65 @@ SPEC_ERRORS = {
 }
 
 
+# Anyone may make these reads; a token, when sent, personalises them (following, favorited).
+PUBLIC_READS = frozenset(
+    {"GetArticles", "GetArticle", "GetArticleComments", "GetProfileByUsername", "GetTags"}
+)
+# The resource each operation's 403 and 404 are about (the key of the spec's envelope).
+RESOURCE = {
+    "GetProfileByUsername": "profile",
+    "FollowUserByUsername": "profile",
+    "UnfollowUserByUsername": "profile",
+    "GetArticle": "article",
+    "UpdateArticle": "article",
+    "DeleteArticle": "article",
+    "CreateArticleFavorite": "article",
+    "DeleteArticleFavorite": "article",
+    "GetArticleComments": "article",
+    "CreateArticleComment": "article",
+    "DeleteArticleComment": "comment",
+    "AdminDeactivateUser": "user",
+    "AdminReactivateUser": "user",
+}
+
+
 @pytest.fixture
 async def document(client: AsyncClient) -> dict[str, Any]:
     response = await client.get("/openapi.json")
     assert response.status_code == 200
     spec: dict[str, Any] = response.json()
     return spec
+
+
+def _path_of(document: dict[str, Any], operation_id: str) -> str:
+    for path, item in document["paths"].items():
+        if any(operation.get("operationId") == operation_id for operation in item.values()):
+            return str(path)
+    raise LookupError(operation_id)
+
+
+def example(operation: dict[str, Any], status: str) -> dict[str, list[str]]:
+    """The error envelope's fields the operation documents for this status."""
+    errors: dict[str, list[str]] = operation["responses"][status]["content"]["application/json"][
+        "example"
+    ]["errors"]
+    return errors
+
+
+def inputs(document: dict[str, Any], operation: dict[str, Any]) -> set[str]:
+    """The names of the operation's parameters and of its body's fields (inside the wrapper)."""
+    names = {parameter["name"] for parameter in operation.get("parameters", [])}
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if media is not None:
+        wrapper = _schema(document, media["schema"])
+        for reference in wrapper["properties"].values():
+            names |= set(_schema(document, reference)["properties"])
+    return names
+
+
+def _schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return found
 
 
 def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -138,8 +193,39 @@ async def test_every_protected_operation_declares_the_token_scheme(
 async def test_login_and_registration_need_no_token(document: dict[str, Any]) -> None:
     found = operations(document)
 
-    for operation_id in ("Login", "CreateUser", "GetTags"):
+    for operation_id in ("Login", "CreateUser", "RefreshSession"):
         assert "security" not in found[operation_id], operation_id
+
+
+@pytest.mark.parametrize("operation_id", sorted(PUBLIC_READS))
+async def test_public_reads_declare_the_token_optional(
+    document: dict[str, Any], operation_id: str
+) -> None:
+    operation = operations(document)[operation_id]
+
+    assert operation["security"] == [{}, {"Token": []}]
+    assert set(example(operation, "401")) == {"token"}
+
+
+async def test_every_other_operation_that_takes_a_token_requires_it(
+    document: dict[str, Any],
+) -> None:
+    for operation_id, operation in operations(document).items():
+        if operation_id not in PUBLIC_READS and "security" in operation:
+            assert operation["security"] == [{"Token": []}], operation_id
+
+
+@pytest.mark.parametrize("operation_id", sorted(PUBLIC_READS))
+async def test_public_reads_answer_an_anonymous_caller(
+    client: AsyncClient, document: dict[str, Any], operation_id: str
+) -> None:
+    author = await register(client)
+    article = await create_article(client, author)
+    path = _path_of(document, operation_id).format(username=author.username, slug=article["slug"])
+
+    response = await client.get(path)
+
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(("operation_id", "status"), sorted(SUCCESS_STATUS.items()))
@@ -191,3 +277,95 @@ async def test_the_docs_page_is_served(client: AsyncClient) -> None:
 
     assert response.status_code == 200
     assert "/openapi.json" in response.text
+
+
+# ------------------------------------------------------------------ each operation's examples
+
+
+@pytest.mark.parametrize(("operation_id", "resource"), sorted(RESOURCE.items()))
+async def test_every_403_and_404_example_names_the_operations_resource(
+    document: dict[str, Any], operation_id: str, resource: str
+) -> None:
+    operation = operations(document)[operation_id]
+
+    for status in ("403", "404"):
+        if status in operation["responses"]:
+            assert set(example(operation, status)) == {resource}, status
+
+
+async def test_every_422_example_names_an_input_of_its_operation(
+    document: dict[str, Any],
+) -> None:
+    for operation_id, operation in operations(document).items():
+        own = inputs(document, operation) | {RESOURCE.get(operation_id)}
+        fields = set(example(operation, "422"))
+        # An operation whose inputs cannot be invalid shows the refusal any path can get.
+        assert fields <= own or fields == {"path"}, (operation_id, fields)
+        assert "{input}" not in fields and "{about}" not in fields
+
+
+# A request each operation answers 404, the way a client would send it.
+MISSING = {
+    "GetProfileByUsername": ("GET", "/api/profiles/nobody", None),
+    "FollowUserByUsername": ("POST", "/api/profiles/nobody/follow", None),
+    "UnfollowUserByUsername": ("DELETE", "/api/profiles/nobody/follow", None),
+    "GetArticle": ("GET", "/api/articles/no-such-article", None),
+    "UpdateArticle": ("PUT", "/api/articles/no-such-article", {"article": {"title": "New"}}),
+    "DeleteArticle": ("DELETE", "/api/articles/no-such-article", None),
+    "CreateArticleFavorite": ("POST", "/api/articles/no-such-article/favorite", None),
+    "DeleteArticleFavorite": ("DELETE", "/api/articles/no-such-article/favorite", None),
+    "GetArticleComments": ("GET", "/api/articles/no-such-article/comments", None),
+    "CreateArticleComment": (
+        "POST",
+        "/api/articles/no-such-article/comments",
+        {"comment": {"body": "Hi"}},
+    ),
+    "DeleteArticleComment": ("DELETE", "/api/articles/{slug}/comments/2147483647", None),
+}
+
+
+@pytest.mark.parametrize("operation_id", sorted(MISSING))
+async def test_a_404_answers_what_its_operation_documents(
+    client: AsyncClient, document: dict[str, Any], operation_id: str
+) -> None:
+    user = await register(client)
+    article = await create_article(client, user)
+    method, path, body = MISSING[operation_id]
+
+    response = await client.request(
+        method, path.format(slug=article["slug"]), json=body, headers=user.headers
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["errors"] == example(operations(document)[operation_id], "404")
+
+
+# A request each operation answers 422 for the input its example names.
+INVALID = {
+    "CreateUser": ("POST", "/api/users", {"user": {"email": "a@b.io", "password": "x" * 12}}),
+    "Login": ("POST", "/api/users/login", {"user": {"password": "x" * 12}}),
+    "RefreshSession": ("POST", "/api/users/refresh", {"user": {}}),
+    "UpdateCurrentUser": ("PUT", "/api/user", {"user": {"username": ""}}),
+    "GetArticles": ("GET", "/api/articles?limit=ten", None),
+    "GetArticlesFeed": ("GET", "/api/articles/feed?limit=ten", None),
+    "CreateArticle": ("POST", "/api/articles", {"article": {"description": "d", "body": "b"}}),
+    "UpdateArticle": ("PUT", "/api/articles/{slug}", {"article": {"title": ""}}),
+    "CreateArticleComment": ("POST", "/api/articles/{slug}/comments", {"comment": {}}),
+    "DeleteArticleComment": ("DELETE", "/api/articles/{slug}/comments/one", None),
+    "FollowUserByUsername": ("POST", "/api/profiles/{username}/follow", None),
+}
+
+
+@pytest.mark.parametrize("operation_id", sorted(INVALID))
+async def test_a_422_answers_what_its_operation_documents(
+    client: AsyncClient, document: dict[str, Any], operation_id: str
+) -> None:
+    user = await register(client)
+    article = await create_article(client, user)
+    method, path, body = INVALID[operation_id]
+    path = path.format(slug=article["slug"], username=user.username)
+
+    response = await client.request(method, path, json=body, headers=auth(user.token))
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == example(operations(document)[operation_id], "422")

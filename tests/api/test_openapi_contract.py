@@ -108,6 +108,47 @@ async def test_error_examples_use_the_envelope(document: dict[str, Any]) -> None
         assert all(isinstance(messages, list) for messages in example["errors"].values())
 
 
+def declared_headers(document: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """A response's headers, name -> Header Object, references resolved."""
+    found = {}
+    for name, header in response.get("headers", {}).items():
+        if "$ref" in header:
+            header = document["components"]["headers"][header["$ref"].rsplit("/", 1)[-1]]
+        found[name] = header
+    return found
+
+
+async def test_every_response_declares_its_request_id(document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(document).items():
+        for status, response in operation["responses"].items():
+            header = declared_headers(document, response).get("X-Request-ID")
+            assert header is not None and header["required"], (operation_id, status)
+
+
+@pytest.mark.parametrize(
+    ("status", "header"),
+    [
+        ("201", "Location"),
+        ("401", "WWW-Authenticate"),
+        ("429", "Retry-After"),
+        ("503", "Retry-After"),
+    ],
+)
+async def test_the_headers_sent_on_purpose_are_declared_where_they_are_sent(
+    document: dict[str, Any], status: str, header: str
+) -> None:
+    declared = [
+        declared_headers(document, operation["responses"][status])
+        for operation in operations(document).values()
+        if status in operation["responses"]
+    ]
+
+    assert declared
+    for headers in declared:
+        assert headers[header]["required"] is True
+        assert headers[header]["schema"]["type"] in {"string", "integer"}
+
+
 async def test_the_committed_document_is_what_the_app_serves(document: dict[str, Any]) -> None:
     assert COMMITTED.exists(), f"docs/openapi.json is missing: {REGENERATE}"
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
