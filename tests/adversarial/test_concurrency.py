@@ -211,7 +211,7 @@ def _user_body(username: str, email: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("clash", ["username", "email"])
-async def test_registrations_racing_for_one_name_give_one_success_and_clean_422s(
+async def test_registrations_racing_for_one_name_give_one_success_and_clean_409s(
     client: AsyncClient, clash: str
 ) -> None:
     # The same name in several spellings of case: uniqueness ignores case for both fields.

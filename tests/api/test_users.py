@@ -15,6 +15,7 @@ from httpx import AsyncClient, Response
 from jose import jwt
 from sqlalchemy import text
 
+from src.core import security
 from src.core.config import Settings
 from src.core.security import create_access_token
 from tests.factories import DEFAULT_PASSWORD, RegisteredUser, auth, register, unique
@@ -408,6 +409,34 @@ async def test_concurrent_registrations_differing_only_in_case_create_one_user(
     responses = await asyncio.gather(post_user(client, lower), post_user(client, upper))
 
     assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+
+
+async def test_a_registration_that_loses_the_race_at_commit_is_a_409_naming_both_fields(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first registration passes the uniqueness check, then is held while its password is
+    # hashed; the second one registers the same account meanwhile. The first commit then hits
+    # the unique index: refused as the check would have refused it, 409.
+    body = new_user()
+    hashing, release = asyncio.Event(), asyncio.Event()
+    hash_password = security.hash_password
+
+    async def held_once(password: str, settings: Settings | None = None) -> str:
+        if not hashing.is_set():
+            hashing.set()
+            await release.wait()
+        return await hash_password(password, settings)
+
+    monkeypatch.setattr(security, "hash_password", held_once)
+    first = asyncio.create_task(post_user(client, body))
+    await hashing.wait()
+    second = await post_user(client, body)
+    release.set()
+    loser = await first
+
+    assert second.status_code == 201, second.text
+    assert loser.status_code == 409, loser.text
+    assert loser.json() == {"errors": {"email": [TAKEN], "username": [TAKEN]}}
 
 
 # ------------------------------------------------------------ login
