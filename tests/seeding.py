@@ -32,6 +32,7 @@ async def seed_users(app: FastAPI, settings: Settings, count: int) -> list[Regis
         await session.commit()
         result = []
         for user in users:  # a login session each, opened the way login opens one
-            token = (await sessions.start(session, settings, user.id)).access_token
+            issued = await sessions.start(session, settings, user.id, UNUSABLE_HASH)
+            token = issued.access_token
             result.append(RegisteredUser(user.username, user.email, "", token, auth(token)))
     return result
