@@ -103,6 +103,25 @@ async def test_hsts_behind_a_trusted_tls_proxy(settings: Settings) -> None:
     assert "strict-transport-security" in proxied.headers
 
 
+async def test_the_proxy_own_x_forwarded_proto_line_is_the_one_believed(
+    settings: Settings,
+) -> None:
+    # A proxy that adds its line after the client's: the last line (its right-most value) wins.
+    app = create_app(settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]}))
+    transport = ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with AsyncClient(transport=transport, base_url="http://conduit.test") as c:
+        over_tls = await c.get(
+            "/api/tags", headers=[("X-Forwarded-Proto", "http"), ("X-Forwarded-Proto", "https")]
+        )
+        plain = await c.get(
+            "/api/tags", headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")]
+        )
+    await release_resources(app)
+
+    assert "strict-transport-security" in over_tls.headers
+    assert "strict-transport-security" not in plain.headers
+
+
 async def test_x_forwarded_proto_from_an_untrusted_peer_is_ignored(client: AsyncClient) -> None:
     response = await client.get("/api/tags", headers={"X-Forwarded-Proto": "https"})
 

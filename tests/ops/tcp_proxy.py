@@ -1,4 +1,5 @@
-"""A TCP proxy to put between the app and PostgreSQL, and cut like a network outage."""
+"""A TCP proxy to put between the app and PostgreSQL, and cut like a network outage; and a
+server that accepts connections and never answers, like a hung (SIGSTOPped) Redis."""
 
 from __future__ import annotations
 
@@ -51,3 +52,48 @@ class TcpProxy:
                 await sink.drain()
         sink.transport.abort()
         self._writers.discard(sink)
+
+
+class SilentServer:
+    """Accepts connections on loopback, reads what is sent and never answers; counts them."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> SilentServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        with contextlib.suppress(OSError):
+            while await reader.read(65536):
+                pass
+        self._writers.discard(writer)
+        writer.transport.abort()  # the client went away: close this end too

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from src import cli
 from src.cli import app
 from src.core.config import Settings
 
@@ -72,6 +73,56 @@ def test_config_warns_while_secret_key_is_the_development_default(runner: CliRun
 
     private = runner.invoke(app, ["config"], env={"SECRET_KEY": "k" * 48})
     assert "SECRET_KEY is" not in private.output
+
+
+UNSHARED_LIMITS = "REDIS_URL is unset: each worker process counts the rate limits in its own memory"
+
+
+def test_config_warns_that_rate_limits_without_redis_are_per_worker(runner: CliRunner) -> None:
+    table = runner.invoke(app, ["config"])
+    assert f"Warning: {UNSHARED_LIMITS}" in table.stderr
+
+    shown = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    assert "--workers N every limit is N times higher" in shown["warnings"]["REDIS_URL"][0]
+    for env in ({"REDIS_URL": "redis://cache:6379/0"}, {"RATE_LIMIT_ENABLED": "false"}):
+        quiet = json.loads(runner.invoke(app, ["config", "--json"], env=env).stdout)
+        assert "REDIS_URL" not in quiet["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("workers", "env", "warned"),
+    [
+        (3, {}, True),
+        (1, {}, False),
+        (3, {"REDIS_URL": "redis://cache:6379/0"}, False),
+        (3, {"RATE_LIMIT_ENABLED": "false"}, False),
+    ],
+)
+def test_serve_with_several_workers_and_no_redis_warns_at_start(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    env: dict[str, str],
+    warned: bool,
+) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(
+        cli.uvicorn, "run", lambda *_a, **options: started.append(options["workers"])
+    )
+    monkeypatch.setattr(cli.metrics, "prepare_multiprocess", lambda _workers: None)
+
+    result = runner.invoke(
+        app, ["serve", "--no-migrate", "--port", "0", "--workers", str(workers)], env=env
+    )
+
+    assert result.exit_code == 0, result.output
+    assert started == [workers]
+    lines = [line for line in result.stderr.splitlines() if UNSHARED_LIMITS in line]
+    if warned:
+        assert len(lines) == 1 and "WARNING" in lines[0]
+        assert "--workers 3 every limit is 3 times higher" in lines[0]
+    else:
+        assert lines == []
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 
 from src import __version__
 from src.core.config import Settings
 from src.core.logging import configure_logging
 from src.core.migrations import PROJECT_ROOT
 from src.main import create_app, release_resources
+from tests.apps import app_client
 from tests.factories import create_article, register
 from tests.live import live_server
+from tests.ops.tcp_proxy import SilentServer
 
 
 @pytest.fixture
@@ -169,16 +171,38 @@ async def test_health_probes(client: AsyncClient) -> None:
     assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
 
 
-async def test_ready_is_503_with_the_reason_when_redis_is_unreachable(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    try:
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            ready = await http.get("/health/ready")
-    finally:
-        await release_resources(app)
+async def _ready_with_redis(settings: Settings, url: str, **more: object) -> Response:
+    update = {"redis_url": url, "redis_timeout_seconds": 0.2, **more}
+    async with app_client(settings.model_copy(update=update)) as http:
+        return await http.get("/health/ready")
+
+
+async def test_ready_reports_a_refused_redis_as_degraded_and_keeps_serving(
+    settings: Settings,
+) -> None:
+    # Requests are served without Redis (rate limits count per worker): no reason to pull
+    # every instance out of the load balancer.
+    ready = await _ready_with_redis(settings, "redis://127.0.0.1:1/0")
+
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "degraded", "checks": {"database": "ok", "redis": "refused"}}
+
+
+async def test_ready_reports_a_hung_redis_as_timed_out(settings: Settings) -> None:
+    async with SilentServer() as hung:
+        ready = await _ready_with_redis(settings, hung.redis_url)
+
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["redis"] == "timed out"
+
+
+async def test_ready_is_503_with_the_reason_when_a_required_redis_fails(settings: Settings) -> None:
+    async with SilentServer() as hung:
+        ready = await _ready_with_redis(settings, hung.redis_url, redis_required=True)
+
     assert ready.status_code == 503
     assert ready.headers["Retry-After"] == str(settings.retry_after_seconds)
-    assert list(ready.json()["errors"]) == ["redis"]
+    assert ready.json() == {"errors": {"redis": ["timed out"]}}
 
 
 async def test_an_unreachable_sqlite_file_is_503_not_500(settings: Settings) -> None:
