@@ -4,7 +4,7 @@ login whose password check races a password change or a deactivation gets no ses
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -197,8 +197,9 @@ async def test_the_update_documents_its_refusal_for_a_missing_current_password(
 
 
 @pytest.fixture
-async def held_login(client: AsyncClient, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """Starts a login whose password check waits until released; yields the starter."""
+async def held_check(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """Starts a request whose password check (a login's, or a `currentPassword`'s) waits until
+    released; the requests after it check theirs freely. Yields the starter."""
     checking, release = asyncio.Event(), asyncio.Event()
     verify = PasswordHasher.verify_and_update
 
@@ -210,8 +211,8 @@ async def held_login(client: AsyncClient, monkeypatch: pytest.MonkeyPatch) -> As
 
     monkeypatch.setattr(PasswordHasher, "verify_and_update", held)
 
-    async def start(who: Session) -> tuple[asyncio.Task[Response], asyncio.Event]:
-        task = asyncio.create_task(log_in(client, who.email, who.password))
+    async def start(request: Awaitable[Response]) -> tuple[asyncio.Task[Response], asyncio.Event]:
+        task = asyncio.create_task(request)
         await asyncio.wait_for(checking.wait(), timeout=10)
         monkeypatch.setattr(PasswordHasher, "verify_and_update", verify)  # others run freely
         return task, release
@@ -226,10 +227,10 @@ async def _sessions_of(app: FastAPI) -> int:
 
 
 async def test_a_login_checking_the_old_password_while_it_changes_gets_no_session(
-    client: AsyncClient, app: FastAPI, held_login: Any
+    client: AsyncClient, app: FastAPI, held_check: Any
 ) -> None:
     jake = await sign_up(client)
-    login, release = await held_login(jake)
+    login, release = await held_check(log_in(client, jake.email, jake.password))
 
     changed = await _change(client, jake, password=NEW_PASSWORD)
     assert changed.status_code == 200, changed.text
@@ -248,11 +249,11 @@ async def _set_active(client: AsyncClient, boss: Session, who: Session, *, activ
 
 
 async def test_a_login_checking_the_password_while_the_account_is_deactivated_gets_no_session(
-    client: AsyncClient, app: FastAPI, held_login: Any
+    client: AsyncClient, app: FastAPI, held_check: Any
 ) -> None:
     boss, jake = await sign_up(client), await sign_up(client)
     await make_admin(app.state.engine, boss.username)
-    login, release = await held_login(jake)
+    login, release = await held_check(log_in(client, jake.email, jake.password))
 
     await _set_active(client, boss, jake, active=False)
     release.set()
@@ -266,3 +267,42 @@ async def test_a_login_checking_the_password_while_the_account_is_deactivated_ge
     assert (await refresh(client, jake.refresh_token)).status_code == 401
     assert await _sessions_of(app) == 2  # boss's, and jake's ended one
     assert (await log_in(client, jake.email, jake.password)).status_code == 200
+
+
+# ------------------------------------------------------------ updates racing a change
+
+
+async def test_an_update_whose_session_ends_while_its_current_password_is_checked_is_refused(
+    client: AsyncClient, grow_old: Callable[[], None], held_check: Any
+) -> None:
+    jake = await sign_up(client)
+    grow_old()
+    change = _change(client, jake, email=f"new.{jake.email}", currentPassword=jake.password)
+    update, release = await held_check(change)
+
+    assert (await client.post("/api/users/logout", headers=jake.headers)).status_code == 204
+    release.set()
+    response = await asyncio.wait_for(update, timeout=10)
+
+    assert response.status_code == 401, response.text
+    assert (await log_in(client, f"new.{jake.email}", jake.password)).status_code == 401
+
+
+async def test_an_update_proven_by_a_password_changed_meanwhile_is_refused(
+    client: AsyncClient, grow_old: Callable[[], None], held_check: Any
+) -> None:
+    """The proof holds for the password it was checked against, not for the next one."""
+    jake = await sign_up(client)
+    grow_old()
+    change = _change(client, jake, email=f"new.{jake.email}", currentPassword=jake.password)
+    update, release = await held_check(change)
+
+    meanwhile = await _change(client, jake, password=NEW_PASSWORD, currentPassword=jake.password)
+    assert meanwhile.status_code == 200, meanwhile.text
+    release.set()
+    response = await asyncio.wait_for(update, timeout=10)
+
+    assert response.status_code == 403, response.text
+    assert response.json() == INVALID
+    assert (await me(client, jake.token)).status_code == 200
+    assert (await log_in(client, jake.email, NEW_PASSWORD)).status_code == 200
