@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from src import cli
 from src.cli import app
 from src.core.config import Settings
 
@@ -106,10 +105,8 @@ def test_serve_with_several_workers_and_no_redis_warns_at_start(
     warned: bool,
 ) -> None:
     started: list[int] = []
-    monkeypatch.setattr(
-        cli.uvicorn, "run", lambda *_a, **options: started.append(options["workers"])
-    )
-    monkeypatch.setattr(cli.metrics, "prepare_multiprocess", lambda _workers: None)
+    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_a, **kw: started.append(kw["workers"]))
+    monkeypatch.setattr("src.cli.metrics.prepare_multiprocess", lambda _workers: None)
 
     result = runner.invoke(
         app, ["serve", "--no-migrate", "--port", "0", "--workers", str(workers)], env=env
