@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import URL, create_engine, inspect
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
+from src.api.server import BoundedHttpToolsProtocol
 from src.cli import app
 from src.models import Base
 from tests.live import free_port
@@ -256,3 +258,51 @@ def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
 
     assert_one_line_refusal(result, f"port {port} on 127.0.0.1 is already in use")
     assert not database.exists()  # no migration ran
+
+
+def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settings(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
+    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
+
+    result = runner.invoke(
+        app,
+        ["serve", "--no-migrate", "--port", str(free_port())],
+        env={
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            "MAX_HEADER_BYTES": "4096",
+            "HEADER_TIMEOUT_SECONDS": "3",
+            "LIMIT_CONCURRENCY": "7",
+            "KEEP_ALIVE_TIMEOUT_SECONDS": "2",
+        },
+    )
+
+    assert result.exit_code == 0, result.output
+    [options] = started
+    assert options["limit_concurrency"] == 7
+    assert options["timeout_keep_alive"] == 2
+    protocol = options["http"]
+    assert protocol.func is BoundedHttpToolsProtocol
+    assert protocol.keywords == {"max_header_bytes": 4096, "header_timeout": 3.0}
+
+
+def test_serve_without_a_concurrency_limit_gives_uvicorn_none(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
+    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
+
+    result = runner.invoke(
+        app,
+        ["serve", "--no-migrate", "--port", str(free_port())],
+        env={
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+            "LIMIT_CONCURRENCY": "0",
+        },
+    )
+
+    assert result.exit_code == 0, result.output
+    assert started[0]["limit_concurrency"] is None
