@@ -369,3 +369,21 @@ async def test_a_422_answers_what_its_operation_documents(
 
     assert response.status_code == 422, response.text
     assert response.json()["errors"] == example(operations(document)[operation_id], "422")
+
+
+async def test_an_article_update_declares_no_null_since_null_is_refused(
+    client: AsyncClient, document: dict[str, Any]
+) -> None:
+    author = await register(client)
+    article = await create_article(client, author)
+    body = operations(document)["UpdateArticle"]["requestBody"]["content"]["application/json"]
+    fields = _schema(document, _schema(document, body["schema"])["properties"]["article"])
+
+    for name, schema in fields["properties"].items():
+        assert "null" not in str(schema), name
+        response = await client.put(
+            f"/api/articles/{article['slug']}",
+            json={"article": {name: None}},
+            headers=author.headers,
+        )
+        assert response.status_code == 422, name

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -89,13 +89,18 @@ class NewArticleRequest(CamelModel):
     )
 
 
+def _sent_as(kind: Any) -> WithJsonSchema:
+    """An update field's schema: the value's own, without null (null is refused, see below)."""
+    return WithJsonSchema(TypeAdapter(kind).json_schema())
+
+
 class ArticleUpdate(CamelModel):
     """Only the fields sent are changed; a new title gives the article a new slug."""
 
-    title: Title | None = None
-    description: Description | None = None
-    body: Body | None = None
-    tag_list: TagList | None = None
+    title: Annotated[Title | None, _sent_as(Title)] = None
+    description: Annotated[Description | None, _sent_as(Description)] = None
+    body: Annotated[Body | None, _sent_as(Body)] = None
+    tag_list: Annotated[TagList | None, _sent_as(TagList)] = None
 
     @field_validator("title", "description", "body", "tag_list", mode="before")
     @classmethod
