@@ -393,6 +393,23 @@ async def test_a_maximum_size_query_is_a_422_naming_its_parameter(
         assert list(body["errors"]) == [field]
 
 
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [(b"9" * 5000, 413), (b"0" * 5000 + b"1", 422), ("\u00b2".encode("latin-1"), 422)],
+    ids=["too many digits", "leading zeros", "a digit that is not ASCII"],
+)
+async def test_a_hostile_content_length_is_judged_without_converting_it(
+    app: FastAPI, length: bytes, status: int
+) -> None:
+    # Converting either of the first and last raised inside the guard (a 500).
+    headers = [(b"content-length", length), (b"content-type", b"application/json")]
+
+    answer, body = await raw_request(app, "POST", "/api/users", headers=headers)
+
+    assert answer == status
+    assert list(body) == ["errors"]
+
+
 # ---------------------------------------------------------------- titles and slugs
 
 
