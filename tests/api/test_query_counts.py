@@ -164,3 +164,15 @@ async def test_a_login_reads_the_account_once_and_writes_its_session_at_once(
         assert "INSERT INTO refresh_tokens" in queries[1], queries
     else:  # SQLite cannot insert in a CTE: two inserts in one transaction
         assert len(queries) == 3, queries
+
+
+async def test_tags_are_one_statement_anonymous_or_signed_in(
+    client: AsyncClient, app: FastAPI, corpus: Corpus
+) -> None:
+    # Signed in, the same statement also checks the caller's session is live.
+    for headers in ({}, corpus.viewer.headers):
+        with count_statements(app) as statements:
+            response = await client.get("/api/tags", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["tags"]
+        assert len(_queries(statements)) == 1, statements
