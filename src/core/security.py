@@ -191,8 +191,9 @@ def _header_segment(algorithm: str) -> str:
 def check_access_token_shape(token: str, algorithm: str) -> None:
     """InvalidTokenError unless the token has exactly the shape of the ones we sign: three
     unpadded base64url segments, the first our own header, the signature canonical, the whole at
-    most MAX_ACCESS_TOKEN_LENGTH characters. Length first, then one linear match: nothing
-    attacker-chosen reaches a base64 or JSON decoder (the header is compared, never parsed)."""
+    most MAX_ACCESS_TOKEN_LENGTH characters. Length first, then one linear match: the decoder
+    gets bounded base64 only, and no JSON of an attacker's before the signature verifies (the
+    header is compared, never parsed)."""
     if len(token) > MAX_ACCESS_TOKEN_LENGTH:
         raise InvalidTokenError("token is too long")
     shape = _COMPACT_JWS.fullmatch(token)
