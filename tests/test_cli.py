@@ -281,14 +281,19 @@ def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settin
 
     assert result.exit_code == 0, result.output
     [options] = started
-    assert options["limit_concurrency"] == 7
+    assert "limit_concurrency" not in options  # the protocol holds it, to answer in the envelope
     assert options["timeout_keep_alive"] == 2
     protocol = options["http"]
     assert protocol.func is BoundedHttpToolsProtocol
-    assert protocol.keywords == {"max_header_bytes": 4096, "header_timeout": 3.0}
+    assert protocol.keywords == {
+        "max_header_bytes": 4096,
+        "header_timeout": 3.0,
+        "concurrency": 7,
+        "retry_after": 5,
+    }
 
 
-def test_serve_without_a_concurrency_limit_gives_uvicorn_none(
+def test_serve_without_a_concurrency_limit_sets_none(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[dict[str, Any]] = []
@@ -305,4 +310,4 @@ def test_serve_without_a_concurrency_limit_gives_uvicorn_none(
     )
 
     assert result.exit_code == 0, result.output
-    assert started[0]["limit_concurrency"] is None
+    assert started[0]["http"].keywords["concurrency"] is None

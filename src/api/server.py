@@ -15,8 +15,10 @@ import json
 from functools import partial
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from src.api.errors import error_response
 from src.core.config import Settings
 from src.services import messages
 
@@ -52,9 +54,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     def __init__(
-        self, *args: Any, max_header_bytes: int, header_timeout: float, **kwargs: Any
+        self,
+        *args: Any,
+        max_header_bytes: int,
+        header_timeout: float,
+        concurrency: int | None = None,
+        retry_after: int = 5,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # The limit is ours, not uvicorn's: its own 503 is plain text, ours is the envelope.
+        self.limit_concurrency = None
+        self.concurrency = concurrency
+        self.retry_after = retry_after
         self.max_header_bytes = max_header_bytes
         self.header_timeout = header_timeout
         self._parsed = 0  # request line and headers handed over by the parser
@@ -102,7 +114,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._stop_head_clock()
-        super().on_headers_complete()
+        if self.concurrency is None or (
+            len(self.connections) < self.concurrency and len(self.tasks) < self.concurrency
+        ):
+            super().on_headers_complete()
+            return
+        self.logger.warning("Exceeded concurrency limit.")
+        app = self.app
+        self.app = partial(_busy, self.retry_after)  # read by the cycle the parent builds
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def _count(self, size: int) -> None:
         self._parsed += size
@@ -136,6 +159,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+async def _busy(retry_after: int, scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer past the connection limit: 503 in the envelope, with Retry-After."""
+    response = error_response(
+        503,
+        {"server": [messages.SERVER_BUSY.format(seconds=retry_after)]},
+        {"Retry-After": str(retry_after), "Connection": "close"},
+    )
+    await response(scope, receive, send)
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The settings' bounds on connections, as uvicorn.run's keyword arguments."""
     return {
@@ -143,7 +176,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             BoundedHttpToolsProtocol,
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout_seconds,
+            concurrency=settings.limit_concurrency or None,
+            retry_after=settings.retry_after_seconds,
         ),
-        "limit_concurrency": settings.limit_concurrency or None,
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
     }

@@ -26,6 +26,7 @@ BODY_TOO_LARGE = "request body too large"
 # Answered by the server itself (src/api/server.py), before the app sees the request.
 HEADERS_TOO_LARGE = "request headers too large"
 HEADERS_TOO_SLOW = "request headers not received in time"
+SERVER_BUSY = "too many connections, retry after {seconds} seconds"
 BODY_TOO_DEEP = "JSON nesting is too deep"
 UNSUPPORTED_MEDIA_TYPE = "content type must be application/json"
 HOST_NOT_ALLOWED = "host is not allowed"

@@ -99,7 +99,12 @@ def test_requests_beyond_the_concurrency_limit_get_503(database_url: str, tmp_pa
                 assert client.get("/api/tags").status_code == 200
             with httpx.Client(base_url=server.url) as third:
                 # The third open connection reaches the limit (uvicorn counts its own).
-                assert third.get("/api/tags").status_code == 503
+                busy = third.get("/api/tags")
+                assert busy.status_code == 503
+                assert busy.headers["retry-after"] == "5"
+                assert busy.json() == {
+                    "errors": {"server": [messages.SERVER_BUSY.format(seconds=5)]}
+                }
         finally:
             for client in held:
                 client.close()
