@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -115,3 +116,12 @@ async def client(app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-
     transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
         yield http
+
+
+@pytest.fixture
+async def openapi_document(client: AsyncClient) -> dict[str, Any]:
+    """The OpenAPI document the app serves, as a client fetches it."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document

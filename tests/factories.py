@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -18,11 +18,17 @@ def unique(prefix: str) -> str:
 
 @dataclass
 class RegisteredUser:
+    """A signed-up user and one of their sessions (its access and refresh token)."""
+
     username: str
     email: str
     password: str
     token: str
-    headers: dict[str, str] = field(default_factory=dict)
+    refresh_token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth(self.token)
 
 
 def auth(token: str, scheme: str = "Token") -> dict[str, str]:
@@ -35,14 +41,31 @@ async def register(
     email: str | None = None,
     password: str = DEFAULT_PASSWORD,
 ) -> RegisteredUser:
+    """Sign up through the API: the one way tests make a user."""
     username = username or unique("user")
     email = email or f"{username}@example.com"
     response = await client.post(
         "/api/users", json={"user": {"username": username, "email": email, "password": password}}
     )
     assert response.status_code == 201, response.text
-    token = response.json()["user"]["token"]
-    return RegisteredUser(username, email.lower(), password, token, auth(token))
+    user = response.json()["user"]
+    return RegisteredUser(username, email.lower(), password, user["token"], user["refreshToken"])
+
+
+async def log_in(client: AsyncClient, email: str, password: str) -> Response:
+    return await client.post(
+        "/api/users/login", json={"user": {"email": email, "password": password}}
+    )
+
+
+async def sign_in(client: AsyncClient, who: RegisteredUser) -> RegisteredUser:
+    """A second session of the same user (another device)."""
+    response = await log_in(client, who.email, who.password)
+    assert response.status_code == 200, response.text
+    user = response.json()["user"]
+    return RegisteredUser(
+        who.username, who.email, who.password, user["token"], user["refreshToken"]
+    )
 
 
 def article_payload(**fields: Any) -> dict[str, Any]:

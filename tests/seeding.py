@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from src.core.config import Settings
 from src.models import User
 from src.services import sessions
-from tests.factories import RegisteredUser, auth
+from tests.factories import RegisteredUser
 
 UNUSABLE_HASH = "!seeded-user-without-password"  # no password verifies against it
 
@@ -33,6 +33,9 @@ async def seed_users(app: FastAPI, settings: Settings, count: int) -> list[Regis
         result = []
         for user in users:  # a login session each, opened the way login opens one
             issued = await sessions.start(session, settings, user.id, UNUSABLE_HASH)
-            token = issued.access_token
-            result.append(RegisteredUser(user.username, user.email, "", token, auth(token)))
+            result.append(
+                RegisteredUser(
+                    user.username, user.email, "", issued.access_token, issued.refresh_token
+                )
+            )
     return result

@@ -1,11 +1,10 @@
-"""Helpers for the security tests: sessions with their refresh tokens, admins."""
+"""Helpers for the security tests: refreshing and probing sessions, admins, forged tokens."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,44 +18,7 @@ from src.core.config import Settings
 from src.models import User
 from src.models.base import utc_now
 from src.services import sessions, users
-from tests.factories import DEFAULT_PASSWORD, auth, unique
-
-
-@dataclass
-class Session:
-    username: str
-    email: str
-    password: str
-    token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return auth(self.token)
-
-
-async def sign_up(client: AsyncClient, password: str = DEFAULT_PASSWORD) -> Session:
-    username = unique("sess")
-    email = f"{username}@example.com"
-    response = await client.post(
-        "/api/users", json={"user": {"username": username, "email": email, "password": password}}
-    )
-    assert response.status_code == 201, response.text
-    user = response.json()["user"]
-    return Session(username, email, password, user["token"], user["refreshToken"])
-
-
-async def log_in(client: AsyncClient, email: str, password: str) -> Response:
-    return await client.post(
-        "/api/users/login", json={"user": {"email": email, "password": password}}
-    )
-
-
-async def sign_in(client: AsyncClient, who: Session) -> Session:
-    response = await log_in(client, who.email, who.password)
-    assert response.status_code == 200, response.text
-    user = response.json()["user"]
-    return Session(who.username, who.email, who.password, user["token"], user["refreshToken"])
+from tests.factories import RegisteredUser, auth
 
 
 async def refresh(client: AsyncClient, refresh_token: str) -> Response:
@@ -90,7 +52,7 @@ def b64_json(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def forged_claims(settings: Settings, who: Session, **changes: Any) -> dict[str, Any]:
+def forged_claims(settings: Settings, who: RegisteredUser, **changes: Any) -> dict[str, Any]:
     """The victim's real claims (user and live session), fresh dates, some changed (None
     removes one): sign them with `signed`."""
     real = jwt.get_unverified_claims(who.token)

@@ -16,12 +16,12 @@ from src.models import User
 from src.models.user import ROLE_ADMIN
 from src.services import admin, messages, sessions
 from src.services.errors import Conflict, Forbidden
-from tests.api.security_helpers import log_in, make_admin, me, refresh, sign_up
-from tests.factories import comment, create_article
+from tests.api.security_helpers import make_admin, me, refresh
+from tests.factories import comment, create_article, log_in, register
 
 
 async def _admin(client: AsyncClient, app: FastAPI):  # type: ignore[no-untyped-def]
-    boss = await sign_up(client)
+    boss = await register(client)
     await make_admin(app.state.engine, boss.username)
     return boss
 
@@ -53,7 +53,7 @@ def _row_locks_sent(app: FastAPI) -> Iterator[asyncio.Event]:
 
 async def test_an_admin_deletes_anyones_article(client: AsyncClient, app: FastAPI) -> None:
     boss = await _admin(client, app)
-    author = await sign_up(client)
+    author = await register(client)
     article = await create_article(client, author)
 
     response = await client.delete(f"/api/articles/{article['slug']}", headers=boss.headers)
@@ -64,7 +64,7 @@ async def test_an_admin_deletes_anyones_article(client: AsyncClient, app: FastAP
 
 async def test_an_admin_deletes_anyones_comment(client: AsyncClient, app: FastAPI) -> None:
     boss = await _admin(client, app)
-    author = await sign_up(client)
+    author = await register(client)
     article = await create_article(client, author)
     said = await comment(client, author, article["slug"])
 
@@ -81,7 +81,7 @@ async def test_an_admin_deactivates_a_user_whose_tokens_then_fail(
     client: AsyncClient, app: FastAPI
 ) -> None:
     boss = await _admin(client, app)
-    jake = await sign_up(client)
+    jake = await register(client)
 
     response = await client.post(
         f"/api/admin/users/{jake.username}/deactivate", headers=boss.headers
@@ -101,7 +101,7 @@ async def test_an_admin_deactivates_a_user_whose_tokens_then_fail(
 
 async def test_a_reactivated_user_can_log_in_again(client: AsyncClient, app: FastAPI) -> None:
     boss = await _admin(client, app)
-    jake = await sign_up(client)
+    jake = await register(client)
     await client.post(f"/api/admin/users/{jake.username}/deactivate", headers=boss.headers)
 
     response = await client.post(
@@ -115,8 +115,8 @@ async def test_a_reactivated_user_can_log_in_again(client: AsyncClient, app: Fas
 
 
 async def test_a_regular_user_cannot_use_admin_routes(client: AsyncClient) -> None:
-    jake = await sign_up(client)
-    victim = await sign_up(client)
+    jake = await register(client)
+    victim = await register(client)
 
     response = await client.post(
         f"/api/admin/users/{victim.username}/deactivate", headers=jake.headers
@@ -153,10 +153,10 @@ async def test_an_admin_cannot_deactivate_themselves(client: AsyncClient, app: F
     assert (await me(client, boss.token)).status_code == 200
 
 
-async def test_admin_routes_have_their_own_tag_in_the_document(client: AsyncClient) -> None:
-    document = (await client.get("/openapi.json")).json()
-
-    operation = document["paths"]["/api/admin/users/{username}/deactivate"]["post"]
+async def test_admin_routes_have_their_own_tag_in_the_document(
+    openapi_document: dict[str, Any],
+) -> None:
+    operation = openapi_document["paths"]["/api/admin/users/{username}/deactivate"]["post"]
 
     assert operation["tags"] == ["Admin"]
     assert {"Token": []} in operation["security"]

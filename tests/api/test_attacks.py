@@ -14,28 +14,21 @@ from httpx import AsyncClient
 from jose import jwt
 
 from src.core.config import Settings
-from tests.api.security_helpers import (
-    b64_json,
-    forged_claims,
-    log_in,
-    me,
-    sign_up,
-    signed,
-)
-from tests.factories import auth, comment, create_article
+from tests.api.security_helpers import b64_json, forged_claims, me, signed
+from tests.factories import auth, comment, create_article, log_in, register
 
 
 async def test_the_forging_helper_makes_tokens_the_api_accepts(
     client: AsyncClient, settings: Settings
 ) -> None:
     # The control: every forged token below differs from this one in one respect only.
-    jake = await sign_up(client)
+    jake = await register(client)
 
     assert (await me(client, signed(settings, forged_claims(settings, jake)))).status_code == 200
 
 
 async def test_an_alg_none_token_is_refused(client: AsyncClient, settings: Settings) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     token = f"{b64_json({'alg': 'none', 'typ': 'JWT'})}.{b64_json(forged_claims(settings, jake))}."
 
     assert (await me(client, token)).status_code == 401
@@ -44,7 +37,7 @@ async def test_an_alg_none_token_is_refused(client: AsyncClient, settings: Setti
 async def test_a_token_signed_with_another_key_is_refused(
     client: AsyncClient, settings: Settings
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     key = "another-key-of-a-decent-length-000"
     token = signed(settings, forged_claims(settings, jake), key=key)
 
@@ -56,7 +49,7 @@ async def test_hs_rs_algorithm_confusion_is_refused(
 ) -> None:
     # An attacker who knows a server's RSA public key signs HS256 with it as the HMAC secret,
     # or signs RS256 with their own key: the algorithm is pinned, so neither is accepted.
-    jake = await sign_up(client)
+    jake = await register(client)
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem_private = private.private_bytes(
         serialization.Encoding.PEM,
@@ -87,7 +80,7 @@ async def test_hs_rs_algorithm_confusion_is_refused(
 async def test_a_token_with_a_bad_claim_is_refused(
     client: AsyncClient, settings: Settings, change: dict[str, Any], why: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     token = signed(settings, forged_claims(settings, jake, **change))
 
     response = await me(client, token)
@@ -100,8 +93,8 @@ async def test_a_token_for_another_user_with_my_session_is_refused(
     client: AsyncClient, settings: Settings
 ) -> None:
     # Even with the signing key, a session id only works for the user it belongs to.
-    jake = await sign_up(client)
-    ann = await sign_up(client)
+    jake = await register(client)
+    ann = await register(client)
     ann_id = jwt.get_unverified_claims(ann.token)["sub"]
 
     token = signed(settings, forged_claims(settings, jake, sub=ann_id))
@@ -113,7 +106,7 @@ async def test_a_token_for_another_user_with_my_session_is_refused(
 
 
 async def test_a_user_cannot_update_or_delete_another_users_article(client: AsyncClient) -> None:
-    owner, intruder = await sign_up(client), await sign_up(client)
+    owner, intruder = await register(client), await register(client)
     article = await create_article(client, owner)
     url = f"/api/articles/{article['slug']}"
 
@@ -126,7 +119,11 @@ async def test_a_user_cannot_update_or_delete_another_users_article(client: Asyn
 
 
 async def test_a_user_cannot_delete_another_users_comment(client: AsyncClient) -> None:
-    owner, commenter, intruder = await sign_up(client), await sign_up(client), await sign_up(client)
+    owner, commenter, intruder = (
+        await register(client),
+        await register(client),
+        await register(client),
+    )
     article = await create_article(client, owner)
     said = await comment(client, commenter, article["slug"])
 
@@ -145,7 +142,7 @@ async def test_a_user_cannot_delete_another_users_comment(client: AsyncClient) -
 async def test_mass_assignment_on_an_article_changes_nothing_protected(
     client: AsyncClient,
 ) -> None:
-    owner, other = await sign_up(client), await sign_up(client)
+    owner, other = await register(client), await register(client)
     article = await create_article(client, owner)
     url = f"/api/articles/{article['slug']}"
 
@@ -177,8 +174,8 @@ async def test_mass_assignment_on_an_article_changes_nothing_protected(
 async def test_mass_assignment_on_a_user_cannot_grant_a_role(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    jake = await sign_up(client)
-    victim = await sign_up(client)
+    jake = await register(client)
+    victim = await register(client)
 
     response = await client.put(
         "/api/user",
@@ -224,7 +221,7 @@ INJECTION = "'; DROP TABLE users; -- \" OR 1=1 <script>alert('x')</script> &amp;
 async def test_sql_and_html_metacharacters_are_stored_and_returned_verbatim(
     client: AsyncClient,
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     article = await create_article(
         client, jake, title="Title " + INJECTION, body=INJECTION, description=INJECTION
     )
@@ -250,7 +247,7 @@ async def test_sql_and_html_metacharacters_are_stored_and_returned_verbatim(
 async def test_an_injection_string_as_login_email_is_just_a_wrong_login(
     client: AsyncClient,
 ) -> None:
-    await sign_up(client)
+    await register(client)
 
     response = await log_in(client, "' OR '1'='1", "' OR '1'='1")
 
@@ -263,7 +260,7 @@ async def test_an_injection_string_as_login_email_is_just_a_wrong_login(
 async def test_an_oversized_body_is_refused_with_413(
     client: AsyncClient, settings: Settings
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     body = {"article": {"title": "t", "description": "d", "body": "x" * settings.max_body_bytes}}
 
     response = await client.post("/api/articles", json=body, headers=jake.headers)
@@ -309,7 +306,7 @@ async def test_a_very_deep_body_never_reaches_the_json_parser(client: AsyncClien
 
 
 async def test_brackets_inside_strings_do_not_count_as_nesting(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     text = "[[[[[[[[[[{{{{{{{{{{" * 10 + '\\"[[['
 
     article = await create_article(client, jake, body=text)
@@ -335,7 +332,7 @@ async def test_a_body_without_content_type_is_refused_with_415(client: AsyncClie
 
 
 async def test_json_with_a_charset_is_accepted(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     response = await client.post(
         "/api/users/login",
@@ -352,7 +349,7 @@ async def test_json_with_a_charset_is_accepted(client: AsyncClient) -> None:
 async def test_login_gives_one_answer_whether_or_not_the_email_exists(
     client: AsyncClient,
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     wrong_password = await log_in(client, jake.email, "not-the-password")
     no_such_user = await log_in(client, "nobody@example.com", "not-the-password")

@@ -15,30 +15,22 @@ from sqlalchemy import func, select
 from src.core.config import Settings
 from src.core.security import PasswordHasher
 from src.models import AuthSession
-from tests.api.security_helpers import (
-    Session,
-    log_in,
-    make_admin,
-    me,
-    move_clock,
-    refresh,
-    sign_in,
-    sign_up,
-)
+from tests.api.security_helpers import make_admin, me, move_clock, refresh
+from tests.factories import RegisteredUser, log_in, register, sign_in
 
 NEW_PASSWORD = "a-brand-new-password"
 REQUIRED = {"errors": {"currentPassword": ["is required to change the email or password"]}}
 INVALID = {"errors": {"currentPassword": ["is invalid"]}}
 
 
-async def _change(client: AsyncClient, who: Session | str, **fields: str) -> Response:
+async def _change(client: AsyncClient, who: RegisteredUser | str, **fields: str) -> Response:
     token = who if isinstance(who, str) else who.token
     return await client.put(
         "/api/user", json={"user": fields}, headers={"Authorization": f"Token {token}"}
     )
 
 
-def _new_credential(who: Session, field: str) -> dict[str, str]:
+def _new_credential(who: RegisteredUser, field: str) -> dict[str, str]:
     return {"email": f"new.{who.email}"} if field == "email" else {"password": NEW_PASSWORD}
 
 
@@ -57,7 +49,7 @@ async def test_a_session_just_opened_with_the_password_changes_it_directly(
     client: AsyncClient, opened_by: str
 ) -> None:
     """The official suite changes the password right after registering: that keeps working."""
-    jake = await sign_up(client)
+    jake = await register(client)
     caller = jake if opened_by == "registration" else await sign_in(client, jake)
 
     response = await _change(client, caller, password=NEW_PASSWORD)
@@ -71,7 +63,7 @@ async def test_an_old_session_cannot_change_the_email_or_password_without_the_cu
     client: AsyncClient, grow_old: Callable[[], None], field: str
 ) -> None:
     """A stolen access token alone must not take the account over."""
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
 
     response = await _change(client, jake, **_new_credential(jake, field))
@@ -85,7 +77,7 @@ async def test_an_old_session_cannot_change_the_email_or_password_without_the_cu
 async def test_a_wrong_current_password_is_refused(
     client: AsyncClient, grow_old: Callable[[], None], field: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
 
     response = await _change(
@@ -100,7 +92,7 @@ async def test_a_wrong_current_password_is_refused(
 async def test_a_wrong_current_password_is_refused_even_from_a_fresh_session(
     client: AsyncClient,
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     response = await _change(client, jake, password=NEW_PASSWORD, currentPassword="nope-nope")
 
@@ -112,7 +104,7 @@ async def test_a_wrong_current_password_is_refused_even_from_a_fresh_session(
 async def test_an_old_session_changes_the_email_or_password_with_the_current_one(
     client: AsyncClient, grow_old: Callable[[], None], field: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     phone = await sign_in(client, jake)
     grow_old()
 
@@ -133,7 +125,7 @@ async def test_an_old_session_changes_the_email_or_password_with_the_current_one
 async def test_a_current_password_sent_counts_as_a_fresh_proof(
     client: AsyncClient, grow_old: Callable[[], None]
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
     proven = await _change(client, jake, email=f"new.{jake.email}", currentPassword=jake.password)
     assert proven.status_code == 200, proven.text
@@ -147,7 +139,7 @@ async def test_refreshing_a_session_does_not_renew_its_proof_of_the_password(
     client: AsyncClient, grow_old: Callable[[], None]
 ) -> None:
     """The proof dates from the login, however often the session is refreshed since."""
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
     refreshed = await refresh(client, jake.refresh_token)
     assert refreshed.status_code == 200, refreshed.text
@@ -161,7 +153,7 @@ async def test_refreshing_a_session_does_not_renew_its_proof_of_the_password(
 async def test_other_profile_changes_need_no_proof_of_the_password(
     client: AsyncClient, grow_old: Callable[[], None]
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
 
     response = await _change(client, jake, username=f"re{jake.username}", bio="hi", image="")
@@ -174,7 +166,7 @@ async def test_sending_the_email_unchanged_needs_no_proof_of_the_password(
     client: AsyncClient, grow_old: Callable[[], None]
 ) -> None:
     """Clients that send the whole form back (the spec's web apps do) keep working."""
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
 
     response = await _change(client, jake, email=jake.email, bio="same email")
@@ -183,13 +175,12 @@ async def test_sending_the_email_unchanged_needs_no_proof_of_the_password(
 
 
 async def test_the_update_documents_its_refusal_for_a_missing_current_password(
-    client: AsyncClient,
+    openapi_document: dict[str, Any],
 ) -> None:
-    document = (await client.get("/openapi.json")).json()
-    operation = document["paths"]["/api/user"]["put"]
+    operation = openapi_document["paths"]["/api/user"]["put"]
 
     assert "403" in operation["responses"]
-    schema = document["components"]["schemas"]["UserUpdate"]
+    schema = openapi_document["components"]["schemas"]["UserUpdate"]
     assert "currentPassword" in schema["properties"]
 
 
@@ -229,7 +220,7 @@ async def _sessions_of(app: FastAPI) -> int:
 async def test_a_login_checking_the_old_password_while_it_changes_gets_no_session(
     client: AsyncClient, app: FastAPI, held_check: Any
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     login, release = await held_check(log_in(client, jake.email, jake.password))
 
     changed = await _change(client, jake, password=NEW_PASSWORD)
@@ -242,7 +233,9 @@ async def test_a_login_checking_the_old_password_while_it_changes_gets_no_sessio
     assert await _sessions_of(app) == 1  # only the one that changed the password
 
 
-async def _set_active(client: AsyncClient, boss: Session, who: Session, *, active: bool) -> None:
+async def _set_active(
+    client: AsyncClient, boss: RegisteredUser, who: RegisteredUser, *, active: bool
+) -> None:
     action = "reactivate" if active else "deactivate"
     response = await client.post(f"/api/admin/users/{who.username}/{action}", headers=boss.headers)
     assert response.status_code == 200, response.text
@@ -251,7 +244,7 @@ async def _set_active(client: AsyncClient, boss: Session, who: Session, *, activ
 async def test_a_login_checking_the_password_while_the_account_is_deactivated_gets_no_session(
     client: AsyncClient, app: FastAPI, held_check: Any
 ) -> None:
-    boss, jake = await sign_up(client), await sign_up(client)
+    boss, jake = await register(client), await register(client)
     await make_admin(app.state.engine, boss.username)
     login, release = await held_check(log_in(client, jake.email, jake.password))
 
@@ -275,7 +268,7 @@ async def test_a_login_checking_the_password_while_the_account_is_deactivated_ge
 async def test_an_update_whose_session_ends_while_its_current_password_is_checked_is_refused(
     client: AsyncClient, grow_old: Callable[[], None], held_check: Any
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
     change = _change(client, jake, email=f"new.{jake.email}", currentPassword=jake.password)
     update, release = await held_check(change)
@@ -292,7 +285,7 @@ async def test_an_update_proven_by_a_password_changed_meanwhile_is_refused(
     client: AsyncClient, grow_old: Callable[[], None], held_check: Any
 ) -> None:
     """The proof holds for the password it was checked against, not for the next one."""
-    jake = await sign_up(client)
+    jake = await register(client)
     grow_old()
     change = _change(client, jake, email=f"new.{jake.email}", currentPassword=jake.password)
     update, release = await held_check(change)

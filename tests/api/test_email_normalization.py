@@ -16,8 +16,7 @@ from src.models.user import EMAIL_MAX_LENGTH
 from src.services import messages
 from src.services.errors import Invalid
 from src.services.users import normalize_email
-from tests.api.security_helpers import log_in
-from tests.factories import DEFAULT_PASSWORD, auth, register, unique
+from tests.factories import DEFAULT_PASSWORD, auth, log_in, register, unique
 
 
 def _nfd(text: str) -> str:

@@ -57,7 +57,7 @@ SUCCESS_STATUS = {
     "CreateArticleComment": "201",
     "DeleteArticle": "204",
     "DeleteArticleComment": "204",
-    "Logout": "204",  # issue 3: ends the session, nothing to return
+    "Logout": "204",  # ends the session, nothing to return
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head"}
 # The error statuses spec 2.0.0 lists per operation (each also lists 422); ours declares each.
@@ -106,14 +106,6 @@ RESOURCE = {
 }
 
 
-@pytest.fixture
-async def document(client: AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    spec: dict[str, Any] = response.json()
-    return spec
-
-
 def _path_of(document: dict[str, Any], operation_id: str) -> str:
     for path, item in document["paths"].items():
         if any(operation.get("operationId") == operation_id for operation in item.values()):
@@ -156,42 +148,46 @@ def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def test_the_document_declares_the_token_security_scheme(document: dict[str, Any]) -> None:
-    scheme = document["components"]["securitySchemes"]["Token"]
+async def test_the_document_declares_the_token_security_scheme(
+    openapi_document: dict[str, Any],
+) -> None:
+    scheme = openapi_document["components"]["securitySchemes"]["Token"]
 
     assert scheme["type"] == "apiKey"
     assert scheme["in"] == "header"
     assert scheme["name"] == "Authorization"
 
 
-async def test_the_token_scheme_is_the_only_security_scheme(document: dict[str, Any]) -> None:
-    assert set(document["components"]["securitySchemes"]) == {"Token"}
+async def test_the_token_scheme_is_the_only_security_scheme(
+    openapi_document: dict[str, Any],
+) -> None:
+    assert set(openapi_document["components"]["securitySchemes"]) == {"Token"}
 
 
-async def test_every_official_operation_id_is_there(document: dict[str, Any]) -> None:
-    assert set(operations(document)) >= OFFICIAL_OPERATION_IDS
+async def test_every_official_operation_id_is_there(openapi_document: dict[str, Any]) -> None:
+    assert set(operations(openapi_document)) >= OFFICIAL_OPERATION_IDS
 
 
-async def test_every_operation_id_is_chosen_not_generated(document: dict[str, Any]) -> None:
+async def test_every_operation_id_is_chosen_not_generated(openapi_document: dict[str, Any]) -> None:
     # Operations beyond the official ones (admin, ...) name themselves the same way: PascalCase,
     # set with operation_id=..., never FastAPI's `handler_api_path_method` default.
-    for operation_id in operations(document):
+    for operation_id in operations(openapi_document):
         assert operation_id.isidentifier(), operation_id
         assert operation_id[0].isupper() and "_" not in operation_id, operation_id
 
 
 @pytest.mark.parametrize("operation_id", sorted(PROTECTED_OPERATION_IDS))
 async def test_every_protected_operation_declares_the_token_scheme(
-    document: dict[str, Any], operation_id: str
+    openapi_document: dict[str, Any], operation_id: str
 ) -> None:
-    operation = operations(document)[operation_id]
+    operation = operations(openapi_document)[operation_id]
 
     assert {"Token": []} in operation.get("security", [])
     assert "401" in operation["responses"]
 
 
-async def test_login_and_registration_need_no_token(document: dict[str, Any]) -> None:
-    found = operations(document)
+async def test_login_and_registration_need_no_token(openapi_document: dict[str, Any]) -> None:
+    found = operations(openapi_document)
 
     for operation_id in ("Login", "CreateUser", "RefreshSession"):
         assert "security" not in found[operation_id], operation_id
@@ -199,29 +195,31 @@ async def test_login_and_registration_need_no_token(document: dict[str, Any]) ->
 
 @pytest.mark.parametrize("operation_id", sorted(PUBLIC_READS))
 async def test_public_reads_declare_the_token_optional(
-    document: dict[str, Any], operation_id: str
+    openapi_document: dict[str, Any], operation_id: str
 ) -> None:
-    operation = operations(document)[operation_id]
+    operation = operations(openapi_document)[operation_id]
 
     assert operation["security"] == [{}, {"Token": []}]
     assert set(example(operation, "401")) == {"token"}
 
 
 async def test_every_other_operation_that_takes_a_token_requires_it(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    for operation_id, operation in operations(document).items():
+    for operation_id, operation in operations(openapi_document).items():
         if operation_id not in PUBLIC_READS and "security" in operation:
             assert operation["security"] == [{"Token": []}], operation_id
 
 
 @pytest.mark.parametrize("operation_id", sorted(PUBLIC_READS))
 async def test_public_reads_answer_an_anonymous_caller(
-    client: AsyncClient, document: dict[str, Any], operation_id: str
+    client: AsyncClient, openapi_document: dict[str, Any], operation_id: str
 ) -> None:
     author = await register(client)
     article = await create_article(client, author)
-    path = _path_of(document, operation_id).format(username=author.username, slug=article["slug"])
+    path = _path_of(openapi_document, operation_id).format(
+        username=author.username, slug=article["slug"]
+    )
 
     response = await client.get(path)
 
@@ -230,38 +228,40 @@ async def test_public_reads_answer_an_anonymous_caller(
 
 @pytest.mark.parametrize(("operation_id", "status"), sorted(SUCCESS_STATUS.items()))
 async def test_creations_answer_201_and_deletions_204(
-    document: dict[str, Any], operation_id: str, status: str
+    openapi_document: dict[str, Any], operation_id: str, status: str
 ) -> None:
-    responses = operations(document)[operation_id]["responses"]
+    responses = operations(openapi_document)[operation_id]["responses"]
 
     assert status in responses
     assert "200" not in responses
 
 
-async def test_every_other_operation_answers_200(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_every_other_operation_answers_200(openapi_document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         if operation_id in OFFICIAL_OPERATION_IDS and operation_id not in SUCCESS_STATUS:
             assert "200" in operation["responses"], operation_id
 
 
 @pytest.mark.parametrize(("operation_id", "statuses"), sorted(SPEC_ERRORS.items()))
 async def test_every_error_status_of_the_spec_is_declared(
-    document: dict[str, Any], operation_id: str, statuses: set[str]
+    openapi_document: dict[str, Any], operation_id: str, statuses: set[str]
 ) -> None:
-    assert statuses | {"422"} <= set(operations(document)[operation_id]["responses"])
+    assert statuses | {"422"} <= set(operations(openapi_document)[operation_id]["responses"])
 
 
 async def test_a_taken_account_is_declared_409_at_registration_and_422_on_update(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    found = operations(document)
+    found = operations(openapi_document)
 
     assert "409" in found["CreateUser"]["responses"]
     assert "409" not in found["UpdateCurrentUser"]["responses"]
 
 
-async def test_documented_errors_use_the_realworld_envelope(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_documented_errors_use_the_realworld_envelope(
+    openapi_document: dict[str, Any],
+) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
                 schema = response["content"]["application/json"]["schema"]
@@ -269,7 +269,7 @@ async def test_documented_errors_use_the_realworld_envelope(document: dict[str, 
                     operation_id,
                     status,
                 )
-    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "HTTPValidationError" not in openapi_document["components"]["schemas"]
 
 
 async def test_the_docs_page_is_served(client: AsyncClient) -> None:
@@ -284,9 +284,9 @@ async def test_the_docs_page_is_served(client: AsyncClient) -> None:
 
 @pytest.mark.parametrize(("operation_id", "resource"), sorted(RESOURCE.items()))
 async def test_every_403_and_404_example_names_the_operations_resource(
-    document: dict[str, Any], operation_id: str, resource: str
+    openapi_document: dict[str, Any], operation_id: str, resource: str
 ) -> None:
-    operation = operations(document)[operation_id]
+    operation = operations(openapi_document)[operation_id]
 
     for status in ("403", "404"):
         if status in operation["responses"]:
@@ -294,10 +294,10 @@ async def test_every_403_and_404_example_names_the_operations_resource(
 
 
 async def test_every_422_example_names_an_input_of_its_operation(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    for operation_id, operation in operations(document).items():
-        own = inputs(document, operation) | {RESOURCE.get(operation_id)}
+    for operation_id, operation in operations(openapi_document).items():
+        own = inputs(openapi_document, operation) | {RESOURCE.get(operation_id)}
         fields = set(example(operation, "422"))
         # An operation whose inputs cannot be invalid shows the refusal any path can get.
         assert fields <= own or fields == {"path"}, (operation_id, fields)
@@ -326,7 +326,7 @@ MISSING = {
 
 @pytest.mark.parametrize("operation_id", sorted(MISSING))
 async def test_a_404_answers_what_its_operation_documents(
-    client: AsyncClient, document: dict[str, Any], operation_id: str
+    client: AsyncClient, openapi_document: dict[str, Any], operation_id: str
 ) -> None:
     user = await register(client)
     article = await create_article(client, user)
@@ -337,7 +337,7 @@ async def test_a_404_answers_what_its_operation_documents(
     )
 
     assert response.status_code == 404, response.text
-    assert response.json()["errors"] == example(operations(document)[operation_id], "404")
+    assert response.json()["errors"] == example(operations(openapi_document)[operation_id], "404")
 
 
 # A request each operation answers 422 for the input its example names.
@@ -358,7 +358,7 @@ INVALID = {
 
 @pytest.mark.parametrize("operation_id", sorted(INVALID))
 async def test_a_422_answers_what_its_operation_documents(
-    client: AsyncClient, document: dict[str, Any], operation_id: str
+    client: AsyncClient, openapi_document: dict[str, Any], operation_id: str
 ) -> None:
     user = await register(client)
     article = await create_article(client, user)
@@ -368,16 +368,20 @@ async def test_a_422_answers_what_its_operation_documents(
     response = await client.request(method, path, json=body, headers=auth(user.token))
 
     assert response.status_code == 422, response.text
-    assert response.json()["errors"] == example(operations(document)[operation_id], "422")
+    assert response.json()["errors"] == example(operations(openapi_document)[operation_id], "422")
 
 
 async def test_an_article_update_declares_no_null_since_null_is_refused(
-    client: AsyncClient, document: dict[str, Any]
+    client: AsyncClient, openapi_document: dict[str, Any]
 ) -> None:
     author = await register(client)
     article = await create_article(client, author)
-    body = operations(document)["UpdateArticle"]["requestBody"]["content"]["application/json"]
-    fields = _schema(document, _schema(document, body["schema"])["properties"]["article"])
+    body = operations(openapi_document)["UpdateArticle"]["requestBody"]["content"][
+        "application/json"
+    ]
+    fields = _schema(
+        openapi_document, _schema(openapi_document, body["schema"])["properties"]["article"]
+    )
 
     for name, schema in fields["properties"].items():
         assert "null" not in str(schema), name

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
 from openapi_spec_validator import validate
 from typer.testing import CliRunner
 
@@ -18,14 +17,6 @@ COMMITTED = Path(__file__).parents[2] / "docs" / "openapi.json"
 REGENERATE = "run `.venv/bin/conduit openapi --output docs/openapi.json` and commit the result"
 # Statuses every /api operation can answer: bad input, a rate limit, the database down.
 EVERY_API_OPERATION = ("422", "429", "503")
-
-
-@pytest.fixture
-async def document(client: AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    spec: dict[str, Any] = response.json()
-    return spec
 
 
 def api_operations(document: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -49,58 +40,58 @@ def has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
     return bool(media.get("example") or media.get("examples") or schema.get("examples"))
 
 
-async def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
-    validate(document)  # raises with the offending path when it is not
+async def test_the_document_is_valid_openapi(openapi_document: dict[str, Any]) -> None:
+    validate(openapi_document)  # raises with the offending path when it is not
 
 
 async def test_every_operation_has_a_summary_a_description_and_a_tag(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    for operation_id, operation in operations(document).items():
+    for operation_id, operation in operations(openapi_document).items():
         assert operation.get("summary"), operation_id
         assert operation.get("description"), operation_id
         assert len(operation.get("tags", [])) == 1, operation_id
 
 
-async def test_every_request_body_has_an_example(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_every_request_body_has_an_example(openapi_document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         for media in operation.get("requestBody", {}).get("content", {}).values():
-            assert has_example(document, media), operation_id
+            assert has_example(openapi_document, media), operation_id
 
 
-async def test_every_response_with_a_body_has_an_example(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_every_response_with_a_body_has_an_example(openapi_document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         for status, response in operation["responses"].items():
             for media in response.get("content", {}).values():
-                assert has_example(document, media), (operation_id, status)
+                assert has_example(openapi_document, media), (operation_id, status)
 
 
 async def test_every_api_operation_declares_bad_input_rate_limits_and_outages(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    for operation_id, (_path, operation) in api_operations(document).items():
+    for operation_id, (_path, operation) in api_operations(openapi_document).items():
         for status in EVERY_API_OPERATION:
             assert status in operation["responses"], (operation_id, status)
 
 
 async def test_operations_that_take_a_body_declare_the_size_limit(
-    document: dict[str, Any],
+    openapi_document: dict[str, Any],
 ) -> None:
-    with_body = {op_id for op_id, op in operations(document).items() if "requestBody" in op}
+    with_body = {op_id for op_id, op in operations(openapi_document).items() if "requestBody" in op}
 
     assert {"Login", "CreateUser", "UpdateCurrentUser", "CreateArticle"} <= with_body
     for operation_id in with_body:
-        assert "413" in operations(document)[operation_id]["responses"], operation_id
+        assert "413" in operations(openapi_document)[operation_id]["responses"], operation_id
 
 
-async def test_operations_that_accept_a_token_declare_401(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_operations_that_accept_a_token_declare_401(openapi_document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         if operation.get("security"):
             assert "401" in operation["responses"], operation_id
 
 
-async def test_error_examples_use_the_envelope(document: dict[str, Any]) -> None:
-    responses = operations(document)["UpdateArticle"]["responses"]
+async def test_error_examples_use_the_envelope(openapi_document: dict[str, Any]) -> None:
+    responses = operations(openapi_document)["UpdateArticle"]["responses"]
 
     for status in ("401", "403", "404", "409", "413", "422", "429", "503"):
         example = responses[status]["content"]["application/json"]["example"]
@@ -118,10 +109,10 @@ def declared_headers(document: dict[str, Any], response: dict[str, Any]) -> dict
     return found
 
 
-async def test_every_response_declares_its_request_id(document: dict[str, Any]) -> None:
-    for operation_id, operation in operations(document).items():
+async def test_every_response_declares_its_request_id(openapi_document: dict[str, Any]) -> None:
+    for operation_id, operation in operations(openapi_document).items():
         for status, response in operation["responses"].items():
-            header = declared_headers(document, response).get("X-Request-ID")
+            header = declared_headers(openapi_document, response).get("X-Request-ID")
             assert header is not None and header["required"], (operation_id, status)
 
 
@@ -135,11 +126,11 @@ async def test_every_response_declares_its_request_id(document: dict[str, Any]) 
     ],
 )
 async def test_the_headers_sent_on_purpose_are_declared_where_they_are_sent(
-    document: dict[str, Any], status: str, header: str
+    openapi_document: dict[str, Any], status: str, header: str
 ) -> None:
     declared = [
-        declared_headers(document, operation["responses"][status])
-        for operation in operations(document).values()
+        declared_headers(openapi_document, operation["responses"][status])
+        for operation in operations(openapi_document).values()
         if status in operation["responses"]
     ]
 
@@ -149,11 +140,13 @@ async def test_the_headers_sent_on_purpose_are_declared_where_they_are_sent(
         assert headers[header]["schema"]["type"] in {"string", "integer"}
 
 
-async def test_the_committed_document_is_what_the_app_serves(document: dict[str, Any]) -> None:
+async def test_the_committed_document_is_what_the_app_serves(
+    openapi_document: dict[str, Any],
+) -> None:
     assert COMMITTED.exists(), f"docs/openapi.json is missing: {REGENERATE}"
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
 
-    assert committed == document, (
+    assert committed == openapi_document, (
         f"docs/openapi.json differs from the served document: {REGENERATE}"
     )
 

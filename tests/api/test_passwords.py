@@ -10,7 +10,7 @@ from passlib.hash import argon2
 from sqlalchemy import select, update
 
 from src.models import User
-from tests.api.security_helpers import log_in, sign_up
+from tests.factories import log_in, register
 
 SHORT = "hunter22"
 LONG = "correct horse battery staple " * 4  # 116 bytes: past bcrypt's 72-byte limit
@@ -31,7 +31,7 @@ async def _set_hash(app: FastAPI, username: str, password_hash: str) -> None:
 
 
 async def test_new_passwords_are_hashed_with_argon2id(client: AsyncClient, app: FastAPI) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     assert (await _stored_hash(app, jake.username)).startswith("$argon2id$")
 
@@ -40,7 +40,7 @@ async def test_new_passwords_are_hashed_with_argon2id(client: AsyncClient, app: 
 async def test_a_legacy_bcrypt_hash_logs_in_and_is_rehashed_to_argon2id(
     client: AsyncClient, app: FastAPI, password: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     # What an imported account looks like: bcrypt (which only ever saw the first 72 bytes).
     legacy = bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(rounds=4)).decode()
     await _set_hash(app, jake.username, legacy)
@@ -56,7 +56,7 @@ async def test_a_legacy_bcrypt_hash_logs_in_and_is_rehashed_to_argon2id(
 async def test_a_wrong_password_against_a_bcrypt_hash_fails_and_keeps_the_hash(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     legacy = bcrypt.hashpw(SHORT.encode(), bcrypt.gensalt(rounds=4)).decode()
     await _set_hash(app, jake.username, legacy)
 
@@ -69,7 +69,7 @@ async def test_after_the_upgrade_every_byte_of_a_long_password_counts(
 ) -> None:
     # bcrypt ignored bytes past 72; argon2id does not. Once rehashed, a password that only
     # shares the first 72 bytes no longer logs in.
-    jake = await sign_up(client)
+    jake = await register(client)
     legacy = bcrypt.hashpw(LONG.encode()[:72], bcrypt.gensalt(rounds=4)).decode()
     await _set_hash(app, jake.username, legacy)
     impostor = LONG[:72] + "something else entirely"
@@ -84,7 +84,7 @@ async def test_after_the_upgrade_every_byte_of_a_long_password_counts(
 async def test_argon2id_verifies_short_and_long_passwords_exactly(
     client: AsyncClient, password: str
 ) -> None:
-    jake = await sign_up(client, password=password)
+    jake = await register(client, password=password)
 
     assert (await log_in(client, jake.email, password)).status_code == 200
     assert (await log_in(client, jake.email, password[:-1])).status_code == 401
@@ -94,7 +94,7 @@ async def test_argon2id_verifies_short_and_long_passwords_exactly(
 async def test_a_corrupt_stored_hash_is_a_failed_login_not_an_error(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     await _set_hash(app, jake.username, "$2b$12$not-a-real-hash")
 
     assert (await log_in(client, jake.email, jake.password)).status_code == 401
@@ -103,7 +103,7 @@ async def test_a_corrupt_stored_hash_is_a_failed_login_not_an_error(
 async def test_a_hash_with_weaker_argon2_parameters_is_upgraded_on_login(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     weak = argon2.using(type="ID", time_cost=1, memory_cost=8, parallelism=1).hash(jake.password)
     await _set_hash(app, jake.username, weak)
 

@@ -145,7 +145,7 @@ async def test_listing_comments_runs_the_same_statements_for_one_or_many_comment
 async def test_a_login_reads_the_account_once_and_writes_its_session_at_once(
     client: AsyncClient, app: FastAPI, is_postgres: bool
 ) -> None:
-    """Every login pays its statements on the event loop beside the reads (issue 4): the
+    """Every login pays its statements on the event loop beside the reads: the
     account is one read, and on PostgreSQL the session with its refresh token one insert."""
     jake = await register(client)
     body = {"user": {"email": jake.email, "password": jake.password}}

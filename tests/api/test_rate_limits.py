@@ -18,7 +18,8 @@ from src.core import ratelimit
 from src.core.config import Settings
 from src.core.ratelimit import MemoryRateLimiter
 from src.main import create_app, release_resources
-from tests.api.security_helpers import log_in, refresh, sign_in, sign_up
+from tests.api.security_helpers import refresh
+from tests.factories import log_in, register, sign_in
 from tests.ops.tcp_proxy import SilentServer
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -68,14 +69,14 @@ def _assert_429(response: Any) -> None:
 
 async def test_login_is_limited_per_account(settings: Settings, limited: Any) -> None:
     async with limited(settings, rate_limit_login_per_account=3) as client:
-        jake = await sign_up(client)
+        jake = await register(client)
         for _ in range(3):
             assert (await log_in(client, jake.email, "wrong-password")).status_code == 401
 
         blocked = await log_in(client, jake.email, jake.password)  # even the right password
 
         _assert_429(blocked)
-        other = await sign_up(client)
+        other = await register(client)
         assert (await log_in(client, other.email, other.password)).status_code == 200
 
 
@@ -93,8 +94,8 @@ async def test_login_is_limited_per_ip(settings: Settings, limited: Any) -> None
 
 async def test_registration_is_limited_per_ip(settings: Settings, limited: Any) -> None:
     async with limited(settings, rate_limit_register_per_ip=2) as client:
-        await sign_up(client)
-        await sign_up(client)
+        await register(client)
+        await register(client)
 
         response = await client.post(
             "/api/users",
@@ -106,7 +107,7 @@ async def test_registration_is_limited_per_ip(settings: Settings, limited: Any) 
 
 async def test_refresh_is_limited(settings: Settings, limited: Any) -> None:
     async with limited(settings, rate_limit_refresh_per_ip=2) as client:
-        jake = await sign_up(client)
+        jake = await register(client)
         token = jake.refresh_token
         for _ in range(2):
             token = (await refresh(client, token)).json()["user"]["refreshToken"]
@@ -119,7 +120,7 @@ async def test_refresh_is_limited_per_session_across_its_rotations(
 ) -> None:
     """Each refresh token works once: the count is the session's, whichever token it shows."""
     async with limited(settings, rate_limit_refresh_per_session=2) as client:
-        jake = await sign_up(client)
+        jake = await register(client)
         laptop = await sign_in(client, jake)
         token = jake.refresh_token
         for _ in range(2):
@@ -132,7 +133,7 @@ async def test_refresh_is_limited_per_session_across_its_rotations(
 
 async def test_writes_are_limited_per_user(settings: Settings, limited: Any) -> None:
     async with limited(settings, rate_limit_writes_per_user=2) as client:
-        jake, ann = await sign_up(client), await sign_up(client)
+        jake, ann = await register(client), await register(client)
         for bio in ("one", "two"):
             response = await client.put(
                 "/api/user", json={"user": {"bio": bio}}, headers=jake.headers
@@ -273,7 +274,7 @@ async def test_a_hung_redis_costs_one_timeout_then_is_skipped(
             rate_limit_writes_per_user=6,
         ) as client,
     ):
-        jake = await sign_up(client)  # its limit's Redis call times out: the breaker opens
+        jake = await register(client)  # its limit's Redis call times out: the breaker opens
         assert hung.connections == 1
 
         async with asyncio.timeout(30):  # a hang guard, not a timing assertion
@@ -325,7 +326,7 @@ async def test_a_write_takes_no_database_connection_while_its_rate_limit_is_deci
     app = create_app(_limited(settings))
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-            jake = await sign_up(client)
+            jake = await register(client)
             deciding, decided = asyncio.Event(), asyncio.Event()
             limiter = app.state.rate_limiter
             hit = limiter.hit

@@ -10,9 +10,9 @@ from httpx import ASGITransport, AsyncClient
 from src.api.security_middleware import API_CSP, HTML_CSP
 from src.core.config import Settings
 from src.main import create_app, release_resources
-from tests.api.security_helpers import sign_up
 from tests.api.test_http import ALLOWED_ORIGIN
 from tests.apps import app_client
+from tests.factories import register
 
 COMMON = {
     "x-content-type-options": "nosniff",
@@ -27,7 +27,7 @@ def _assert_common(response: Any) -> None:
 
 
 async def test_every_kind_of_response_carries_the_security_headers(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     responses = [
         await client.get("/api/tags"),
         await client.get("/api/articles/no-such-article"),  # 404
@@ -66,7 +66,7 @@ async def test_the_docs_pages_keep_their_own_policy_and_cannot_be_framed(
 
 
 async def test_responses_carrying_tokens_are_never_cached(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     registration = await client.post(
         "/api/users",
         json={"user": {"username": "cachey", "email": "c@example.com", "password": "p" * 10}},

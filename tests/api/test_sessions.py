@@ -18,11 +18,12 @@ from src.core.security import PasswordHasher
 from src.main import create_app, release_resources
 from src.models import AuthSession, RefreshToken, User
 from src.models.base import utc_now
-from tests.api.security_helpers import log_in, me, move_clock, refresh, sign_in, sign_up
+from tests.api.security_helpers import me, move_clock, refresh
+from tests.factories import log_in, register, sign_in
 
 
 async def test_registration_and_login_return_a_refresh_token(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     again = await sign_in(client, jake)
 
     assert jake.refresh_token and again.refresh_token
@@ -33,7 +34,7 @@ async def test_registration_and_login_return_a_refresh_token(client: AsyncClient
 async def test_a_login_stores_its_session_and_refresh_token_together(
     client: AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     again = await sign_in(client, jake)
 
@@ -54,7 +55,7 @@ async def test_a_login_stores_its_session_and_refresh_token_together(
 async def test_an_account_deleted_while_its_password_is_checked_gets_no_session(
     client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     verify = PasswordHasher.verify_and_update
 
     async def verify_while_deleted(
@@ -84,7 +85,7 @@ async def test_no_connection_is_held_while_a_password_is_hashed(
     """A burst of logins waiting for the hashing threads must leave the connections to the
     other requests: here every pool has one connection, and reads and a write run while a
     login (or a registration, a password change, a check of `currentPassword`) is hashing."""
-    jake = await sign_up(client)
+    jake = await register(client)
     narrow = settings.model_copy(
         update={"db_pool_size": 1, "db_max_overflow": 0, "db_read_pool_size": 1}
     )
@@ -142,7 +143,7 @@ async def test_no_connection_is_held_while_a_password_is_hashed(
 async def test_access_tokens_carry_every_registered_claim(
     client: AsyncClient, settings: Settings
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     claims = jwt.get_unverified_claims(jake.token)
 
@@ -153,7 +154,7 @@ async def test_access_tokens_carry_every_registered_claim(
 
 
 async def test_a_refresh_token_is_traded_for_a_new_working_pair(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     response = await refresh(client, jake.refresh_token)
 
@@ -169,7 +170,7 @@ async def test_a_refresh_token_is_traded_for_a_new_working_pair(client: AsyncCli
 
 
 async def test_refresh_tokens_are_stored_only_as_hashes(client: AsyncClient, app: FastAPI) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     async with app.state.sessionmaker() as session:
         stored = list(await session.scalars(select(RefreshToken.token_hash)))
@@ -181,7 +182,7 @@ async def test_refresh_tokens_are_stored_only_as_hashes(client: AsyncClient, app
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
     client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     rotated = (await refresh(client, jake.refresh_token)).json()["user"]
     move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
 
@@ -200,7 +201,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(
 async def test_theft_detection_leaves_other_sessions_alone(
     client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     laptop = await sign_in(client, jake)
     await refresh(client, jake.refresh_token)
     move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
@@ -215,7 +216,7 @@ async def test_a_refresh_repeated_within_the_grace_window_gets_the_same_new_pair
     client: AsyncClient,
 ) -> None:
     """A client retrying after a lost reply (or tapping twice) is not taken for a thief."""
-    jake = await sign_up(client)
+    jake = await register(client)
     first = (await refresh(client, jake.refresh_token)).json()["user"]
 
     again = await refresh(client, jake.refresh_token)
@@ -236,7 +237,7 @@ async def test_a_refresh_repeated_within_the_grace_window_gets_the_same_new_pair
 async def test_a_refresh_repeated_after_its_successor_was_used_ends_the_session(
     client: AsyncClient,
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     first = (await refresh(client, jake.refresh_token)).json()["user"]
     second = (await refresh(client, first["refreshToken"])).json()["user"]
 
@@ -250,7 +251,7 @@ async def test_a_refresh_repeated_after_its_successor_was_used_ends_the_session(
 async def test_a_refresh_repeated_after_the_grace_window_ends_the_session(
     client: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     first = (await refresh(client, jake.refresh_token)).json()["user"]
     move_clock(monkeypatch, settings.refresh_reuse_grace_seconds + 1)
 
@@ -263,7 +264,7 @@ async def test_a_refresh_repeated_after_the_grace_window_ends_the_session(
 async def test_rotated_refresh_tokens_are_stored_only_as_hashes(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     rotated = (await refresh(client, jake.refresh_token)).json()["user"]["refreshToken"]
 
     async with app.state.sessionmaker() as session:
@@ -281,7 +282,7 @@ async def test_an_unknown_refresh_token_is_unauthorized(client: AsyncClient) -> 
 
 
 async def test_an_access_token_is_not_a_refresh_token(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     assert (await refresh(client, jake.token)).status_code == 401
 
@@ -294,7 +295,7 @@ async def test_a_refresh_request_without_a_token_is_invalid(client: AsyncClient)
 
 
 async def test_logout_ends_the_access_token_and_its_refresh_family(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     response = await client.post("/api/users/logout", headers=jake.headers)
 
@@ -308,7 +309,7 @@ async def test_logout_ends_the_access_token_and_its_refresh_family(client: Async
 async def test_logout_is_seen_by_every_worker(client: AsyncClient, settings: Settings) -> None:
     # A second app instance (another worker) over the same database.
     other = create_app(settings)
-    jake = await sign_up(client)
+    jake = await register(client)
     async with AsyncClient(
         transport=ASGITransport(app=other), base_url="http://conduit.test"
     ) as worker2:
@@ -319,7 +320,7 @@ async def test_logout_is_seen_by_every_worker(client: AsyncClient, settings: Set
 
 
 async def test_logout_leaves_the_users_other_sessions_alone(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     phone = await sign_in(client, jake)
 
     await client.post("/api/users/logout", headers=jake.headers)
@@ -332,7 +333,7 @@ async def test_logout_needs_a_token(client: AsyncClient) -> None:
 
 
 async def test_changing_the_password_ends_every_other_session(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     phone = await sign_in(client, jake)
 
     response = await client.put(
@@ -349,7 +350,7 @@ async def test_changing_the_password_ends_every_other_session(client: AsyncClien
 
 
 async def test_other_profile_changes_keep_every_session(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     phone = await sign_in(client, jake)
 
     await client.put("/api/user", json={"user": {"bio": "hi"}}, headers=jake.headers)
@@ -358,7 +359,7 @@ async def test_other_profile_changes_keep_every_session(client: AsyncClient) -> 
 
 
 async def test_a_deleted_users_tokens_are_unauthorized(client: AsyncClient, app: FastAPI) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     async with app.state.sessionmaker() as session:
         await session.execute(delete(User).where(User.username == jake.username))
         await session.commit()
@@ -368,7 +369,7 @@ async def test_a_deleted_users_tokens_are_unauthorized(client: AsyncClient, app:
 
 
 async def test_an_expired_session_cannot_be_refreshed(client: AsyncClient, app: FastAPI) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     async with app.state.sessionmaker() as session:  # the clock moves past the session's end
         await session.execute(update(AuthSession).values(expires_at=utc_now()))
         await session.commit()

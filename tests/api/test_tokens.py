@@ -17,17 +17,9 @@ from httpx import AsyncClient
 from src.core import security
 from src.core.config import Settings
 from src.services import messages
-from tests.api.security_helpers import (
-    Session,
-    b64_json,
-    forged_claims,
-    refresh,
-    sign_in,
-    sign_up,
-    signed,
-)
+from tests.api.security_helpers import b64_json, forged_claims, refresh, signed
 from tests.apps import app_client
-from tests.factories import auth, comment, create_article, register
+from tests.factories import RegisteredUser, auth, comment, create_article, register, sign_in
 
 INVALID_TOKEN = {"errors": {"token": [messages.TOKEN_INVALID]}}
 # Served by FastAPI's routes, and by the hot read path (src/api/hot_reads.py).
@@ -75,7 +67,7 @@ MALFORMED: dict[str, Callable[[str], str]] = {
 async def test_a_malformed_token_is_refused_and_never_remembered(
     client: AsyncClient, url: str, variant: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     assert (await client.get(url, headers=jake.headers)).status_code == 200  # the control
     security._verified_claims.cache_clear()
 
@@ -120,7 +112,7 @@ ODD_DATES: dict[str, dict[str, Any]] = {
 async def test_a_token_signed_with_our_key_with_odd_dates_is_refused(
     client: AsyncClient, settings: Settings, url: str, case: str
 ) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
     token = signed(settings, forged_claims(settings, jake, **ODD_DATES[case]))
 
     response = await client.get(url, headers=auth(token))
@@ -166,7 +158,7 @@ async def test_a_malformed_refresh_token_is_refused(
 
 
 async def test_the_refresh_token_we_issue_is_well_formed(client: AsyncClient) -> None:
-    jake = await sign_up(client)
+    jake = await register(client)
 
     assert security.refresh_token_is_well_formed(jake.refresh_token)
     assert (await refresh(client, jake.refresh_token)).status_code == 200
@@ -197,7 +189,7 @@ READS = {
 }
 
 
-async def _token(client: AsyncClient, settings: Settings, reader: Session, kind: str) -> str:
+async def _token(client: AsyncClient, settings: Settings, reader: RegisteredUser, kind: str) -> str:
     if kind == "garbage":
         return "not-a-token"
     if kind == "expired":
@@ -224,7 +216,7 @@ async def test_every_read_answers_a_sent_token_alike_on_both_paths(
     kind: str,
     status: int,
 ) -> None:
-    author, reader = await register(client), await sign_up(client)
+    author, reader = await register(client), await register(client)
     article = await create_article(client, author, tagList=["tokens"])
     await comment(client, author, article["slug"])
     url = READS[read].format(slug=article["slug"], author=author.username)

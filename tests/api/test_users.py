@@ -18,7 +18,7 @@ from sqlalchemy import text
 from src.core import security
 from src.core.config import Settings
 from src.core.security import create_access_token
-from tests.factories import DEFAULT_PASSWORD, RegisteredUser, auth, register, unique
+from tests.factories import DEFAULT_PASSWORD, RegisteredUser, auth, log_in, register, unique
 
 TAKEN = "has already been taken"
 BLANK = "can't be blank"
@@ -40,12 +40,6 @@ def new_user(**fields: Any) -> dict[str, Any]:
 
 async def post_user(client: AsyncClient, body: Any) -> Response:
     return await client.post("/api/users", json=body)
-
-
-async def login(client: AsyncClient, email: str, password: str) -> Response:
-    return await client.post(
-        "/api/users/login", json={"user": {"email": email, "password": password}}
-    )
 
 
 async def update(client: AsyncClient, user: RegisteredUser, **fields: Any) -> Response:
@@ -395,7 +389,7 @@ async def test_concurrent_identical_registrations_create_exactly_one_user(
     assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
     loser = next(r for r in responses if r.status_code == 409)
     assert loser.json() == {"errors": {"email": [TAKEN], "username": [TAKEN]}}
-    login_response = await login(client, body["user"]["email"], body["user"]["password"])
+    login_response = await log_in(client, body["user"]["email"], body["user"]["password"])
     assert login_response.status_code == 200
 
 
@@ -445,7 +439,7 @@ async def test_a_registration_that_loses_the_race_at_commit_is_a_409_naming_both
 async def test_login_returns_the_user_with_a_fresh_token(client: AsyncClient) -> None:
     jake = await register(client)
 
-    response = await login(client, jake.email, jake.password)
+    response = await log_in(client, jake.email, jake.password)
 
     assert response.status_code == 200, response.text
     user = response.json()["user"]
@@ -459,7 +453,7 @@ async def test_login_returns_the_user_with_a_fresh_token(client: AsyncClient) ->
 async def test_login_with_a_wrong_password_is_unauthorized(client: AsyncClient) -> None:
     jake = await register(client)
 
-    response = await login(client, jake.email, jake.password + "-nope")
+    response = await log_in(client, jake.email, jake.password + "-nope")
 
     assert response.status_code == 401
     assert response.json() == {"errors": {"credentials": ["invalid"]}}
@@ -468,8 +462,8 @@ async def test_login_with_a_wrong_password_is_unauthorized(client: AsyncClient) 
 async def test_login_with_unknown_email_looks_like_wrong_password(client: AsyncClient) -> None:
     jake = await register(client)
 
-    wrong_password = await login(client, jake.email, "not-the-password")
-    unknown_email = await login(client, "nobody-here@example.com", "not-the-password")
+    wrong_password = await log_in(client, jake.email, "not-the-password")
+    unknown_email = await log_in(client, "nobody-here@example.com", "not-the-password")
 
     assert unknown_email.status_code == wrong_password.status_code == 401
     assert unknown_email.json() == wrong_password.json()
@@ -481,7 +475,7 @@ async def test_login_with_unknown_email_looks_like_wrong_password(client: AsyncC
 async def test_login_email_is_case_insensitive(client: AsyncClient) -> None:
     jake = await register(client, email="jake.login@example.com")
 
-    response = await login(client, "  JAKE.Login@Example.COM ", jake.password)
+    response = await log_in(client, "  JAKE.Login@Example.COM ", jake.password)
 
     assert response.status_code == 200, response.text
     assert response.json()["user"]["email"] == "jake.login@example.com"
@@ -490,7 +484,7 @@ async def test_login_email_is_case_insensitive(client: AsyncClient) -> None:
 async def test_login_password_is_case_sensitive(client: AsyncClient) -> None:
     jake = await register(client, password="CaseMatters1")
 
-    response = await login(client, jake.email, "casematters1")
+    response = await log_in(client, jake.email, "casematters1")
 
     assert response.status_code == 401
 
@@ -504,7 +498,7 @@ async def test_login_without_fields_names_them(client: AsyncClient) -> None:
 
 @pytest.mark.parametrize("blank", ["", "   "])
 async def test_login_with_blank_fields_names_them(client: AsyncClient, blank: str) -> None:
-    response = await login(client, blank, blank)
+    response = await log_in(client, blank, blank)
 
     assert response.status_code == 422
     assert response.json() == {"errors": {"email": [BLANK], "password": [BLANK]}}
@@ -602,7 +596,7 @@ async def test_a_hand_signed_token_with_the_right_key_is_accepted(
 ) -> None:
     # The control for the forged tokens above and below: only the changed part makes them fail.
     jake = await register(client)
-    # The token names jake's real session (issue 3: sessions are checked on every request).
+    # The token names jake's real session (sessions are checked on every request).
     session_id = jwt.get_unverified_claims(jake.token)["sid"]
     token = jwt.encode(
         claims(settings, user_id(jake), sid=session_id),
@@ -673,8 +667,8 @@ async def test_updating_the_email_moves_the_login(client: AsyncClient) -> None:
 
     assert response.status_code == 200, response.text
     assert response.json()["user"]["email"] == new_email
-    assert (await login(client, new_email, jake.password)).status_code == 200
-    assert (await login(client, jake.email, jake.password)).status_code == 401
+    assert (await log_in(client, new_email, jake.password)).status_code == 200
+    assert (await log_in(client, jake.email, jake.password)).status_code == 401
 
 
 async def test_updating_the_username_is_visible_on_the_profile(client: AsyncClient) -> None:
@@ -725,8 +719,8 @@ async def test_updating_the_password_replaces_the_old_one(client: AsyncClient) -
 
     assert response.status_code == 200, response.text
     assert "a-brand-new-password" not in response.text
-    assert (await login(client, jake.email, "a-brand-new-password")).status_code == 200
-    assert (await login(client, jake.email, jake.password)).status_code == 401
+    assert (await log_in(client, jake.email, "a-brand-new-password")).status_code == 200
+    assert (await log_in(client, jake.email, jake.password)).status_code == 401
 
 
 async def test_updating_the_password_checks_its_length(client: AsyncClient) -> None:
@@ -736,7 +730,7 @@ async def test_updating_the_password_checks_its_length(client: AsyncClient) -> N
 
     assert response.status_code == 422
     assert response.json() == {"errors": {"password": ["is too short (minimum is 8 characters)"]}}
-    assert (await login(client, jake.email, jake.password)).status_code == 200
+    assert (await log_in(client, jake.email, jake.password)).status_code == 200
 
 
 async def test_updating_bio_and_image_returns_and_keeps_them(client: AsyncClient) -> None:
@@ -851,7 +845,7 @@ async def test_required_fields_cannot_be_blanked_by_an_update(
 
     assert response.status_code == 422
     assert response.json() == {"errors": {field: [BLANK]}}
-    assert (await login(client, jake.email, jake.password)).status_code == 200
+    assert (await log_in(client, jake.email, jake.password)).status_code == 200
 
 
 async def test_an_update_with_a_malformed_email_is_refused(client: AsyncClient) -> None:
