@@ -99,7 +99,7 @@ def serve(
     if migrate:
         with _database_errors(settings):
             migrations.upgrade("head")
-    metrics_dir = metrics.prepare_multiprocess(workers)  # issue 5: before workers are spawned
+    metrics_dir = metrics.prepare_multiprocess(workers)  # before workers are spawned
     try:
         uvicorn.run(
             "src.main:app_factory",
@@ -157,7 +157,7 @@ def seed(
 
     Every seeded user's password is "password"; user1@example.com is the first.
     """
-    # Benchmark tooling (issue 4): the bulk loader lives in src/services/seed.py.
+    # Benchmark tooling: the bulk loader lives in src/services/seed.py.
     from src.cli_seed import run_seed
 
     settings = _load_settings()
@@ -182,7 +182,7 @@ def create_admin(
     ] = None,
 ) -> None:
     """Create an administrator, or promote (and reactivate) the user with this email."""
-    # Accounts and security (issue 3): the service lives in src/services/admin.py.
+    # Accounts and security: the service lives in src/services/admin.py.
     from src.cli_admin import run_create_admin
     from src.services.errors import DomainError
 

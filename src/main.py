@@ -54,7 +54,7 @@ seconds when given) and retry.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings)  # JSON lines in production, console in development (issue 5)
+    configure_logging(settings)  # JSON lines in production, console in development
     install_sentry(settings)  # only when SENTRY_DSN is set
     engine = create_engine(settings)
     metrics.mark_started()  # conduit_app_info{version=...} 1
@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await release_resources(app)
         logging.getLogger("conduit").info("database pools closed")
-        await app.state.rate_limiter.close()  # issue 3
-        # Issue 5: flush traces and errors, drop this worker's live gauges from /metrics.
+        await app.state.rate_limiter.close()
+        # Flush traces and errors, drop this worker's live gauges from /metrics.
         if app.state.tracer_provider is not None:
             app.state.tracer_provider.shutdown()
         flush_sentry()
@@ -85,29 +85,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Tracing is ours (OpenTelemetry via OTEL_*, src/core/integrations.py) and so are the
         # metrics (Prometheus): FastAPI's native telemetry would record them twice, and checks
-        # the global providers on every request (issue 4).
+        # the global providers on every request (docs/performance.md, "The request path").
         telemetry={"tracing": False, "metrics": False, "logs": False},
         **fastapi_options(settings),  # docs pages served from shipped assets, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD (issue 4)
-    # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py, issue 4).
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD
+    # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py).
     app.state.driver_reads = None if settings.is_sqlite else DriverReads(settings, engine.dialect)
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
-    password_hasher(settings)  # issue 3: argon2 hasher (and its dummy hash) built before serving
+    password_hasher(settings)  # argon2 hasher (and its dummy hash) built before serving
 
     # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/hot_reads.py).
     if settings.hot_reads_enabled:
         app.add_middleware(HotReadsMiddleware, settings=settings)
     # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
     app.add_middleware(UnexpectedErrorMiddleware)
-    # Issue 3: Host, body size, content type and JSON depth, answered inside CORS.
+    # Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics,
-    # security headers on every response (issue 3) and CORS (src/api/middleware.py).
+    # security headers on every response and CORS (src/api/middleware.py).
     app.add_middleware(
         EdgeMiddleware, engine=engine, settings=settings, access_log=settings.access_log
     )

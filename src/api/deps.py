@@ -27,7 +27,8 @@ TOKEN_SCHEMES = ("token", "bearer")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Dependencies are `async def` even when they await nothing: FastAPI runs a plain `def`
-# dependency in a worker thread, a thread hop per dependency on every request (issue 4).
+# dependency in a worker thread, a thread hop per dependency per request
+# (docs/performance.md, "The request path").
 
 # One apiKey scheme named "Token", as in the official openapi.yml: the docs page's Authorize
 # button sends whatever is typed ("Token <jwt>" or "Bearer <jwt>") as the Authorization header.
@@ -129,7 +130,7 @@ async def current_user(
     settings: SettingsDep,
 ) -> User:
     user = await auth.user_from_token(session, settings, token)
-    set_user_id(user.id)  # the access log names the user (issue 5)
+    set_user_id(user.id)  # the access log names the user
     return user
 
 
@@ -179,7 +180,7 @@ async def token_viewer(
     token: Annotated[str | None, Depends(optional_token)], settings: SettingsDep
 ) -> Viewer | None:
     """The caller of an article read, known by its token's signature and claims; the read's
-    own statement checks the session is live (services/article_queries.py, issue 4)."""
+    own statement checks the session is live (docs/performance.md, "One statement per page")."""
     return None if token is None else auth.viewer_of(token, settings)
 
 
@@ -198,7 +199,7 @@ async def token_reader(
 
 
 def signed_in(viewer: Viewer | None) -> None:
-    """After a read confirmed the viewer's session: the access log names the user (issue 5)."""
+    """After a read confirmed the viewer's session: the access log names the user."""
     if viewer is not None:
         set_user_id(viewer.user_id)
 

@@ -199,7 +199,7 @@ def database_unavailable_response(retry_after: int) -> JSONResponse:
 
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
-        # An outage, not a bug: fail fast with 503 and let the client retry (issue 5).
+        # An outage, not a bug: fail fast with 503 and let the client retry.
         logger.warning(
             "database unavailable on %s %s: %s",
             request.method,

@@ -51,7 +51,7 @@ def _route_template(scope: Scope) -> str:
     hot: str | None = scope.get(ROUTE_KEY)  # answered by src/api/hot_reads.py
     if hot is not None:
         return hot
-    # FastAPI (0.16x) keeps included routers nested: scope["route"] holds the path relative to
+    # FastAPI keeps included routers nested: scope["route"] holds the path relative to
     # its router's prefix, while the effective route context has the full template.
     fastapi_state = scope.get("fastapi")
     context = (

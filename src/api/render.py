@@ -1,4 +1,4 @@
-"""Hot read bodies serialized straight from the service's views (issue 4): articles from the
+"""Hot read bodies serialized straight from the service's views: articles from the
 very rows their statement read (services/views.py ArticleView), comments and profiles from
 their NamedTuples.
 

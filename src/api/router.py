@@ -17,4 +17,4 @@ api_router = APIRouter(
 )
 for module in (users, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
-api_router.include_router(admin.router)  # issue 3: /api/admin/..., tagged "Admin"
+api_router.include_router(admin.router)  # /api/admin/..., tagged "Admin"

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     hot_reads_enabled: bool = True
     db_echo: bool = False
 
-    # --- Accounts and security (issue 3): passwords, sessions, abuse limits, headers ---
+    # --- Accounts and security: passwords, sessions, abuse limits, headers ---
     # argon2id cost, OWASP's recommended minimum (19 MiB, 2 passes, 1 lane). Raising them
     # rehashes each password at its next login.
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -87,10 +87,10 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=4)
     hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
 
-    # --- API docs (issue 7): /docs, /redoc and /openapi.json; off in deployments that want it
+    # --- API docs: /docs, /redoc and /openapi.json; off in deployments that want it
     docs_enabled: bool = True
 
-    # --- Operations (issue 5): logs, database outages, shutdown, optional integrations ---
+    # --- Operations: logs, database outages, shutdown, optional integrations ---
     # Log format: "json" (one object a line) or "console" (for people); "auto" picks json in
     # production and console in development.
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -102,8 +102,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_command_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Ping each pooled connection before use. Off: that is one more round trip on every request
-    # (issue 4); a connection found dead fails its one request with a 503 and the whole pool is
-    # replaced at once (SQLAlchemy invalidates it on a disconnect), so recovery stays automatic.
+    # (docs/performance.md, "The request path"); a connection found dead fails its one request
+    # with a 503 and the whole pool is replaced at once (SQLAlchemy invalidates it on a
+    # disconnect), so recovery stays automatic.
     db_pool_pre_ping: bool = False
     # Sent as Retry-After with 503s while the database (or Redis) is unavailable.
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
@@ -205,7 +206,7 @@ class Settings(BaseSettings):
         return bool(endpoint) and not self.otel_sdk_disabled
 
 
-# --- Operations (issue 5): `conduit config` shows every setting, never a secret ---
+# --- Operations: `conduit config` shows every setting, never a secret ---
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 

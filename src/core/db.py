@@ -201,8 +201,9 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
 
     On PostgreSQL their connections run in autocommit: every read is one statement (pages,
     their tags and totals are built in one query), so a transaction would add only a BEGIN and
-    a ROLLBACK round trip to each request (issue 4). SQLite needs explicit transactions (see
-    _configure_sqlite); there they are deferred snapshots rather than write locks.
+    a ROLLBACK round trip to each request (docs/performance.md, "The request path"). SQLite needs
+    explicit transactions (see _configure_sqlite); there they are deferred snapshots rather
+    than write locks.
     """
     if engine.dialect.name == "postgresql":
         reader = engine.execution_options(isolation_level="AUTOCOMMIT")

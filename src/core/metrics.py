@@ -69,8 +69,8 @@ def mark_stopped() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-# Per-request bookkeeping stays cheap (issue 4): each label set's children are looked up once
-# (routes are templates, so the set is bounded), and pool gauges are written when they change.
+# Per-request bookkeeping stays cheap: each label set's children are looked up once (routes
+# are templates, so the set is bounded), and pool gauges are written when they change.
 _request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 _pool_seen: dict[str, int] = {}
 

@@ -33,8 +33,9 @@ def claims_of(token: str, settings: Settings) -> security.AccessTokenClaims:
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who reads a page: a user id, and for a caller known only by an access token its session,
-    which the read's own statement checks is still live (article_queries, issue 4). Without a
-    session (a write that already loaded its verified author), the id is trusted as it is."""
+    which the read's own statement checks is still live (docs/performance.md, "One statement
+    per page"). Without a session (a write that already loaded its verified author), the id is
+    trusted as it is."""
 
     user_id: int
     session_id: str | None = None
@@ -103,7 +104,7 @@ def _live(query: Select[Any]) -> Select[Any]:
     )
 
 
-# Built once: a statement is cheaper to reuse than to build (issue 4).
+# Built once (cheaper to reuse than to build): docs/performance.md, "The request path".
 _USER: Select[User] = _live(select(User))
 _USER_ID: Select[int] = _live(select(User.id))
 
