@@ -61,9 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Everything built so far (modules, routes, schemas, prebuilt statements) lives as long
-        # as the process: out of the collector's sight, a full collection no longer walks those
-        # few hundred thousand objects in the middle of a request (p99 spikes; issue 4).
+        # Everything built so far lives as long as the process: out of the collector's sight
+        # (docs/performance.md, "The request path").
         gc.freeze()
         logging.getLogger("conduit").info(
             "conduit %s started", __version__, extra={"version": __version__}

@@ -3,7 +3,7 @@
 article_tags and favorites get `article_created_at`, a copy of the article's created_at (which
 never changes), and indexes (tag_id | user_id, article_created_at, article_id). A page of a tag
 or of a user's favorites then reads its 20 newest index entries instead of every row of the tag
-and a sort (bench/HISTORY.md: 106 ms at a million articles for a popular tag before this).
+and a sort (docs/performance.md, "Pages in index order: tag, favorited, feed").
 
 Revision ID: 0004
 Revises: 0003

@@ -3,10 +3,9 @@
 `users.articles_count` / `favorites_count`, `tags.articles_count`, `articles.favorites_count`
 and the `counters` row change with every article, favorite or tag written (migration 0003).
 In full pages (the default fillfactor of 100) each such update is a non-HOT update: a new
-index entry per version, and until vacuum every read of the row walks them. bench/run saw it:
-after its write scenarios the 20 newest articles' author lookups read 860 buffers instead of 40
-and the article list fell from ~1,500 to ~110 requests/s. With free space in each page the
-updates stay HOT (no new index entries) and the page's old versions are pruned on the way.
+index entry per version, and until vacuum every read of the row walks them (docs/performance.md,
+"Writes keep them exact"). With free space in each page the updates stay HOT (no new index
+entries) and the page's old versions are pruned on the way.
 
 Applies to pages written from now on (existing full pages gain room as vacuum frees them);
 tighter autovacuum on `counters`, whose one row is the hottest of all. SQLite: nothing to do.

@@ -3,8 +3,8 @@
 One pure-ASGI layer, added outermost so every response - CORS preflights, errors, 404s -
 carries `X-Request-ID` and the security headers and is logged and counted once. It was three
 layers (observability, security headers, Starlette's CORS), each wrapping `send` and editing
-the response's headers through its own MutableHeaders: a tenth of a hot read's CPU time
-(issue 4). Now the headers are edited once, and CORS runs only for requests that carry an
+the response's headers through its own MutableHeaders (docs/performance.md, "The request
+path"). Now the headers are edited once, and CORS runs only for requests that carry an
 `Origin` header (what browsers send cross-origin); any other response gets the `Vary: Origin`
 that CORS would have added, so caches still key on it.
 """

@@ -5,7 +5,7 @@ their NamedTuples.
 The bytes are exactly what the Pydantic schemas in src/api/schemas/articles.py produce (a test
 compares them, tests/api/test_render.py); those schemas stay each route's documented
 `response_model`. Skipped here: building a model per article and FastAPI validating and
-re-serializing it, most of a list request's Python time.
+re-serializing it (docs/performance.md, "The request path").
 """
 
 from __future__ import annotations

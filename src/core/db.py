@@ -147,8 +147,8 @@ class ConnectionGate:
     SQLAlchemy's pool hands a returned connection to whoever asks next, and a request that
     has just arrived often asks before the ones already waiting get their turn. With more
     concurrent requests than connections some waited the whole pool timeout and got a 503
-    while later ones were served (bench/run at 32 connections: p99 1.2 s and 503s). A FIFO
-    semaphore of the pool's size in front of it serves them in order, with the same bound.
+    while later ones were served (docs/performance.md, "The request path"). A FIFO semaphore
+    of the pool's size in front of it serves them in order, with the same bound.
     """
 
     def __init__(self, size: int, timeout_seconds: float) -> None:

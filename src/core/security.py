@@ -33,9 +33,7 @@ T = TypeVar("T")
 
 
 # The hashing threads' nice value: when they and the event loop want the same core, the loop
-# gets ~90% of it (scheduler weights 1024 vs 110), so a login burst slows logins more than the
-# other requests. bench/run, one pinned core, ~25 logins/s: a paced read's p99 beside them
-# 10.9 ms at equal priority, 7.3 ms at nice 10 (1.8 ms alone; issue 4, bench/HISTORY.md).
+# gets most of it (docs/performance.md, "The request path").
 HASHING_NICENESS = 10
 
 
@@ -53,8 +51,8 @@ def _yield_to_requests() -> None:
 class PasswordHasher:
     """argon2id for new hashes; bcrypt (imported accounts) still verifies and is marked for
     rehashing. Work runs in this hasher's own few threads: hashing is CPU-heavy by design, and
-    a burst of logins queues there instead of holding one 19 MiB argon2 buffer per login in a
-    40-thread pool (the ~450 MiB RSS bench/run measured after its login scenario)."""
+    a burst of logins queues there instead of holding one argon2 buffer per login in a
+    40-thread pool (docs/performance.md, "The request path")."""
 
     def __init__(
         self, *, time_cost: int, memory_cost_kib: int, parallelism: int, threads: int = 2

@@ -22,9 +22,8 @@ foreign-key check then finds the lock already held by its own transaction. In th
 the check takes a KEY SHARE lock first, and the UPDATE after it (from a savepoint, or beside a
 concurrent writer's check) leaves a MultiXact in the old row version's xmax. PostgreSQL's
 index scans cannot tell such a version is dead, so they never mark its index entries dead:
-every later lookup of that user, tag or article walks all of its old versions until VACUUM.
-The bench measured the anonymous list falling from ~4,000 to ~1,000 req/s after a minute of
-one author's writes (docs/performance.md, "Hot rows and MultiXacts").
+every later lookup of that user, tag or article walks all of its old versions until VACUUM
+(docs/performance.md, "Hot rows and MultiXacts").
 """
 
 from __future__ import annotations

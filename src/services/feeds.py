@@ -2,8 +2,8 @@
 
 A feed page is then a range scan of the viewer's first entries, and `articlesCount` one
 lookup of `feed_counts`, whatever the number of authors followed (article_queries.feed_page).
-Reading the feed from the followed authors instead cost PostgreSQL twice a list's work: a
-lookup per followed author (~50) for the count and the page's bounds (bench/HISTORY.md).
+Why, and what reading it from the followed authors cost: docs/performance.md, "Pages in
+index order: tag, favorited, feed".
 
 The invariant every write keeps, in its own transaction: `feed_entries` holds exactly one row
 per (follower, article of an author they follow), and `feed_counts.articles_count` is the

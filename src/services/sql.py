@@ -52,9 +52,8 @@ def has_favorited(viewer_id: Viewer, article_id: Any) -> ColumnElement[bool]:
     """SQL expression: has the viewer favorited this article? Always false when anonymous.
 
     A scalar subquery, not EXISTS: PostgreSQL turned the EXISTS into a hashed subplan that
-    read every favorite of the viewer once per page (hundreds, at a million articles about a
-    thousand, bench/EXPLAIN-1M.md); this way each listed article is one probe of
-    `pk_favorites (user_id, article_id)`.
+    read every favorite of the viewer once per page; this way each listed article is one probe
+    of `pk_favorites (user_id, article_id)` (docs/performance.md, "The request path").
     """
     if viewer_id is None:
         return false()

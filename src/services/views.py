@@ -31,9 +31,9 @@ class ProfileView(NamedTuple):
 class ArticleView(TypedDict):
     """An article as its read statement returns it (services/article_queries.py), handed to the
     API as that very row and read by column name: asyncpg's Record and SQLAlchemy's RowMapping
-    both read this way. A page builds no object per article on its way to the JSON (a copy per
-    row was a tenth of a list request's CPU time; issue 4). Rows carry other columns too (`id`,
-    a page's `total`, the viewer's session check); these are the ones the API reads."""
+    both read this way. A page builds no object per article on its way to the JSON
+    (docs/performance.md, "The request path"). Rows carry other columns too (`id`, a page's
+    `total`, the viewer's session check); these are the ones the API reads."""
 
     slug: str
     title: str

@@ -1,11 +1,11 @@
-"""Counter rows stay cheap to read after writes (PostgreSQL; issue 4).
+"""Counter rows stay cheap to read after writes (PostgreSQL).
 
 Every article create, favorite and tag change moves a count on a row that the same write's new
 rows reference (the author, the user, the tag). If the foreign-key check's KEY SHARE lock comes
 before the count's UPDATE (from a savepoint, or beside a concurrent writer), the old row version
 gets a MultiXact xmax, and PostgreSQL's index scans cannot mark such versions dead: each later
-lookup of that user or tag walks every old version (counters.py). Found by the bench: the
-anonymous list fell from ~4,000 to ~1,000 req/s after its write scenarios.
+lookup of that user or tag walks every old version (counters.py). Found by the bench
+(docs/performance.md, "Hot rows and MultiXacts").
 
 The check reads the raw heap pages (pageinspect), so it needs a superuser, as CI's is.
 """
