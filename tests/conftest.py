@@ -24,6 +24,7 @@ from src.core import migrations
 from src.core.config import Settings
 from src.main import create_app, release_resources
 from src.models import Base
+from tests.cli import Conduit, isolated_conduit
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -116,6 +117,12 @@ async def client(app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-
     transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
         yield http
+
+
+@pytest.fixture
+def conduit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Conduit:
+    """The `conduit` command in this process, from an empty directory, no settings inherited."""
+    return isolated_conduit(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """A real `conduit serve` process on a free local port, always killed at the end.
 
-The one way tests start a server to talk TCP to: tests/ops (workers, signals, logs) and
-tests/e2e (a browser, a generated client).
+The one way tests start a server to talk TCP to: tests/ops (workers, signals, logs, the
+image's layout) and tests/e2e (a browser, a generated client).
 """
 
 from __future__ import annotations
@@ -10,21 +10,18 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from tests.cli import CONDUIT, clean_environment
 from tests.conftest import TEST_SECRET
 
-CONDUIT = Path(sys.executable).with_name("conduit")
 STARTUP_SECONDS = 60
-# Integrations the developer's shell may point at: the server under test talks to none of them.
-FOREIGN_ENV_PREFIXES = ("PROMETHEUS_", "OTEL_", "SENTRY_", "REDIS_", "DATABASE_")
 
 
 def free_port() -> int:
@@ -51,27 +48,31 @@ class LiveServer:
 def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> Iterator[LiveServer]:
     """`conduit serve *args` over an already migrated database, run in `tmp_path` (no stray
     .env), logging there; production settings with JSON logs and no rate limits unless `env`
-    overrides them."""
+    overrides them, and none of the developer's settings inherited."""
     port = free_port()
-    log = tmp_path / f"server-{port}.log"
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith(FOREIGN_ENV_PREFIXES)
+    defaults = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "ENVIRONMENT": "production",
+        "LOG_FORMAT": "json",
+        "RATE_LIMIT_ENABLED": "false",
     }
-    environment.update(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": TEST_SECRET,
-            "ENVIRONMENT": "production",
-            "LOG_FORMAT": "json",
-            "RATE_LIMIT_ENABLED": "false",
-            **env,
-        }
-    )
+    environment = clean_environment(**{**defaults, **env})
+    command = [str(CONDUIT), "serve", "--port", str(port), "--no-migrate", *args]
+    with serving(command, port, tmp_path, environment, tmp_path / f"server-{port}.log") as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    command: list[str], port: int, cwd: Path, env: Mapping[str, str], log: Path
+) -> Iterator[LiveServer]:
+    """Any command that serves Conduit on `port`, yielded once it answers, killed at the end."""
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(CONDUIT), "serve", "--port", str(port), "--no-migrate", *args],
-            cwd=tmp_path,
-            env=environment,
+            command,
+            cwd=cwd,
+            env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: workers die with it

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import URL, create_engine, inspect
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from src.api.server import BoundedHttpToolsProtocol
-from src.cli import app
 from src.models import Base
+from tests.cli import Conduit, run_conduit
 from tests.live import free_port
 
-CONDUIT = Path(sys.executable).with_name("conduit")
 PRIVATE_SECRET = "a-private-secret-that-is-long-enough-for-production"
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """Run from an empty directory (no stray .env) with none of our variables inherited."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "SECRET_KEY", "ENVIRONMENT", "CORS_ORIGINS", "REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
 
 
 def sqlite_tables(path: Path) -> set[str]:
@@ -42,30 +30,16 @@ def sqlite_tables(path: Path) -> set[str]:
         engine.dispose()
 
 
-def run_conduit(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The installed console script, in a clean environment (a real process, a real exit code)."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY"}}
-    return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(CONDUIT), *args],
-        cwd=tmp_path,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_help_lists_the_commands(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["--help"])
+def test_help_lists_the_commands(conduit: Conduit) -> None:
+    result = conduit.invoke("--help")
 
     assert result.exit_code == 0
     for command in ("serve", "db"):
         assert command in result.output
 
 
-def test_db_help_lists_the_migration_commands(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["db", "--help"])
+def test_db_help_lists_the_migration_commands(conduit: Conduit) -> None:
+    result = conduit.invoke("db", "--help")
 
     assert result.exit_code == 0
     for command in ("upgrade", "downgrade", "current"):
@@ -73,12 +47,12 @@ def test_db_help_lists_the_migration_commands(runner: CliRunner) -> None:
 
 
 def test_db_upgrade_creates_the_tables_in_a_fresh_sqlite_file(
-    runner: CliRunner, tmp_path: Path
+    conduit: Conduit, tmp_path: Path
 ) -> None:
     database = tmp_path / "fresh.db"
 
-    result = runner.invoke(
-        app, ["db", "upgrade"], env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    result = conduit.invoke(
+        "db", "upgrade", env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
     )
 
     assert result.exit_code == 0, result.output
@@ -87,12 +61,12 @@ def test_db_upgrade_creates_the_tables_in_a_fresh_sqlite_file(
     assert "alembic_version" in tables
 
 
-def test_db_downgrade_to_base_removes_the_tables(runner: CliRunner, tmp_path: Path) -> None:
+def test_db_downgrade_to_base_removes_the_tables(conduit: Conduit, tmp_path: Path) -> None:
     database = tmp_path / "roundtrip.db"
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
-    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    assert conduit.invoke("db", "upgrade", env=env).exit_code == 0
 
-    result = runner.invoke(app, ["db", "downgrade", "base"], env=env)
+    result = conduit.invoke("db", "downgrade", "base", env=env)
 
     assert result.exit_code == 0, result.output
     assert sqlite_tables(database) & set(Base.metadata.tables) == set()
@@ -101,8 +75,8 @@ def test_db_downgrade_to_base_removes_the_tables(runner: CliRunner, tmp_path: Pa
 @pytest.mark.parametrize(
     "url", ["not a url at all", "mysql://root@localhost/conduit", "sqlite:///./sync-driver.db"]
 )
-def test_an_invalid_database_url_is_refused_clearly(runner: CliRunner, url: str) -> None:
-    result = runner.invoke(app, ["db", "upgrade"], env={"DATABASE_URL": url})
+def test_an_invalid_database_url_is_refused_clearly(conduit: Conduit, url: str) -> None:
+    result = conduit.invoke("db", "upgrade", env={"DATABASE_URL": url})
 
     assert result.exit_code != 0
     assert "Invalid configuration" in result.output
@@ -110,9 +84,9 @@ def test_an_invalid_database_url_is_refused_clearly(runner: CliRunner, url: str)
     assert "Traceback" not in result.output
 
 
-def test_a_database_url_password_is_not_echoed_in_the_error(runner: CliRunner) -> None:
-    result = runner.invoke(
-        app, ["db", "upgrade"], env={"DATABASE_URL": "mysql://root:hunter2@localhost/conduit"}
+def test_a_database_url_password_is_not_echoed_in_the_error(conduit: Conduit) -> None:
+    result = conduit.invoke(
+        "db", "upgrade", env={"DATABASE_URL": "mysql://root:hunter2@localhost/conduit"}
     )
 
     assert result.exit_code != 0
@@ -135,11 +109,11 @@ def test_production_with_the_default_secret_refuses_to_serve(tmp_path: Path) -> 
 
 
 def test_production_with_a_short_secret_refuses_to_serve_without_echoing_it(
-    runner: CliRunner, tmp_path: Path
+    conduit: Conduit, tmp_path: Path
 ) -> None:
-    result = runner.invoke(
-        app,
-        ["serve", "--no-migrate"],
+    result = conduit.invoke(
+        "serve",
+        "--no-migrate",
         env={
             "ENVIRONMENT": "production",
             "SECRET_KEY": "short-private-value",
@@ -153,13 +127,13 @@ def test_production_with_a_short_secret_refuses_to_serve_without_echoing_it(
 
 
 def test_production_with_a_private_secret_passes_the_configuration_check(
-    runner: CliRunner, tmp_path: Path
+    conduit: Conduit, tmp_path: Path
 ) -> None:
     database = tmp_path / "prod.db"
 
-    result = runner.invoke(
-        app,
-        ["db", "upgrade"],
+    result = conduit.invoke(
+        "db",
+        "upgrade",
         env={
             "ENVIRONMENT": "production",
             "SECRET_KEY": PRIVATE_SECRET,
@@ -209,7 +183,7 @@ def assert_one_line_refusal(result: Result, *expected: str) -> None:
 
 @pytest.mark.parametrize("command", DATABASE_COMMANDS)
 def test_a_database_that_does_not_exist_stops_the_command_with_one_line(
-    runner: CliRunner, command: list[str]
+    conduit: Conduit, command: list[str]
 ) -> None:
     server = postgres_server()
     url = server.set(database="does_not_exist_xyz")
@@ -218,9 +192,8 @@ def test_a_database_that_does_not_exist_stops_the_command_with_one_line(
     if command[0] == "serve":
         command = [*command, "--port", str(free_port())]
 
-    result = runner.invoke(
-        app,
-        command,
+    result = conduit.invoke(
+        *command,
         env={"DATABASE_URL": url.set(password=password).render_as_string(hide_password=False)},
     )
 
@@ -230,19 +203,19 @@ def test_a_database_that_does_not_exist_stops_the_command_with_one_line(
 
 @pytest.mark.parametrize("command", DATABASE_COMMANDS)
 def test_a_database_that_refuses_connections_stops_the_command_with_one_line(
-    runner: CliRunner, command: list[str]
+    conduit: Conduit, command: list[str]
 ) -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/conduit"
     if command[0] == "serve":
         command = [*command, "--port", str(free_port())]
 
-    result = runner.invoke(app, command, env={"DATABASE_URL": url})
+    result = conduit.invoke(*command, env={"DATABASE_URL": url})
 
     assert_one_line_refusal(result, url, "connection refused")
 
 
 def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
-    runner: CliRunner, tmp_path: Path
+    conduit: Conduit, tmp_path: Path
 ) -> None:
     database = tmp_path / "untouched.db"
     with socket.socket() as taken:
@@ -250,9 +223,10 @@ def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
         taken.listen()
         port = taken.getsockname()[1]
 
-        result = runner.invoke(
-            app,
-            ["serve", "--port", str(port)],
+        result = conduit.invoke(
+            "serve",
+            "--port",
+            str(port),
             env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
         )
 
@@ -261,15 +235,17 @@ def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
 
 
 def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settings(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[dict[str, Any]] = []
     monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
     monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
 
-    result = runner.invoke(
-        app,
-        ["serve", "--no-migrate", "--port", str(free_port())],
+    result = conduit.invoke(
+        "serve",
+        "--no-migrate",
+        "--port",
+        str(free_port()),
         env={
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
             "MAX_HEADER_BYTES": "4096",
@@ -294,15 +270,17 @@ def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settin
 
 
 def test_serve_without_a_concurrency_limit_sets_none(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[dict[str, Any]] = []
     monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
     monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
 
-    result = runner.invoke(
-        app,
-        ["serve", "--no-migrate", "--port", str(free_port())],
+    result = conduit.invoke(
+        "serve",
+        "--no-migrate",
+        "--port",
+        str(free_port()),
         env={
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
             "LIMIT_CONCURRENCY": "0",

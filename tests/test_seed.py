@@ -14,12 +14,11 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
-from typer.testing import CliRunner
 
-from src.cli import app as cli
 from src.models import Article, Favorite, Follow
 from src.services.seed import SEED_PASSWORD, DatabaseNotEmpty, SeedPlan, seed
 from tests.api.test_article_counts import assert_counters_match_rows, count_of
+from tests.cli import Conduit
 
 PLAN = SeedPlan(
     users=12,
@@ -81,22 +80,20 @@ async def _slugs(url: str) -> list[str]:
 
 
 def test_the_command_seeds_the_same_data_for_the_same_seed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = CliRunner()
-    monkeypatch.chdir(tmp_path)
     args = ["seed", "--users", "5", "--articles", "30", "--tags", "6", "--follows", "2"]
     slugs: list[list[str]] = []
     for name in ("a", "b"):
         url = f"sqlite+aiosqlite:///{tmp_path / name}.db"
         monkeypatch.setenv("DATABASE_URL", url)
-        result = runner.invoke(cli, [*args, "--seed", "3"])
+        result = conduit.invoke(*args, "--seed", "3")
         assert result.exit_code == 0, result.output
         assert "Seeded 5 users and 30 articles" in result.output
         slugs.append(asyncio.run(_slugs(url)))
     assert slugs[0] == slugs[1]
     assert len(slugs[0]) == 30
 
-    again = runner.invoke(cli, [*args, "--seed", "3"])
+    again = conduit.invoke(*args, "--seed", "3")
     assert again.exit_code == 1
     assert "already has users" in again.output

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
-from typer.testing import CliRunner
 
-from src.cli import app as cli
 from tests.api.test_openapi import operations
+from tests.cli import Conduit
 
 COMMITTED = Path(__file__).parents[2] / "docs" / "openapi.json"
 REGENERATE = "run `.venv/bin/conduit openapi --output docs/openapi.json` and commit the result"
@@ -151,17 +150,17 @@ async def test_the_committed_document_is_what_the_app_serves(
     )
 
 
-def test_conduit_openapi_writes_the_document(tmp_path: Path) -> None:
+def test_conduit_openapi_writes_the_document(conduit: Conduit, tmp_path: Path) -> None:
     output = tmp_path / "out" / "openapi.json"
 
-    result = CliRunner().invoke(cli, ["openapi", "--output", str(output)])
+    result = conduit.invoke("openapi", "--output", str(output))
 
     assert result.exit_code == 0, result.output
     assert output.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8"), REGENERATE
 
 
-def test_conduit_openapi_prints_the_document_without_output() -> None:
-    result = CliRunner().invoke(cli, ["openapi"])
+def test_conduit_openapi_prints_the_document_without_output(conduit: Conduit) -> None:
+    result = conduit.invoke("openapi")
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["info"]["title"] == "Conduit API"

@@ -6,21 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from src.cli import app
 from src.core.config import Settings
+from tests.cli import Conduit
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    return CliRunner()
-
-
-def test_config_prints_every_setting_with_secrets_masked(runner: CliRunner) -> None:
+def test_config_prints_every_setting_with_secrets_masked(conduit: Conduit) -> None:
     env = {
         "DATABASE_URL": "postgresql+asyncpg://app:db-pass-123@db.internal:5432/conduit",
         "SECRET_KEY": "k" * 48,
@@ -28,7 +19,7 @@ def test_config_prints_every_setting_with_secrets_masked(runner: CliRunner) -> N
         "SENTRY_DSN": "https://sentry-key-789@o1.ingest.sentry.io/1",
         "LOG_LEVEL": "debug",
     }
-    result = runner.invoke(app, ["config", "--json"], env=env)
+    result = conduit.invoke("config", "--json", env=env)
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert set(shown) == {name.upper() for name in Settings.model_fields} | {"warnings"}
@@ -39,14 +30,14 @@ def test_config_prints_every_setting_with_secrets_masked(runner: CliRunner) -> N
     assert shown["LOG_LEVEL"] == "DEBUG"
     assert "SECRET_KEY" not in shown["warnings"]  # a private one
 
-    table = runner.invoke(app, ["config"], env=env)
+    table = conduit.invoke("config", env=env)
     assert table.exit_code == 0
     assert "REDIS_URL" in table.output and "redis-pass-456" not in table.output
 
 
-def test_config_json_keeps_numbers_booleans_lists_and_nulls(runner: CliRunner) -> None:
-    result = runner.invoke(
-        app, ["config", "--json"], env={"DB_POOL_SIZE": "7", "CORS_ORIGINS": "https://a,https://b"}
+def test_config_json_keeps_numbers_booleans_lists_and_nulls(conduit: Conduit) -> None:
+    result = conduit.invoke(
+        "config", "--json", env={"DB_POOL_SIZE": "7", "CORS_ORIGINS": "https://a,https://b"}
     )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
@@ -57,34 +48,34 @@ def test_config_json_keeps_numbers_booleans_lists_and_nulls(runner: CliRunner) -
     assert shown["REDIS_URL"] is None
     assert shown["CORS_ORIGINS"] == ["https://a", "https://b"]
 
-    table = runner.invoke(app, ["config"], env={"CORS_ORIGINS": "https://a,https://b"})
+    table = conduit.invoke("config", env={"CORS_ORIGINS": "https://a,https://b"})
     assert "https://a,https://b" in table.output and "true" in table.output
 
 
-def test_config_warns_while_secret_key_is_the_development_default(runner: CliRunner) -> None:
-    table = runner.invoke(app, ["config"])
+def test_config_warns_while_secret_key_is_the_development_default(conduit: Conduit) -> None:
+    table = conduit.invoke("config")
     assert table.exit_code == 0, table.output
     warning = "Warning: SECRET_KEY is the development default"
     assert warning in table.stderr and warning not in table.stdout
 
-    shown = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    shown = json.loads(conduit.invoke("config", "--json").stdout)
     assert shown["warnings"]["SECRET_KEY"][0].startswith("is the development default")
 
-    private = runner.invoke(app, ["config"], env={"SECRET_KEY": "k" * 48})
+    private = conduit.invoke("config", env={"SECRET_KEY": "k" * 48})
     assert "SECRET_KEY is" not in private.output
 
 
 UNSHARED_LIMITS = "REDIS_URL is unset: each worker process counts the rate limits in its own memory"
 
 
-def test_config_warns_that_rate_limits_without_redis_are_per_worker(runner: CliRunner) -> None:
-    table = runner.invoke(app, ["config"])
+def test_config_warns_that_rate_limits_without_redis_are_per_worker(conduit: Conduit) -> None:
+    table = conduit.invoke("config")
     assert f"Warning: {UNSHARED_LIMITS}" in table.stderr
 
-    shown = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    shown = json.loads(conduit.invoke("config", "--json").stdout)
     assert "--workers N every limit is N times higher" in shown["warnings"]["REDIS_URL"][0]
     for env in ({"REDIS_URL": "redis://cache:6379/0"}, {"RATE_LIMIT_ENABLED": "false"}):
-        quiet = json.loads(runner.invoke(app, ["config", "--json"], env=env).stdout)
+        quiet = json.loads(conduit.invoke("config", "--json", env=env).stdout)
         assert "REDIS_URL" not in quiet["warnings"]
 
 
@@ -98,7 +89,7 @@ def test_config_warns_that_rate_limits_without_redis_are_per_worker(runner: CliR
     ],
 )
 def test_serve_with_several_workers_and_no_redis_warns_at_start(
-    runner: CliRunner,
+    conduit: Conduit,
     monkeypatch: pytest.MonkeyPatch,
     workers: int,
     env: dict[str, str],
@@ -108,8 +99,8 @@ def test_serve_with_several_workers_and_no_redis_warns_at_start(
     monkeypatch.setattr("src.cli.uvicorn.run", lambda *_a, **kw: started.append(kw["workers"]))
     monkeypatch.setattr("src.cli.metrics.prepare_multiprocess", lambda _workers: None)
 
-    result = runner.invoke(
-        app, ["serve", "--no-migrate", "--port", "0", "--workers", str(workers)], env=env
+    result = conduit.invoke(
+        "serve", "--no-migrate", "--port", "0", "--workers", str(workers), env=env
     )
 
     assert result.exit_code == 0, result.output
@@ -133,9 +124,9 @@ def test_serve_with_several_workers_and_no_redis_warns_at_start(
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_setting(
-    runner: CliRunner, name: str, value: str
+    conduit: Conduit, name: str, value: str
 ) -> None:
-    result = runner.invoke(app, ["config"], env={name: value})
+    result = conduit.invoke("config", env={name: value})
     assert result.exit_code == 2
     assert "Invalid configuration" in result.output
     assert name in result.output

@@ -14,18 +14,17 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import site
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import yaml
 
+from tests.cli import clean_environment
 from tests.conftest import TEST_SECRET
-from tests.live import free_port
+from tests.live import free_port, serving
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -110,20 +109,13 @@ def test_the_runtime_layout_migrates_serves_and_passes_its_healthcheck(tmp_path:
     conduit = _build_runtime_layout(app_dir)
     assert {"alembic.ini", "alembic", "src"} <= {p.name for p in app_dir.iterdir()}
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "OTEL_", "SENTRY_", "PROMETHEUS_"))
-    }
-    env.update(
-        {
-            # The image's ENV: the package runs from /app (then the venv's packages).
-            "PYTHONPATH": os.pathsep.join([str(app_dir), *site.getsitepackages()]),
-            "ENVIRONMENT": "production",
-            "LOG_FORMAT": "json",
-            "SECRET_KEY": TEST_SECRET,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data.db'}",
-        }
+    env = clean_environment(
+        # The image's ENV: the package runs from /app (then the venv's packages).
+        PYTHONPATH=os.pathsep.join([str(app_dir), *site.getsitepackages()]),
+        ENVIRONMENT="production",
+        LOG_FORMAT="json",
+        SECRET_KEY=TEST_SECRET,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'data.db'}",
     )
     where = subprocess.run(
         [sys.executable, "-S", "-c", "import src; print(src.__file__)"],
@@ -141,26 +133,12 @@ def test_the_runtime_layout_migrates_serves_and_passes_its_healthcheck(tmp_path:
     command = [str(conduit), *cmd[1:]]
     command[command.index("--port") + 1] = str(port)
     command[command.index("--host") + 1] = "127.0.0.1"
-    server = subprocess.Popen(  # noqa: S603 - the image's CMD
-        command, cwd=app_dir, env=env, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert server.poll() is None, "the image's CMD exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with serving(command, port, app_dir, env, tmp_path / "server.log") as server:
         healthcheck = next(rest for word, rest in _instructions("runtime") if word == "HEALTHCHECK")
         probe = _json_form(healthcheck.split(" CMD ", 1)[1])
         assert probe[0] == "python"
         script = probe[2].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         result = subprocess.run([sys.executable, "-c", script], timeout=10)  # noqa: S603
         assert result.returncode == 0  # healthy
-        articles = httpx.get(f"http://127.0.0.1:{port}/api/articles", timeout=5)
+        articles = httpx.get(f"{server.url}/api/articles", timeout=5)
         assert articles.json() == {"articles": [], "articlesCount": 0}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
