@@ -15,7 +15,8 @@ from typing import Any
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event
 
-from bench.runner import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
+from bench.scenarios import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
+from bench.servers import asyncpg_dsn
 from src.core.config import Settings
 from src.main import create_app, release_resources
 
@@ -34,8 +35,7 @@ HOT = {
 
 
 async def main(database_url: str) -> None:
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    fixtures = await load_fixtures(dsn)
+    fixtures = await load_fixtures(asyncpg_dsn(database_url))
     settings = Settings(database_url=database_url, rate_limit_enabled=False, log_level="WARNING")
     app = create_app(settings)
     # The reads run through SQLAlchemy's session here, where each statement is seen with its

@@ -1,4 +1,4 @@
-"""Login takes about the same time whether or not the email exists (issue 3: no enumeration).
+"""Login takes about the same time whether or not the email exists (no account enumeration).
 
 Run: .venv/bin/python bench/login_timing.py [ROUNDS]
 Uses production argon2id parameters on a throwaway SQLite database, in-process (ASGI).

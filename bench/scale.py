@@ -1,17 +1,17 @@
-"""bench/scale: does each read stay as fast at 1M articles as at 10k? (issue 4's p99 target)
+"""bench/scale: does each read stay as fast at 1M articles as at 10k? (the p99 target)
 
 Two `bench/run`s on different databases, minutes apart, compare two moments of a noisy
-machine as much as two data sets: on the 2-core VM of bench/RESULTS.md the floor alone moved
-1.17x between two such runs. This runs both scales in one session instead: a server (and a
-floor) per database, all pinned to the server core, loaded one at a time. Each round measures
-every read on the small database and then on the large one, the order swapped every round, so
-drift lands on both alike; the reported p99 of a scenario is its median over the rounds.
+machine as much as two data sets (bench/README.md, "3. The two scales side by side"). This
+runs both scales in one session instead: a server (and a floor) per database, all pinned to
+the server core, loaded one at a time. Each round measures every read on the small database
+and then on the large one, the order swapped every round, so drift lands on both alike; the
+reported p99 of a scenario is its median over the rounds.
 
 Two loads, as the same reads meet two kinds of traffic:
 - saturated: 32 connections without pause, as in bench/run; a p99 there is mostly queueing,
   so it moves with throughput;
-- paced: 4 connections, each pausing 5 ms between requests (a third of capacity); a p99 there
-  is a request's own latency, the database's part included.
+- paced: 4 connections, each pausing 5 ms between requests (well under capacity); a p99
+  there is a request's own latency, the database's part included.
 """
 
 from __future__ import annotations
@@ -28,26 +28,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.runner import (
+from bench.results import machine
+from bench.scenarios import FLOOR, Fixtures, Scenario, choose, load_fixtures, scenarios
+from bench.servers import (
     ROOT,
-    Fixtures,
-    Scenario,
     asyncpg_dsn,
-    conduit_command,
-    floor_command,
     http,
-    load_fixtures,
-    lua_script,
-    machine,
-    process,
-    scenarios,
     server_env,
+    serving,
+    sign_in,
     wait_ready,
-    warmed_wrk,
 )
+from bench.wrk import lua_script, warmed_wrk
 
 LOADS = {"saturated": (32, 0), "paced": (4, 5)}  # connections, pause between requests (ms)
-FLOOR = "floor: list anonymous"
+SERVER_CPUS = "0"  # all four servers: only one is loaded at a time
+Runs = dict[tuple[str, str, str], list[dict[str, float]]]  # (load, read, site): every round
 
 
 @dataclass
@@ -62,16 +58,11 @@ class Site:
     token: str = ""
 
     def url(self, scenario: Scenario) -> str:
-        return (self.floor if scenario.name == FLOOR else self.base) + scenario.path
+        return (self.floor if scenario.name == FLOOR.name else self.base) + scenario.path
 
 
 def reads(fixtures: Fixtures, only: str) -> list[Scenario]:
-    chosen = [Scenario(FLOOR, "GET", "/api/articles")]
-    chosen += [s for s in scenarios(fixtures) if not s.write]
-    if only:
-        wanted = {n.strip() for n in only.split(",")}
-        chosen = [s for s in chosen if s.name in wanted]
-    return chosen
+    return choose([FLOOR, *(s for s in scenarios(fixtures) if not s.write)], only)
 
 
 def check(site: Site, scenario: Scenario) -> str | None:
@@ -104,6 +95,28 @@ def summarize(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def main() -> None:
+    args = parse_args()
+    loads = list(LOADS) if args.load == "both" else [args.load]
+    secret = secrets.token_urlsafe(48)
+    logs = Path(tempfile.mkdtemp(prefix="conduit-scale-"))
+    with ExitStack() as stack:
+        scales = (("small", args.small), ("large", args.large))
+        sites = [
+            serve(stack, label, url, args.port + 2 * i, secret, logs)
+            for i, (label, url) in enumerate(scales)
+        ]
+        for site in sites:
+            start(site)
+        by_site = checked_reads(sites, args.only)
+        names = list(by_site[sites[0].label])
+        runs = measure_rounds(sites, by_site, names, loads, args)
+    report = build_report(sites, names, runs, loads, args)
+    print_table(report)
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nJSON: {args.output}   server logs: {logs}")
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/scale", description=__doc__.split("\n")[0])
     parser.add_argument("--small", required=True, help="the 10k database (postgresql+asyncpg)")
     parser.add_argument("--large", required=True, help="the 1M database (postgresql+asyncpg)")
@@ -115,69 +128,69 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8771, help="first of four ports")
     parser.add_argument("--output", default=str(ROOT / "bench/results-scale.json"))
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
-    server_cpus = "0"
-    args.client_cpus = str(cores - 1)
-    loads = list(LOADS) if args.load == "both" else [args.load]
+    args.client_cpus = str((os.cpu_count() or 1) - 1)
+    return args
 
-    secret = secrets.token_urlsafe(48)
-    logs = Path(tempfile.mkdtemp(prefix="conduit-scale-"))
-    sites: list[Site] = []
-    with ExitStack() as stack:
-        for i, (label, url) in enumerate((("small", args.small), ("large", args.large))):
-            dsn = asyncpg_dsn(url)
-            env = server_env(url, secret)
-            port, floor_port = args.port + 2 * i, args.port + 2 * i + 1
-            serve = conduit_command(server_cpus, port, workers=1)
-            floor = floor_command(server_cpus, floor_port)
-            stack.enter_context(process(serve, env, logs / f"conduit-{label}.log"))
-            stack.enter_context(
-                process(floor, {**env, "DATABASE_URL": dsn}, logs / f"floor-{label}.log")
-            )
-            site = Site(
-                label,
-                url,
-                f"http://127.0.0.1:{port}",
-                f"http://127.0.0.1:{floor_port}",
-                asyncio.run(load_fixtures(dsn)),
-            )
-            sites.append(site)
-        for site in sites:
-            wait_ready(f"{site.base}/api/tags", 120)
-            wait_ready(f"{site.floor}/api/articles?limit=1")
-            login = next(s for s in scenarios(site.fixtures) if s.name == "login")
-            status, raw = http("POST", site.base + login.path, body=login.body)
-            if status != 200:
-                raise SystemExit(f"login on {site.label} failed ({status}): is it seeded?")
-            site.token = json.loads(raw)["user"]["token"]
 
-        names = [s.name for s in reads(sites[0].fixtures, args.only)]
-        by_site = {
-            site.label: {s.name: s for s in reads(site.fixtures, args.only)} for site in sites
-        }
-        problems = [
-            p for site in sites for s in by_site[site.label].values() if (p := check(site, s))
-        ]
-        if problems:
-            raise SystemExit("wrong answers:\n" + "\n".join(problems))
+def serve(stack: ExitStack, label: str, url: str, port: int, secret: str, logs: Path) -> Site:
+    """A Conduit server (on port) and its floor (port + 1) on one database, for the stack's
+    lifetime."""
+    ports = (port, port + 1)
+    stack.enter_context(
+        serving(url, server_env(url, secret), SERVER_CPUS, ports, logs, label=label)
+    )
+    fixtures = asyncio.run(load_fixtures(asyncpg_dsn(url)))
+    return Site(label, url, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}", fixtures)
 
-        runs: dict[tuple[str, str, str], list[dict[str, float]]] = {}
-        for number in range(args.rounds):
-            order = sites if number % 2 == 0 else sites[::-1]
-            for load in loads:
-                for name in names:
-                    for site in order:
-                        result = measure(site, by_site[site.label][name], load, args)
-                        runs.setdefault((load, name, site.label), []).append(result)
-                    print(
-                        f"round {number + 1} {load:9} {name:22} "
-                        + "  ".join(
-                            f"{site.label} p99 {runs[(load, name, site.label)][-1]['p99_ms']:6.2f}"
-                            for site in sites
-                        ),
-                        flush=True,
-                    )
 
+def start(site: Site) -> None:
+    """The site's servers up, and its token that of the seed's first user."""
+    wait_ready(f"{site.base}/api/tags", 120)
+    wait_ready(f"{site.floor}/api/articles?limit=1")
+    status, site.token = sign_in(site.base)
+    if status != 200:
+        raise SystemExit(f"login on {site.label} failed ({status}): is it seeded?")
+
+
+def checked_reads(sites: list[Site], only: str) -> dict[str, dict[str, Scenario]]:
+    """Each site's reads by name, once every answer on every site is right."""
+    by_site = {site.label: {s.name: s for s in reads(site.fixtures, only)} for site in sites}
+    problems = [p for site in sites for s in by_site[site.label].values() if (p := check(site, s))]
+    if problems:
+        raise SystemExit("wrong answers:\n" + "\n".join(problems))
+    return by_site
+
+
+def measure_rounds(
+    sites: list[Site],
+    by_site: dict[str, dict[str, Scenario]],
+    names: list[str],
+    loads: list[str],
+    args: argparse.Namespace,
+) -> Runs:
+    """Every read on each site, the sites' order swapped every round."""
+    runs: Runs = {}
+    for number in range(args.rounds):
+        order = sites if number % 2 == 0 else sites[::-1]
+        for load in loads:
+            for name in names:
+                for site in order:
+                    result = measure(site, by_site[site.label][name], load, args)
+                    runs.setdefault((load, name, site.label), []).append(result)
+                print(
+                    f"round {number + 1} {load:9} {name:22} "
+                    + "  ".join(
+                        f"{site.label} p99 {runs[(load, name, site.label)][-1]['p99_ms']:6.2f}"
+                        for site in sites
+                    ),
+                    flush=True,
+                )
+    return runs
+
+
+def build_report(
+    sites: list[Site], names: list[str], runs: Runs, loads: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     report: dict[str, Any] = {
         "machine": machine(),
         "articles": {site.label: site.fixtures.total for site in sites},
@@ -202,9 +215,7 @@ def main() -> None:
                     "p99_ratio": round(ratio, 2) if ratio else None,
                 }
             )
-    print_table(report)
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nJSON: {args.output}   server logs: {logs}")
+    return report
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -1,0 +1,268 @@
+"""What bench/run and bench/scale drive, and the truth their answers are checked against.
+
+Each read's answer is checked against counts taken straight from the database (a fast wrong
+answer does not count); the filters read data that fills a 20-article page at every scale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+LOGIN_EMAIL = "user1@example.com"
+PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/services/seed.py)
+# The reads with a share-of-the-floor target (bench/RESULTS.md, "Targets: where this stands"):
+# paired with the floor, and measured again once the write scenarios have run.
+TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")
+
+Check = Callable[[int, Any], str | None]
+
+
+@dataclass
+class Scenario:
+    name: str
+    method: str
+    path: str
+    auth: bool = False
+    body: str | None = None
+    lua_request: str | None = None  # a custom wrk request() body (writes vary their target)
+    expect_status: int = 200
+    check: Check | None = None
+    write: bool = False
+
+
+@dataclass
+class Fixtures:
+    total: int
+    tag: str
+    tag_count: int
+    author: str
+    author_count: int
+    fan: str
+    fan_count: int
+    feed_count: int
+    followed: set[str]
+    slug: str
+    slug_comments: int
+    slugs: list[str]
+    top_tag: str
+    profile: str
+
+
+async def load_fixtures(dsn: str) -> Fixtures:
+    conn = await asyncpg.connect(dsn)
+    try:
+        q = conn.fetchval
+        total = await q("SELECT count(*) FROM articles")
+        tag = await q(
+            "SELECT t.name FROM tags t JOIN article_tags x ON x.tag_id = t.id "
+            "GROUP BY t.id ORDER BY count(*) DESC, t.name LIMIT 1 OFFSET 10"
+        )
+        top_tag = await q(
+            "SELECT t.name FROM tags t JOIN article_tags x ON x.tag_id = t.id "
+            "GROUP BY t.id ORDER BY count(*) DESC, t.name LIMIT 1"
+        )
+        tag_count = await q(
+            "SELECT count(*) FROM article_tags x JOIN tags t ON t.id = x.tag_id WHERE t.name = $1",
+            tag,
+        )
+        # The most prolific author, so that the page is a full 20 at every scale: a typical
+        # author's p99s would compare a part-filled page at the small scale with a full one.
+        author_id = await q(
+            "SELECT author_id FROM articles GROUP BY author_id ORDER BY count(*) DESC, author_id "
+            "LIMIT 1"
+        )
+        author = await q("SELECT username FROM users WHERE id = $1", author_id)
+        author_count = await q("SELECT count(*) FROM articles WHERE author_id = $1", author_id)
+        fan = await q("SELECT username FROM users WHERE id = 3")
+        fan_count = await q("SELECT count(*) FROM favorites WHERE user_id = 3")
+        feed_count = await q(
+            "SELECT count(*) FROM articles WHERE author_id IN "
+            "(SELECT followee_id FROM follows WHERE follower_id = 1)"
+        )
+        followed = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT u.username FROM follows f JOIN users u ON u.id = f.followee_id "
+                "WHERE f.follower_id = 1"
+            )
+        }
+        row = await conn.fetchrow(
+            "SELECT a.slug, count(c.id) AS n FROM articles a "
+            "JOIN comments c ON c.article_id = a.id "
+            "WHERE a.id = (SELECT max(article_id) FROM comments) GROUP BY a.slug"
+        )
+        slugs = [
+            r[0] for r in await conn.fetch("SELECT slug FROM articles ORDER BY id DESC LIMIT 200")
+        ]
+        return Fixtures(
+            total=total,
+            tag=tag,
+            tag_count=tag_count,
+            author=author,
+            author_count=author_count,
+            fan=fan,
+            fan_count=fan_count,
+            feed_count=feed_count,
+            followed=followed,
+            slug=row["slug"],
+            slug_comments=row["n"],
+            slugs=slugs,
+            top_tag=top_tag,
+            profile=author,
+        )
+    finally:
+        await conn.close()
+
+
+def _page_check(expected_count: int, each: Callable[[dict[str, Any]], bool] | None = None) -> Check:
+    def check(status: int, body: Any) -> str | None:
+        if status != 200:
+            return f"status {status}"
+        if body["articlesCount"] != expected_count:
+            return f"articlesCount {body['articlesCount']} != {expected_count} (count(*))"
+        articles = body["articles"]
+        if len(articles) != min(20, expected_count):
+            return f"{len(articles)} articles on the page"
+        stamps = [a["createdAt"] for a in articles]
+        if stamps != sorted(stamps, reverse=True):
+            return "not newest first"
+        if each and not all(each(a) for a in articles):
+            return "an article does not match the filter"
+        return None
+
+    return check
+
+
+def scenarios(f: Fixtures) -> list[Scenario]:
+    slugs_lua = "{" + ",".join(f'"{s}"' for s in f.slugs) + "}"
+    create_body = (
+        '\'{"article":{"title":"Bench article \' .. counter .. \' \' .. math.random(1e9) .. '
+        '\'","description":"bench","body":"benchmark body",'
+        '"tagList":["bench","dragons"]}}\''
+    )
+    return [
+        Scenario("list anonymous", "GET", "/api/articles", check=_page_check(f.total)),
+        Scenario(
+            "list authenticated",
+            "GET",
+            "/api/articles",
+            auth=True,
+            check=_page_check(f.total, lambda a: isinstance(a["author"]["following"], bool)),
+        ),
+        Scenario(
+            "list by tag",
+            "GET",
+            f"/api/articles?tag={f.tag}",
+            check=_page_check(f.tag_count, lambda a: f.tag in a["tagList"]),
+        ),
+        Scenario(
+            "list by author",
+            "GET",
+            f"/api/articles?author={f.author}",
+            check=_page_check(f.author_count, lambda a: a["author"]["username"] == f.author),
+        ),
+        Scenario(
+            "list by favorited",
+            "GET",
+            f"/api/articles?favorited={f.fan}",
+            check=_page_check(f.fan_count),
+        ),
+        Scenario(
+            "feed",
+            "GET",
+            "/api/articles/feed",
+            auth=True,
+            check=_page_check(
+                f.feed_count,
+                lambda a: a["author"]["following"] and a["author"]["username"] in f.followed,
+            ),
+        ),
+        Scenario(
+            "single article",
+            "GET",
+            f"/api/articles/{f.slug}",
+            check=lambda s, b: (
+                None
+                if s == 200 and b["article"]["slug"] == f.slug and b["article"]["body"]
+                else f"status {s}"
+            ),
+        ),
+        Scenario(
+            "comments",
+            "GET",
+            f"/api/articles/{f.slug}/comments",
+            check=lambda s, b: (
+                None
+                if s == 200 and len(b["comments"]) == f.slug_comments
+                else f"status {s} / {len(b.get('comments', []))} != {f.slug_comments} comments"
+            ),
+        ),
+        Scenario(
+            "tags",
+            "GET",
+            "/api/tags",
+            check=lambda s, b: (
+                None
+                if s == 200 and b["tags"] and b["tags"][0] == f.top_tag
+                else f"status {s}: first tag is not {f.top_tag}"
+            ),
+        ),
+        Scenario(
+            "profile",
+            "GET",
+            f"/api/profiles/{f.profile}",
+            check=lambda s, b: (
+                None if s == 200 and b["profile"]["username"] == f.profile else f"status {s}"
+            ),
+        ),
+        Scenario(
+            "create article",
+            "POST",
+            "/api/articles",
+            auth=True,
+            body=json.dumps(
+                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
+                separators=(",", ":"),
+            ),
+            lua_request=f" return wrk.format(nil, nil, nil, {create_body})",
+            expect_status=201,
+            write=True,
+        ),
+        Scenario(
+            "favorite/unfavorite",
+            "POST",
+            f"/api/articles/{f.slugs[0]}/favorite",
+            auth=True,
+            lua_request=(
+                f" local slugs = {slugs_lua}\n"
+                " local slug = slugs[(math.floor(counter / 2) % #slugs) + 1]\n"
+                ' local method = (counter % 2 == 1) and "POST" or "DELETE"\n'
+                ' return wrk.format(method, "/api/articles/" .. slug .. "/favorite")'
+            ),
+            write=True,
+        ),
+        Scenario(
+            "login",
+            "POST",
+            "/api/users/login",
+            body=json.dumps({"user": {"email": LOGIN_EMAIL, "password": PASSWORD}}),
+            write=True,
+        ),
+    ]
+
+
+# The floor's anonymous list (bench/floor/app.py): what every read is set against.
+FLOOR = Scenario("floor: list anonymous", "GET", "/api/articles")
+
+
+def choose(chosen: list[Scenario], only: str) -> list[Scenario]:
+    """The scenarios named in --only (comma-separated), or all of them."""
+    if not only:
+        return chosen
+    wanted = {n.strip() for n in only.split(",")}
+    return [s for s in chosen if s.name in wanted]

@@ -1,0 +1,156 @@
+"""The benchmarked servers: Conduit and its floor started pinned, reached, and watched (RSS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.scenarios import LOGIN_EMAIL, PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The CPUs (taskset lists) of the servers and of the load generator."""
+
+    server: str
+    client: str
+
+
+def pins(workers: int) -> Pins:
+    """With one worker, the server and the floor get core 0 and wrk core 1; with more workers
+    than that, the server cannot be kept off wrk's core on a 2-core machine: no pinning."""
+    cores = os.cpu_count() or 1
+    server = "0" if workers == 1 and cores > 1 else f"0-{cores - 1}"
+    client = str(cores - 1) if workers == 1 else f"0-{cores - 1}"
+    return Pins(server, client)
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: str | None = None
+) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(  # noqa: S310 - our own local server
+        url, data=body.encode() if body else None, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status, _ = http("GET", url)
+            if status < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def sign_in(base: str) -> tuple[int, str]:
+    """(status, token) of the seed's first user signing in; the token is "" on a failure."""
+    body = json.dumps({"user": {"email": LOGIN_EMAIL, "password": PASSWORD}})
+    status, raw = http("POST", f"{base}/api/users/login", body=body)
+    return status, json.loads(raw)["user"]["token"] if status == 200 else ""
+
+
+def rss_kib(pid: int) -> int:
+    """RSS of a process and its children (uvicorn workers), in KiB."""
+    total = 0
+    pids = [pid]
+    command = ["pgrep", "-P", str(pid)]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    pids += [int(p) for p in out.stdout.split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)  # noqa: S603
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def serving(
+    database_url: str,
+    env: dict[str, str],
+    cpus: str,
+    ports: tuple[int, int],
+    logs: Path,
+    *,
+    workers: int = 1,
+    label: str = "",
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Conduit (on ports[0]) and its floor (ports[1]) on one database until the block ends,
+    logging to logs/conduit[-label].log and logs/floor[-label].log. Yields Conduit's process."""
+    suffix = f"-{label}" if label else ""
+    floor_env = {**env, "DATABASE_URL": asyncpg_dsn(database_url)}
+    conduit = conduit_command(cpus, ports[0], workers)
+    with (
+        process(conduit, env, logs / f"conduit{suffix}.log") as server,
+        process(floor_command(cpus, ports[1]), floor_env, logs / f"floor{suffix}.log"),
+    ):
+        yield server
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL as asyncpg (the floor, the fixtures) takes it."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def server_env(database_url: str, secret: str, log_level: str = "WARNING") -> dict[str, str]:
+    """The environment of a benchmarked server (and, with an asyncpg DSN, of its floor)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secret,
+        # The benchmark measures serving, not the abuse limits (they would answer 429 to a
+        # load generator) nor per-request access logging (--log-level INFO turns it back on).
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": log_level,
+    }
+
+
+def conduit_command(cpus: str, port: int, workers: int) -> list[str]:
+    serve = ["taskset", "-c", cpus, str(ROOT / ".venv/bin/conduit"), "serve"]
+    return [*serve, "--port", str(port), "--workers", str(workers)]
+
+
+def floor_command(cpus: str, port: int) -> list[str]:
+    floor = ["taskset", "-c", cpus, str(ROOT / ".venv/bin/uvicorn"), "bench.floor.app:app"]
+    floor += ["--port", str(port), "--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+    return [*floor, "--log-level", "warning"]
