@@ -16,6 +16,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright, expect
 
+from tests.factories import register
+
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = next(
@@ -99,11 +101,9 @@ async def visit(browser: Browser, live_server: str) -> AsyncIterator[Visit]:
 async def test_swagger_ui_renders_offline_and_authorize_then_try_it_out_works(
     visit: Visit, live_server: str
 ) -> None:
-    user = {"username": "docsreader", "email": "docs@example.com", "password": "password123"}
     async with httpx.AsyncClient(base_url=live_server) as http:
-        registered = await http.post("/api/users", json={"user": user})
-    assert registered.status_code == 201
-    token = registered.json()["user"]["token"]
+        reader = await register(http, "docsreader", "docs@example.com", "password123")
+    token = reader.token
     page = visit.page
 
     await page.goto(f"{live_server}/docs")

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.factories import register
 from tests.live import live_server
 
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$", re.MULTILINE)
@@ -101,17 +102,12 @@ def refuses_connections(port: int) -> bool:
     return False
 
 
-NEW_USER = {
-    "user": {"username": "sigterm", "email": "sigterm@example.com", "password": "pw-12345678"}
-}
-
-
 async def test_sigterm_lets_the_in_flight_request_finish(database_url: str, tmp_path: Path) -> None:
     with live_server(database_url, tmp_path, SHUTDOWN_GRACE_SECONDS="30") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             # A write waits for the lock on both databases (on SQLite, reads take a WAL
             # snapshot and wait for nobody).
-            token = (await http.post("/api/users", json=NEW_USER)).json()["user"]["token"]
+            token = (await register(http, "sigterm")).token
             headers = {"X-Request-ID": "slow-request-1", "Authorization": f"Token {token}"}
             async with database_lock(database_url):
                 slow = asyncio.create_task(
