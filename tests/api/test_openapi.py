@@ -345,7 +345,7 @@ INVALID = {
     "CreateUser": ("POST", "/api/users", {"user": {"email": "a@b.io", "password": "x" * 12}}),
     "Login": ("POST", "/api/users/login", {"user": {"password": "x" * 12}}),
     "RefreshSession": ("POST", "/api/users/refresh", {"user": {}}),
-    "UpdateCurrentUser": ("PUT", "/api/user", {"user": {"username": ""}}),
+    "UpdateCurrentUser": ("PUT", "/api/user", {"user": {"email": ""}}),
     "GetArticles": ("GET", "/api/articles?limit=ten", None),
     "GetArticlesFeed": ("GET", "/api/articles/feed?limit=ten", None),
     "CreateArticle": ("POST", "/api/articles", {"article": {"description": "d", "body": "b"}}),

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     Field,
     StringConstraints,
     TypeAdapter,
@@ -13,7 +12,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, Timestamp, not_blank
+from src.api.schemas.base import CamelModel, NotBlank, Timestamp, sent_as, sent_at_most
 from src.api.schemas.profiles import ProfileOut
 from src.models.article import TAG_MAX_LENGTH
 from src.services import messages
@@ -24,14 +23,24 @@ BODY_MAX_LENGTH = 100_000
 TAGS_MAX_COUNT = 20
 
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
+    sent_at_most(TITLE_MAX_LENGTH),
+    NotBlank(),
 ]
 Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH),
+    sent_at_most(DESCRIPTION_MAX_LENGTH),
+    NotBlank(),
 ]
-Body = Annotated[str, StringConstraints(max_length=BODY_MAX_LENGTH), AfterValidator(not_blank)]
+# Markdown keeps its whitespace: not stripped, only required to say something.
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX_LENGTH), NotBlank()]
 TagName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX_LENGTH),
+    sent_at_most(TAG_MAX_LENGTH),
+    NotBlank(),
 ]
 TagList = Annotated[list[TagName], Field(max_length=TAGS_MAX_COUNT)]
 
@@ -89,18 +98,13 @@ class NewArticleRequest(CamelModel):
     )
 
 
-def _sent_as(kind: Any) -> WithJsonSchema:
-    """An update field's schema: the value's own, without null (null is refused, see below)."""
-    return WithJsonSchema(TypeAdapter(kind).json_schema())
-
-
 class ArticleUpdate(CamelModel):
     """Only the fields sent are changed; a new title gives the article a new slug."""
 
-    title: Annotated[Title | None, _sent_as(Title)] = None
-    description: Annotated[Description | None, _sent_as(Description)] = None
-    body: Annotated[Body | None, _sent_as(Body)] = None
-    tag_list: Annotated[TagList | None, _sent_as(TagList)] = None
+    title: Annotated[Title | None, sent_as(Title)] = None
+    description: Annotated[Description | None, sent_as(Description)] = None
+    body: Annotated[Body | None, sent_as(Body)] = None
+    tag_list: Annotated[TagList | None, sent_as(TagList)] = None
 
     @field_validator("title", "description", "body", "tag_list", mode="before")
     @classmethod

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
+    TypeAdapter,
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from src.services import messages
 
@@ -36,19 +41,60 @@ Timestamp = Annotated[
 ]
 
 
-def not_blank(value: str) -> str:
-    """For free text kept verbatim (markdown keeps its whitespace): it must say something."""
-    if not value.strip():
-        raise PydanticCustomError("blank", messages.BLANK)
-    return value
-
-
 def blank_first(value: object) -> object:
     """A before-validator: an empty or blank string is `can't be blank`, whatever else the
     field's type checks (an email's format, a password's length) would have said of it."""
     if isinstance(value, str) and not value.strip():
         raise PydanticCustomError("blank", messages.BLANK)
     return value
+
+
+# The document's word for "not blank": some character that is not whitespace.
+NOT_BLANK_PATTERN = r"\S"
+
+
+class NotBlank:
+    """Text that must say something, declared once for the app and the document.
+
+    The app refuses an empty or whitespace-only value as `can't be blank` (before the field's
+    other checks, see `blank_first`); the document says the same as `minLength` 1 and a
+    pattern. The pattern is the document's only: a pattern check in the app would answer its
+    own message where the spec wants `can't be blank`. Put it last in `Annotated[...]`."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(blank_first, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["minLength"] = max(int(json_schema.get("minLength", 0)), 1)
+        json_schema["pattern"] = NOT_BLANK_PATTERN
+        return json_schema
+
+
+def sent_at_most(maximum: int) -> BeforeValidator:
+    """For a field whose surrounding whitespace is stripped: its bound holds for the value as
+    sent, as the document's `maxLength` says, not only for what is left after stripping."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and len(value) > maximum:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": maximum},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def sent_as(kind: Any) -> WithJsonSchema:
+    """An update field's schema: the value's own, without null (for a field whose null is
+    refused: sent, it must be a value; left out, it is left alone)."""
+    return WithJsonSchema(TypeAdapter(kind).json_schema())
 
 
 class CamelModel(BaseModel):

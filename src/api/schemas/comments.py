@@ -2,17 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, Timestamp, not_blank
+from src.api.schemas.base import CamelModel, NotBlank, Timestamp
 from src.api.schemas.profiles import ProfileOut
 
 COMMENT_MAX_LENGTH = 10_000
 
-CommentBody = Annotated[
-    str, StringConstraints(max_length=COMMENT_MAX_LENGTH), AfterValidator(not_blank)
-]
+CommentBody = Annotated[str, StringConstraints(max_length=COMMENT_MAX_LENGTH), NotBlank()]
 
 
 class NewComment(CamelModel):

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     EmailStr,
     Field,
     StringConstraints,
@@ -13,7 +14,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, blank_first
+from src.api.schemas.base import CamelModel, NotBlank, sent_as, sent_at_most
 from src.models.user import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from src.services import messages
 
@@ -37,6 +38,10 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+
+
 # The charset rule in the document too, so clients and generated data know it (schema fuzzing
 # found the document admitting any string); surrounding whitespace is stripped, not refused.
 USERNAME_PATTERN = r"^\s*[A-Za-z0-9_-]+\s*$"
@@ -45,32 +50,47 @@ Username = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=USERNAME_MAX_LENGTH),
     AfterValidator(_username_charset),
+    sent_at_most(USERNAME_MAX_LENGTH),
     Field(json_schema_extra={"pattern": USERNAME_PATTERN}),
 ]
-# Blank first (the outermost validator runs first): an empty email or password is `can't be
+# email-validator refuses special-use domains (`.test`, `.local`, ...): no mail can reach them.
+# The document says so too (JSON Schema patterns have no case-insensitive flag).
+SPECIAL_USE_DOMAIN_PATTERN = (
+    "[.@](?:" + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES) + r")\.?\s*$"
+)
+# NotBlank runs first (the outermost validator): an empty email or password is `can't be
 # blank`, on every operation, as the spec says, not `is invalid` or `is too short`.
 Email = Annotated[
-    EmailStr, StringConstraints(max_length=EMAIL_MAX_LENGTH), BeforeValidator(blank_first)
+    EmailStr,
+    StringConstraints(max_length=EMAIL_MAX_LENGTH),
+    sent_at_most(EMAIL_MAX_LENGTH),
+    NotBlank(),
+    Field(json_schema_extra={"not": {"pattern": SPECIAL_USE_DOMAIN_PATTERN}}),
 ]
 Password = Annotated[
     str,
     StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
-    BeforeValidator(blank_first),
+    NotBlank(),
 ]
-LoginPassword = Annotated[
-    str, StringConstraints(max_length=PASSWORD_MAX_LENGTH), BeforeValidator(blank_first)
-]
+LoginPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX_LENGTH), NotBlank()]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX_LENGTH)]
+# The URL rule in the document too; a blank image clears it (see UserUpdate).
+IMAGE_URL_PATTERN = r"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://\S*)?\s*$"
 ImageUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=IMAGE_MAX_LENGTH),
     AfterValidator(_http_url),
+    sent_at_most(IMAGE_MAX_LENGTH),
+    Field(json_schema_extra={"pattern": IMAGE_URL_PATTERN}),
 ]
 
 
 class LoginUser(CamelModel):
     email: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=EMAIL_MAX_LENGTH)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=EMAIL_MAX_LENGTH),
+        sent_at_most(EMAIL_MAX_LENGTH),
+        NotBlank(),
     ]
     password: LoginPassword
 
@@ -100,9 +120,9 @@ class NewUserRequest(CamelModel):
 class UserUpdate(CamelModel):
     """Only the fields sent are changed; `bio` and `image` may be null (or "") to clear them."""
 
-    email: Email | None = None
-    username: Username | None = None
-    password: Password | None = None
+    email: Annotated[Email | None, sent_as(Email)] = None
+    username: Annotated[Username | None, sent_as(Username)] = None
+    password: Annotated[Password | None, sent_as(Password)] = None
     bio: Bio | None = None
     image: ImageUrl | None = None
     # Needed with a new email or password unless the session proved the password recently.
@@ -127,7 +147,9 @@ class UserUpdateRequest(CamelModel):
     user: UserUpdate = Field(
         examples=[
             {
-                "email": "jake@jake.jake",
+                # Not registration's example: an update to an email another account holds
+                # is refused, and the two examples must be able to succeed side by side.
+                "email": "jake.new@jake.jake",
                 "bio": "I like to skateboard",
                 "image": "https://i.stack.imgur.com/xHWG8.jpg",
             }
