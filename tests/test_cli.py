@@ -234,9 +234,10 @@ def test_serve_on_a_port_in_use_names_the_port_before_any_migration(
     assert not database.exists()  # no migration ran
 
 
-def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settings(
-    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def uvicorn_options(
+    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> dict[str, Any]:
+    """What `conduit serve` hands uvicorn under these settings (uvicorn itself not started)."""
     started: list[dict[str, Any]] = []
     monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
     monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
@@ -246,17 +247,27 @@ def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settin
         "--no-migrate",
         "--port",
         str(free_port()),
-        env={
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            "MAX_HEADER_BYTES": "4096",
-            "HEADER_TIMEOUT_SECONDS": "3",
-            "LIMIT_CONCURRENCY": "7",
-            "KEEP_ALIVE_TIMEOUT_SECONDS": "2",
-        },
+        env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", **env},
     )
 
     assert result.exit_code == 0, result.output
     [options] = started
+    return options
+
+
+def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settings(
+    conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = uvicorn_options(
+        conduit,
+        tmp_path,
+        monkeypatch,
+        MAX_HEADER_BYTES="4096",
+        HEADER_TIMEOUT_SECONDS="3",
+        LIMIT_CONCURRENCY="7",
+        KEEP_ALIVE_TIMEOUT_SECONDS="2",
+    )
+
     assert "limit_concurrency" not in options  # the protocol holds it, to answer in the envelope
     assert options["timeout_keep_alive"] == 2
     protocol = options["http"]
@@ -272,20 +283,6 @@ def test_serve_gives_uvicorn_the_bounds_on_heads_and_connections_from_the_settin
 def test_serve_without_a_concurrency_limit_sets_none(
     conduit: Conduit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[dict[str, Any]] = []
-    monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
-    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
+    options = uvicorn_options(conduit, tmp_path, monkeypatch, LIMIT_CONCURRENCY="0")
 
-    result = conduit.invoke(
-        "serve",
-        "--no-migrate",
-        "--port",
-        str(free_port()),
-        env={
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
-            "LIMIT_CONCURRENCY": "0",
-        },
-    )
-
-    assert result.exit_code == 0, result.output
-    assert started[0]["http"].keywords["concurrency"] is None
+    assert options["http"].keywords["concurrency"] is None
