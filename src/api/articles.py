@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
 from src.api.errors import error_responses
 from src.api.http_headers import LOCATION, location
-from src.api.query_params import DIGITS_ONLY, EACH_PARAMETER_ONCE
+from src.api.query_params import IntParam, QueryParams, QueryValues, TextParam
 from src.api.render import article_list_response, article_response
 from src.api.schemas.articles import (
     ArticleListResponse,
@@ -18,47 +18,44 @@ from src.api.schemas.articles import (
     NewArticleRequest,
 )
 from src.services import articles
-from src.services.articles import ArticleChanges, ArticleFilters, NewArticle
+from src.services.article_queries import ArticleFilter
+from src.services.articles import ArticleChanges, NewArticle
 
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1
 
-Limit = Annotated[
-    int,
-    Query(ge=1, le=MAX_PAGE_SIZE, description="How many articles to return (1-100)."),
-    DIGITS_ONLY,
-]
-Offset = Annotated[
-    int, Query(ge=0, le=MAX_OFFSET, description="How many articles to skip first."), DIGITS_ONLY
-]
+# The lists' query parameters, declared once: the routes' signatures and the hot path's parser
+# (src/api/hot_reads.py) are both built from these. A filter named here is one of the query
+# module's FILTERS (src/services/article_queries.py).
+LIMIT = IntParam(
+    "limit", "How many articles to return (1-100).", default=20, ge=1, le=MAX_PAGE_SIZE
+)
+OFFSET = IntParam("offset", "How many articles to skip first.", default=0, ge=0, le=MAX_OFFSET)
+LIST_PARAMS = QueryParams(
+    TextParam("tag", "Filter by tag"),
+    TextParam("author", "Filter by author (username)"),
+    TextParam("favorited", "Filter by favorites of a user (username)"),
+    LIMIT,
+    OFFSET,
+)
+FEED_PARAMS = QueryParams(LIMIT, OFFSET)
 
 
 @router.get(
     "",
     operation_id="GetArticles",
     response_model=ArticleListResponse,
-    dependencies=[EACH_PARAMETER_ONCE],
     summary="Get recent articles globally",
     responses=error_responses(401, 422),
 )
 async def list_articles(
-    reads: ReadsDep,
-    viewer: TokenViewer,
-    tag: Annotated[str | None, Query(max_length=255, description="Filter by tag")] = None,
-    author: Annotated[
-        str | None, Query(max_length=255, description="Filter by author (username)")
-    ] = None,
-    favorited: Annotated[
-        str | None, Query(max_length=255, description="Filter by favorites of a user (username)")
-    ] = None,
-    limit: Limit = 20,
-    offset: Offset = 0,
+    query: Annotated[QueryValues, LIST_PARAMS.depends], reads: ReadsDep, viewer: TokenViewer
 ) -> Response:
     """Newest first. `articlesCount` is the number of matches across all pages."""
-    filters = ArticleFilters(tag=tag, author=author, favorited=favorited)
-    page = await articles.list_articles(reads, filters, viewer, limit, offset)
+    filters = ArticleFilter.of(query)
+    page = await articles.list_articles(reads, filters, viewer, LIMIT.of(query), OFFSET.of(query))
     signed_in(viewer)
     return article_list_response(page)
 
@@ -67,15 +64,14 @@ async def list_articles(
     "/feed",
     operation_id="GetArticlesFeed",
     response_model=ArticleListResponse,
-    dependencies=[EACH_PARAMETER_ONCE],
     summary="Get recent articles from users you follow",
     responses=error_responses(401, 422),
 )
 async def feed(
-    reads: ReadsDep, reader: TokenReader, limit: Limit = 20, offset: Offset = 0
+    query: Annotated[QueryValues, FEED_PARAMS.depends], reads: ReadsDep, reader: TokenReader
 ) -> Response:
     """Articles by authors the caller follows, newest first."""
-    page = await articles.feed(reads, reader, limit, offset)
+    page = await articles.feed(reads, reader, LIMIT.of(query), OFFSET.of(query))
     signed_in(reader)
     return article_list_response(page)
 

@@ -135,6 +135,8 @@ def _message(error: dict[str, Any]) -> str:
         return "must be a string"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return "must be an integer"
+    if kind == "int_parsing_size":  # thousands of digits: never Pydantic's own wording
+        return "has too many digits"
     if kind == "list_type":
         return "must be an array"
     if kind in {"model_type", "dict_type", "model_attributes_type"}:

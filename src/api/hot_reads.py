@@ -1,28 +1,24 @@
-"""The hot reads, dispatched without FastAPI's router and dependency solver (issue 4).
+"""The hot reads, dispatched without FastAPI's router and dependency solver.
 
 The reads are most of the traffic: `GET /api/articles`, `/api/articles/feed`,
 `/api/articles/{slug}`, its `/comments`, `/api/profiles/{username}` and `/api/tags` (every page
-of the web client loads the popular tags). A profile of a
-list request put more than half of its CPU time in FastAPI's routing and dependency solving
-(docs/performance.md), for a route whose inputs are five query parameters and a header. This
-middleware, the innermost one (every guard, header, log line and metric still applies),
-answers those requests by calling the very same route functions with the same services,
-renderer and error envelope.
+of the web client loads the popular tags), and FastAPI's routing and dependency solving cost
+them more than their own work (docs/performance.md, "The request path"). This middleware, the
+innermost one (every guard, header, log line and metric still applies), answers those requests
+by calling the very same route functions with the same services, renderer and error envelope.
 
-It takes only requests whose inputs are plainly valid: one value per parameter, integers as
-digits within their bounds, filters within their length. Anything else - a bad `limit`, a
-repeated parameter, an empty value - goes on to FastAPI, which answers it exactly as the
-documented route does (its 422 included). The routes stay FastAPI's: the OpenAPI document,
-validation and docs are theirs, and tests/api/test_hot_reads.py checks both paths answer
-byte for byte the same.
+Its query parameters are the routes' own declarations (src/api/query_params.py), read by their
+parsers: it takes only requests whose parameters are plainly valid - one value each, integers
+as digits within their bounds, text within its length. Anything else goes on to FastAPI, which
+answers it exactly as the documented route does (its 422 included). The routes stay FastAPI's:
+the OpenAPI document, validation and docs are theirs, and tests/api/test_hot_reads.py checks,
+parameter by declared parameter, that both paths answer byte for byte the same.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from src.api import articles, comments, profiles, tags
 from src.api.deps import open_reads, parse_authorization, token_viewer
 from src.api.errors import domain_error_response
+from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
 from src.core.config import Settings
 from src.core.reads import Reads
 from src.services import messages
@@ -46,65 +43,29 @@ COMMENTS_SUFFIX = "/comments"
 COMMENTS = "/api/articles/{slug}/comments"
 PROFILE_PREFIX = "/api/profiles/"
 PROFILE = "/api/profiles/{username}"
-MAX_FILTER_LENGTH = 255
-_DIGITS = re.compile(r"[0-9]{1,10}")
 
 Params = dict[str, Any]
 Handler = Callable[[Reads, Viewer | None, Params], Awaitable[Response]]
 
-
-class _FallBack(Exception):
-    """The request is not plainly valid: FastAPI answers it."""
-
-
-def _query(scope: Scope, names: frozenset[str]) -> dict[str, str]:
-    """The named parameters, parsed as Starlette does; repeated or empty ones fall back."""
-    found: dict[str, str] = {}
-    raw: bytes = scope["query_string"]
-    if not raw:
-        return found
-    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
-        if name in names:
-            if name in found or not value:
-                raise _FallBack
-            found[name] = value
-    return found
-
-
-def _integer(value: str | None, default: int, lowest: int, highest: int) -> int:
-    if value is None:
-        return default
-    if not _DIGITS.fullmatch(value):
-        raise _FallBack
-    number = int(value)
-    if not lowest <= number <= highest:
-        raise _FallBack
-    return number
-
-
-def _filter(value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_FILTER_LENGTH:
-        raise _FallBack
-    return value
-
-
-def _page(query: dict[str, str]) -> tuple[int, int]:
-    limit = _integer(query.get("limit"), 20, 1, articles.MAX_PAGE_SIZE)
-    return limit, _integer(query.get("offset"), 0, 0, articles.MAX_OFFSET)
-
-
-_LIST_PARAMS = frozenset({"tag", "author", "favorited", "limit", "offset"})
-_PAGE_PARAMS = frozenset({"limit", "offset"})
+# Each hot route's query parameters: the declaration its FastAPI route is built from.
+QUERY_PARAMS: dict[str, QueryParams] = {
+    ARTICLES: articles.LIST_PARAMS,
+    FEED: articles.FEED_PARAMS,
+    SINGLE_ARTICLE: NO_PARAMS,
+    COMMENTS: NO_PARAMS,
+    PROFILE: NO_PARAMS,
+    TAGS: NO_PARAMS,
+}
 
 
 async def _list(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
-    return await articles.list_articles(reads, viewer, **params)
+    return await articles.list_articles(params, reads, viewer)
 
 
 async def _feed(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
     if viewer is None:
         raise Unauthorized(messages.AUTH_REQUIRED, field="token")
-    return await articles.feed(reads, viewer, **params)
+    return await articles.feed(params, reads, viewer)
 
 
 async def _single(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
@@ -132,13 +93,9 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
     if root and path.startswith(root):  # mounted under a prefix: match what Starlette matches
         path = path[len(root) :]
     if path == ARTICLES:
-        query = _query(scope, _LIST_PARAMS)
-        limit, offset = _page(query)
-        filters = {name: _filter(query.get(name)) for name in ("tag", "author", "favorited")}
-        return ARTICLES, _list, {**filters, "limit": limit, "offset": offset}
+        return ARTICLES, _list, QUERY_PARAMS[ARTICLES].parse(scope["query_string"])
     if path == FEED:
-        limit, offset = _page(_query(scope, _PAGE_PARAMS))
-        return FEED, _feed, {"limit": limit, "offset": offset}
+        return FEED, _feed, QUERY_PARAMS[FEED].parse(scope["query_string"])
     if path == TAGS:
         return TAGS, _tags, {}
     if path.startswith(ARTICLE_PREFIX):
@@ -174,7 +131,7 @@ class HotReadsMiddleware:
             return
         try:
             route = _route(scope)
-        except _FallBack:
+        except NotPlain:
             route = None
         if route is None:
             await self.app(scope, receive, send)

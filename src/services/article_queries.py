@@ -1,15 +1,19 @@
-"""The article reads' SQL, built once per shape and reused with bound parameters (issue 4).
+"""The article reads' SQL, built once per shape and reused with bound parameters.
 
-Building a SQLAlchemy statement costs more Python time than PostgreSQL spends running it:
-each shape (anonymous or not, which filters) is built on first
-use and cached, and requests pass only values (`viewer_id`, `slug`, `tag`, `author`,
-`favorited`, `limit`, `offset`). Every statement returns whole rows for ArticleView: article,
-author, tags (the article's own `tag_names`), the viewer's flags, and for pages the total
-(`articlesCount`) too, in one round trip.
+Building a SQLAlchemy statement costs more Python time than the database spends running it
+(docs/performance.md, "The request path"): each shape (anonymous or not, which filters) is built
+on first use and cached, and requests pass only values. Every statement returns whole rows for
+ArticleView: article, author, tags (the article's own `tag_names`), the viewer's flags, and for
+pages the total (`articlesCount`) too, in one round trip (docs/performance.md, "One statement
+per page").
+
+A list filter is declared once here, in FILTERS; its query parameter is declared on the route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -31,14 +35,9 @@ from src.services.auth import VIEWER, viewer_live
 from src.services.sql import AnySelect, has_favorited, is_following
 
 SLUG = bindparam("slug", type_=String)
-TAG = bindparam("tag", type_=String)
-AUTHOR = bindparam("author", type_=String)  # lower-cased by the caller
-FAVORITED = bindparam("favorited", type_=String)  # lower-cased by the caller
 # Page bounds are written into the statement's text (`literal_execute`; integers validated by
-# the API): with `LIMIT $n` PostgreSQL must plan every execution anew, because its generic plan
-# guesses a tenth of the table for an unknown limit (hash joins over a million articles, and
-# JIT). With the number in the text, each page size and offset is a statement of its own that
-# PostgreSQL plans once per connection; the bench measured a quarter more list requests/s.
+# the API), so PostgreSQL plans each page size once per connection instead of guessing a
+# generic plan for an unknown limit (docs/performance.md, "The request path").
 LIMIT = bindparam("limit", type_=Integer, literal_execute=True)
 OFFSET = bindparam("offset", type_=Integer, literal_execute=True)
 
@@ -81,58 +80,157 @@ def _user_id(username: Any) -> Any:
     return select(User.id).where(func.lower(User.username) == username).scalar_subquery()
 
 
-def _filter_conditions(tag: bool, author: bool, favorited: bool) -> list[Any]:
-    conditions: list[Any] = []
-    if tag:
-        tagged = select(ArticleTag.article_id).join(Tag, Tag.id == ArticleTag.tag_id)
-        conditions.append(Article.id.in_(tagged.where(Tag.name == TAG)))
-    if author:
-        conditions.append(Article.author_id == _user_id(AUTHOR))
-    if favorited:
-        fans = select(Favorite.article_id).where(Favorite.user_id == _user_id(FAVORITED))
-        conditions.append(Article.id.in_(fans))
-    return conditions
-
-
-def _count(tag: bool, author: bool, favorited: bool) -> AnySelect:
-    """articlesCount in one cheap lookup: a maintained counter for no filter or one filter
-    (src/services/counters.py); count(*) only for combined filters, already narrowed by index."""
-    if tag + author + favorited > 1:
-        conditions = _filter_conditions(tag, author, favorited)
-        return select(func.count()).select_from(Article).where(*conditions)
-    if tag:
-        return select(Tag.articles_count).where(Tag.name == TAG)
-    if author:
-        return select(User.articles_count).where(func.lower(User.username) == AUTHOR)
-    if favorited:
-        return select(User.favorites_count).where(func.lower(User.username) == FAVORITED)
-    return counters.articles_total_query()
-
-
 def _newest_entries(article_id: Any, created_at: Any) -> AnySelect:
     """A page's entries: (article_id, created_at), newest first, from an index in that order."""
     query = select(article_id.label("article_id"), created_at.label("created_at"))
     return _newest_first(query, created_at, article_id)
 
 
-def _page_entries(tag: bool, author: bool, favorited: bool) -> AnySelect:
-    """The entries of one page, reached through an index that is already in page order.
+# ---------------------------------------------------------------- list filters
 
-    A single ?tag= or ?favorited= filter reads its join table's order index (migration 0004):
-    the page costs its own 20 index entries, not every article of the tag and a sort.
-    Anything else walks the articles' own (created_at, id) indexes.
+
+def _as_given(value: str) -> str:
+    return value
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def _tagged(tag: Any) -> Any:
+    tagged = select(ArticleTag.article_id).join(Tag, Tag.id == ArticleTag.tag_id)
+    return Article.id.in_(tagged.where(Tag.name == tag))
+
+
+def _tag_entries(tag: Any) -> AnySelect:
+    """A tag's articles in page order, from its join table's order index (migration 0004)."""
+    tag_id = select(Tag.id).where(Tag.name == tag).scalar_subquery()
+    entries = _newest_entries(ArticleTag.article_id, ArticleTag.article_created_at)
+    return entries.where(ArticleTag.tag_id == tag_id)
+
+
+def _by_author(username: Any) -> Any:
+    return Article.author_id == _user_id(username)
+
+
+def _favorited_by(username: Any) -> Any:
+    fans = select(Favorite.article_id).where(Favorite.user_id == _user_id(username))
+    return Article.id.in_(fans)
+
+
+def _favorite_entries(username: Any) -> AnySelect:
+    """A user's favorites in page order, from the favorites' order index (migration 0004)."""
+    entries = _newest_entries(Favorite.article_id, Favorite.article_created_at)
+    return entries.where(Favorite.user_id == _user_id(username))
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One way to narrow the article list, declared once. Each function takes the filter's
+    bind parameter (named after it, the route's query parameter) and gives:
+
+    - `keeps`: the condition on `Article` that keeps the matching articles;
+    - `counted`: the maintained count of the matches when it is the only filter (counters.py),
+      None for `count(*)`;
+    - `ordered`: the matches' (article_id, created_at) from an index already in page order when
+      it is the only filter, None to walk the articles' own indexes;
+    - `bound`: the bind value from the parameter's text.
     """
+
+    name: str
+    keeps: Callable[[Any], Any]
+    counted: Callable[[Any], AnySelect] | None = None
+    ordered: Callable[[Any], AnySelect] | None = None
+    bound: Callable[[str], str] = _as_given
+
+    def bind(self) -> Any:
+        return bindparam(self.name, type_=String)
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter(
+        "tag",
+        keeps=_tagged,
+        counted=lambda tag: select(Tag.articles_count).where(Tag.name == tag),
+        ordered=_tag_entries,
+    ),
+    Filter(
+        "author",
+        keeps=_by_author,
+        counted=lambda name: select(User.articles_count).where(func.lower(User.username) == name),
+        bound=_lower,
+    ),
+    Filter(
+        "favorited",
+        keeps=_favorited_by,
+        counted=lambda name: select(User.favorites_count).where(func.lower(User.username) == name),
+        ordered=_favorite_entries,
+        bound=_lower,
+    ),
+)
+FILTER_NAMES = frozenset(declared.name for declared in FILTERS)
+_BY_NAME = {declared.name: declared for declared in FILTERS}
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """The filters one list request sets: `shape` names them (in FILTERS order; the statements
+    are built once per shape), `values` are their bind values, in the same order."""
+
+    shape: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, given: Mapping[str, str | None]) -> ArticleFilter:
+        """From the request's values by filter name; a missing or None value sets no filter."""
+        shape: list[str] = []
+        values: list[str] = []
+        for declared in FILTERS:
+            value = given.get(declared.name)
+            if value is not None:
+                shape.append(declared.name)
+                values.append(declared.bound(value))
+        return cls(tuple(shape), tuple(values))
+
+    def params(self) -> dict[str, str]:
+        """The bind values by parameter name."""
+        return dict(zip(self.shape, self.values, strict=True))
+
+    def statements(self, with_viewer: bool, checked: bool = False) -> tuple[AnySelect, AnySelect]:
+        """(page, count) for this shape; see _page."""
+        return article_page(with_viewer, self.shape, checked)
+
+
+def _conditions(shape: tuple[str, ...]) -> list[Any]:
+    return [_BY_NAME[name].keeps(_BY_NAME[name].bind()) for name in shape]
+
+
+def _lone(shape: tuple[str, ...]) -> Filter | None:
+    return _BY_NAME[shape[0]] if len(shape) == 1 else None
+
+
+def _count(shape: tuple[str, ...]) -> AnySelect:
+    """articlesCount in one cheap lookup: the maintained total without a filter, the lone
+    filter's maintained count; `count(*)` over the conditions for anything else, already
+    narrowed by index (docs/performance.md, "Read performance")."""
+    if not shape:
+        return counters.articles_total_query()
+    lone = _lone(shape)
+    if lone is not None and lone.counted is not None:
+        return lone.counted(lone.bind())
+    return select(func.count()).select_from(Article).where(*_conditions(shape))
+
+
+def _page_entries(shape: tuple[str, ...]) -> AnySelect:
+    """The entries of one page, through an index that is already in page order: the lone
+    filter's own, else the articles' (created_at, id) indexes (docs/performance.md, "Pages in
+    index order")."""
+    lone = _lone(shape)
     query: AnySelect
-    if tag and not (author or favorited):
-        tag_id = select(Tag.id).where(Tag.name == TAG).scalar_subquery()
-        query = _newest_entries(ArticleTag.article_id, ArticleTag.article_created_at)
-        query = query.where(ArticleTag.tag_id == tag_id)
-    elif favorited and not (tag or author):
-        query = _newest_entries(Favorite.article_id, Favorite.article_created_at)
-        query = query.where(Favorite.user_id == _user_id(FAVORITED))
+    if lone is not None and lone.ordered is not None:
+        query = lone.ordered(lone.bind())
     else:
-        conditions = _filter_conditions(tag, author, favorited)
-        query = _newest_entries(Article.id, Article.created_at).where(*conditions)
+        query = _newest_entries(Article.id, Article.created_at).where(*_conditions(shape))
     return query.limit(LIMIT).offset(OFFSET)
 
 
@@ -165,11 +263,11 @@ def _total_alone(total: Any, checked: bool) -> AnySelect:
 
 @cache
 def article_page(
-    with_viewer: bool, tag: bool, author: bool, favorited: bool, checked: bool = False
+    with_viewer: bool, shape: tuple[str, ...], checked: bool = False
 ) -> tuple[AnySelect, AnySelect]:
-    """(page, count) for these filters; see _page."""
-    total = _count(tag, author, favorited).scalar_subquery().label("total")
-    return _page(with_viewer, checked, _page_entries(tag, author, favorited), total)
+    """(page, count) for the filters named in `shape`; see _page."""
+    total = _count(shape).scalar_subquery().label("total")
+    return _page(with_viewer, checked, _page_entries(shape), total)
 
 
 @cache

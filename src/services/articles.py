@@ -14,6 +14,7 @@ from src.core.reads import Reads, SessionReads
 from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import article_queries, auth, counters, feeds, messages
+from src.services.article_queries import ArticleFilter
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.roles import is_admin
@@ -22,13 +23,6 @@ from src.services.sql import AnySelect, encode_tag_names
 from src.services.views import ArticlePage, ArticleView
 
 SLUG_ATTEMPTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleFilters:
-    tag: str | None = None
-    author: str | None = None
-    favorited: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +64,11 @@ async def _page(
 
 
 async def list_articles(
-    reads: Reads, filters: ArticleFilters, viewer: Viewer | None, limit: int, offset: int
+    reads: Reads, filters: ArticleFilter, viewer: Viewer | None, limit: int, offset: int
 ) -> ArticlePage:
     """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
-    queries = article_queries.article_page(
-        viewer is not None,
-        filters.tag is not None,
-        filters.author is not None,
-        filters.favorited is not None,
-        auth.checks_session(viewer),
-    )
-    params = {
-        **viewer_params(viewer),
-        "tag": filters.tag,
-        "author": filters.author.lower() if filters.author is not None else None,
-        "favorited": filters.favorited.lower() if filters.favorited is not None else None,
-        "limit": limit,
-        "offset": offset,
-    }
+    queries = filters.statements(viewer is not None, auth.checks_session(viewer))
+    params = {**viewer_params(viewer), **filters.params(), "limit": limit, "offset": offset}
     return await _page(reads, queries, params, viewer)
 
 
@@ -310,7 +291,7 @@ def slug_base_of(slug: str) -> str:
 
 async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
     article = await find_article(session, slug, for_delete=True)
-    if article.author_id != user.id and not is_admin(user):  # admins moderate (issue 3)
+    if article.author_id != user.id and not is_admin(user):  # admins moderate
         raise Forbidden(messages.FORBIDDEN, field="article")
     # The row lock keeps favorites and tags of this article still until commit, so the counts
     # below are exactly what the cascade removes. Locks: users, then tags, the total, the feeds.
