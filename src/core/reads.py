@@ -1,13 +1,12 @@
-"""Read-only statements for the hot reads: through SQLAlchemy, or straight on asyncpg (issue 4).
+"""Read-only statements for the hot reads: through SQLAlchemy, or straight on asyncpg.
 
 Services run their page and single-article reads against `Reads`, whatever the database:
 
 - `SessionReads` executes them on an `AsyncSession` (SQLite, and reads inside a write's own
   transaction, which must see its uncommitted rows).
 - `DriverReads` (PostgreSQL) compiles each prebuilt statement once to its PostgreSQL text and
-  runs it on a pool of plain asyncpg connections, which keep it prepared. A profile of a list
-  request under load put a quarter of its CPU time in the ORM session's execution path
-  (bench/HISTORY.md); this path costs what the benchmark's bare floor pays for the same query.
+  runs it on a pool of plain asyncpg connections, which keep it prepared, skipping the ORM
+  session's execution path (docs/performance.md, "The request path").
 
 Both hand back rows that are read by column name (`row["slug"]`).
 """
@@ -35,7 +34,7 @@ StatementListener = Callable[[str], None]
 
 logger = logging.getLogger("conduit.db")
 
-# Failures that mean "the database is away or overloaded", answered with a 503 (issue 5).
+# The database is away or overloaded: a 503 (docs/deploy.md, "Outages, restarts and deploys").
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,  # connect, pool wait or statement (command_timeout) ran out

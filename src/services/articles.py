@@ -110,8 +110,8 @@ _TAGS_IN_USE = (
 )
 
 
-# PostgreSQL: the same names as one array in one row. asyncpg decodes it in C; a row object per
-# tag (a thousand of them, every page of the web client loads them) was most of the request.
+# PostgreSQL: the same names as one array in one row, which asyncpg decodes in C instead of a
+# row object per tag (docs/performance.md, "The request path").
 _TAGS_IN_USE_ARRAY = select(
     func.array_agg(aggregate_order_by(Tag.name, Tag.articles_count.desc(), Tag.name)).label("names")
 ).where(Tag.articles_count > 0)

@@ -11,11 +11,14 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
+from src.core.reads import SessionReads
 from src.models import Article, ArticleTag, Favorite, Tag, User
+from src.services import article_queries, articles
 from tests.api.article_helpers import assert_feeds_match_follows, list_page
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
 
@@ -190,6 +193,26 @@ async def test_combined_filters_are_counted_exactly(client: AsyncClient) -> None
     assert await count_of(client, author=alice.username, favorited=bob.username) == 1
     page = await list_page(client, author=alice.username, offset=5)
     assert page == {"articles": [], "articlesCount": 2}
+
+
+async def test_a_new_filter_without_a_maintained_count_counts_its_matches(
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter declared without a maintained count is counted with count(*), alone or not:
+    never given the global total."""
+    titled = article_queries.Filter("title", keeps=lambda title: Article.title == title)
+    monkeypatch.setattr(article_queries, "FILTERS", (*article_queries.FILTERS, titled))
+    monkeypatch.setitem(article_queries._BY_NAME, "title", titled)
+    alice = await register(client)
+    await create_article(client, alice, title="Wanted", tagList=["x"])
+    await create_article(client, alice, title="Other", tagList=["x"])
+
+    async with app.state.sessionmaker() as session:
+        for given, count in [({"title": "Wanted"}, 1), ({"title": "Wanted", "tag": "x"}, 1)]:
+            filters = article_queries.ArticleFilter.of(given)
+            page = await articles.list_articles(SessionReads(session), filters, None, 20, 0)
+            assert page.articles_count == count, given
+            assert [article["title"] for article in page.articles] == ["Wanted"]
 
 
 async def test_concurrent_writes_leave_every_count_exact(client: AsyncClient, app: FastAPI) -> None:

@@ -374,6 +374,18 @@ async def test_a_comment_id_must_be_a_positive_integer(client: AsyncClient) -> N
         assert list(response.json()["errors"]) == ["id"], bad_id
 
 
+async def test_a_comment_id_of_thousands_of_digits_is_refused_in_plain_words(
+    client: AsyncClient,
+) -> None:
+    author = await register(client)
+    slug = (await create_article(client, author))["slug"]
+
+    response = await client.delete(comments_url(slug, "9" * 5000), headers=author.headers)
+
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"id": ["has too many digits"]}}
+
+
 async def test_an_article_with_comments_can_be_deleted_and_its_comments_go_with_it(
     client: AsyncClient,
 ) -> None:

@@ -23,8 +23,16 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from src.api import articles, hot_reads
-from src.api.query_params import IntParam, NotPlain, Param, QueryParams, QueryValues
+from src.api.query_params import (
+    IntParam,
+    NotPlain,
+    Param,
+    QueryParams,
+    QueryValues,
+    TextParam,
+)
 from src.core.config import Settings
+from src.services import article_queries
 from tests.apps import app_client
 from tests.factories import (
     RegisteredUser,
@@ -298,6 +306,13 @@ async def test_all_declared_parameters_at_once_are_answered_alike(
 
 def test_every_query_parameter_of_a_hot_route_is_the_hot_paths_too(app: FastAPI) -> None:
     assert unread_by_the_hot_path(app) == {}
+
+
+def test_the_lists_text_parameters_are_the_query_modules_filters() -> None:
+    """A filter declared on the route but unknown to the query module would be ignored by
+    both doors alike; one the route does not declare could never be asked for."""
+    texts = {param.name for param in articles.LIST_PARAMS.params if isinstance(param, TextParam)}
+    assert texts == article_queries.FILTER_NAMES
 
 
 @pytest.mark.parametrize(
