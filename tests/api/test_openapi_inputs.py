@@ -7,17 +7,20 @@ app refuses (or the other way round) is a bug in one of them.
 from __future__ import annotations
 
 import re
-from typing import Any
+import sys
+from typing import Annotated, Any
 
 import pytest
 from httpx import AsyncClient
+from pydantic import StringConstraints, TypeAdapter
 
+from src.api.schemas.base import NOT_BLANK_PATTERN, WHITESPACE, WHITESPACE_CLASS
 from src.services import messages
 from tests.api.test_openapi import operations
 from tests.factories import create_article, register, unique
 
 # Text that says nothing: the spec's `can't be blank`, however it is spaced.
-BLANK_VALUES = ("", " \t\u3000\n ")
+BLANK_VALUES = ("", " \t\u3000\n ", "\x85\u2028")
 # Text fields a blank value does not refuse: it clears them (bio, image), or it is an opaque
 # token whose value decides (a blank refresh token is an unknown one: 401).
 NOT_REQUIRED_TEXT = frozenset({"bio", "image", "refreshToken"})
@@ -93,6 +96,19 @@ def admits(schema: dict[str, Any], value: str) -> bool:
     if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
         return False
     return "pattern" not in schema or re.search(schema["pattern"], value) is not None
+
+
+def test_whitespace_is_one_set_for_stripping_blank_checks_and_the_document() -> None:
+    stripped = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)])
+    class_ = re.compile(f"[{WHITESPACE_CLASS}]")
+    surrogates = range(0xD800, 0xE000)
+    every = (chr(code) for code in range(sys.maxunicode + 1) if code not in surrogates)
+
+    for character in every:
+        is_space = character in WHITESPACE
+        assert (stripped.validate_python(character) == "") is is_space, hex(ord(character))
+        assert (class_.fullmatch(character) is not None) is is_space, hex(ord(character))
+        assert (re.search(NOT_BLANK_PATTERN, character) is None) is is_space, hex(ord(character))
 
 
 async def test_every_operation_with_required_text_is_sent_below(

@@ -41,16 +41,31 @@ Timestamp = Annotated[
 ]
 
 
+# Whitespace as Unicode's White_Space property has it: what `strip_whitespace` removes, and what
+# every blank check and document pattern here means by it (`str.strip()` also removes
+# U+001C-U+001F, and JSON Schema's `\s` differs again: hence one explicit set).
+WHITESPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# The same as a regular-expression class body (JSON Schema, Python and Rust read it alike).
+WHITESPACE_CLASS = r"\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def is_blank(value: str) -> bool:
+    return not value.strip(WHITESPACE)
+
+
 def blank_first(value: object) -> object:
     """A before-validator: an empty or blank string is `can't be blank`, whatever else the
     field's type checks (an email's format, a password's length) would have said of it."""
-    if isinstance(value, str) and not value.strip():
+    if isinstance(value, str) and is_blank(value):
         raise PydanticCustomError("blank", messages.BLANK)
     return value
 
 
 # The document's word for "not blank": some character that is not whitespace.
-NOT_BLANK_PATTERN = r"\S"
+NOT_BLANK_PATTERN = f"[^{WHITESPACE_CLASS}]"
 
 
 class NotBlank:

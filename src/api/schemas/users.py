@@ -14,7 +14,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, NotBlank, sent_as, sent_at_most
+from src.api.schemas.base import (
+    WHITESPACE,
+    WHITESPACE_CLASS,
+    CamelModel,
+    NotBlank,
+    is_blank,
+    sent_as,
+    sent_at_most,
+)
 from src.models.user import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from src.services import messages
 
@@ -33,7 +41,7 @@ def _username_charset(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not value.lower().startswith(("http://", "https://")) or any(c.isspace() for c in value):
+    if not value.lower().startswith(("http://", "https://")) or any(c in WHITESPACE for c in value):
         raise PydanticCustomError("image_url", "must be an http(s) URL")
     return value
 
@@ -44,7 +52,7 @@ def _any_case(name: str) -> str:
 
 # The charset rule in the document too, so clients and generated data know it (schema fuzzing
 # found the document admitting any string); surrounding whitespace is stripped, not refused.
-USERNAME_PATTERN = r"^\s*[A-Za-z0-9_-]+\s*$"
+USERNAME_PATTERN = f"^[{WHITESPACE_CLASS}]*[A-Za-z0-9_-]+[{WHITESPACE_CLASS}]*$"
 
 Username = Annotated[
     str,
@@ -56,7 +64,9 @@ Username = Annotated[
 # email-validator refuses special-use domains (`.test`, `.local`, ...): no mail can reach them.
 # The document says so too (JSON Schema patterns have no case-insensitive flag).
 SPECIAL_USE_DOMAIN_PATTERN = (
-    "[.@](?:" + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES) + r")\.?\s*$"
+    "[.@](?:"
+    + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    + rf")\.?[{WHITESPACE_CLASS}]*$"
 )
 # NotBlank runs first (the outermost validator): an empty email or password is `can't be
 # blank`, on every operation, as the spec says, not `is invalid` or `is too short`.
@@ -75,7 +85,8 @@ Password = Annotated[
 LoginPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX_LENGTH), NotBlank()]
 Bio = Annotated[str, StringConstraints(max_length=BIO_MAX_LENGTH)]
 # The URL rule in the document too; a blank image clears it (see UserUpdate).
-IMAGE_URL_PATTERN = r"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://\S*)?\s*$"
+_SPACES = f"[{WHITESPACE_CLASS}]*"
+IMAGE_URL_PATTERN = f"^{_SPACES}(?:[Hh][Tt][Tt][Pp][Ss]?://[^{WHITESPACE_CLASS}]*)?{_SPACES}$"
 ImageUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=IMAGE_MAX_LENGTH),
@@ -138,7 +149,7 @@ class UserUpdate(CamelModel):
     @field_validator("bio", "image", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        return None if isinstance(value, str) and is_blank(value) else value
 
 
 class UserUpdateRequest(CamelModel):
