@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from src import __version__
-from src.api.docs import fastapi_options, install_docs
 from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
-from src.api.health import router as health_router
 from src.api.hot_reads import HotReadsMiddleware
-from src.api.metrics import router as metrics_router
 from src.api.middleware import EdgeMiddleware
 from src.api.openapi import install_openapi
-from src.api.router import api_router
+from src.api.routes.docs import fastapi_options, install_docs
+from src.api.routes.health import router as health_router
+from src.api.routes.metrics import router as metrics_router
+from src.api.routes.router import api_router
 from src.api.security_middleware import RequestGuardMiddleware
 from src.core import metrics
 from src.core.config import Settings
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)
     # Only when OTEL_* is set; the asyncpg reads get spans too.
     app.state.tracer_provider = install_tracing(app, engine, settings, app.state.driver_reads)
-    install_docs(app, settings)  # /docs and /redoc, offline (src/api/docs.py)
+    install_docs(app, settings)  # /docs and /redoc, offline (src/api/routes/docs.py)
     install_openapi(app)  # the document, finished with what the routes know (src/api/openapi.py)
     return app
 

@@ -23,10 +23,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api import articles, comments, profiles, tags
 from src.api.deps import open_reads, parse_authorization, token_viewer
 from src.api.errors import domain_error_response
 from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
+from src.api.routes import articles, comments, profiles, tags
 from src.core.config import Settings
 from src.core.reads import Reads
 from src.services import messages

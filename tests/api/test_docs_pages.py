@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from httpx import AsyncClient
 
-from src.api.docs import DOCS_CSP
+from src.api.routes.docs import DOCS_CSP
 from src.core.config import Settings
 from tests.apps import app_client
 

@@ -22,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
-from src.api import articles, hot_reads
+from src.api import hot_reads
 from src.api.query_params import (
     IntParam,
     NotPlain,
@@ -31,6 +31,7 @@ from src.api.query_params import (
     QueryValues,
     TextParam,
 )
+from src.api.routes import articles
 from src.core.config import Settings
 from src.services import article_queries
 from tests.apps import app_client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from src.api import profiles, ratelimits
+from src.api import ratelimits
 from src.api.deps import (
     CurrentSessionId,
     CurrentToken,
@@ -17,6 +17,7 @@ from src.api.deps import (
 )
 from src.api.errors import error_responses
 from src.api.http_headers import LOCATION, location
+from src.api.routes import profiles
 from src.api.schemas.sessions import (
     RefreshRequest,
     SessionUserOut,

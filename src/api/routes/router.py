@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Depends
 
-from src.api import admin, articles, comments, favorites, profiles, tags, users
 from src.api.deps import limit_writes
 from src.api.errors import COMMON_ERRORS, error_responses
+from src.api.routes import admin, articles, comments, favorites, profiles, tags, users
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,
 # FastAPI would document its own `{"detail": [...]}` shape for routes that take parameters.
