@@ -16,8 +16,8 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from src.api.asgi.server import uvicorn_options
 from src.api.routes.docs import render_openapi
-from src.api.server import uvicorn_options
 from src.core import metrics, migrations
 from src.core.config import (
     Settings,

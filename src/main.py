@@ -12,15 +12,16 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from src import __version__
-from src.api.errors import UnexpectedErrorMiddleware, install_error_handlers
-from src.api.hot_reads import HotReadsMiddleware
-from src.api.middleware import EdgeMiddleware
+from src.api.asgi.edge import EdgeMiddleware
+from src.api.asgi.hot_reads import HotReadsMiddleware
+from src.api.asgi.request_guard import RequestGuardMiddleware
+from src.api.asgi.unexpected_errors import UnexpectedErrorMiddleware
+from src.api.errors import install_error_handlers
 from src.api.openapi import install_openapi
 from src.api.routes.docs import fastapi_options, install_docs
 from src.api.routes.health import router as health_router
 from src.api.routes.metrics import router as metrics_router
 from src.api.routes.router import api_router
-from src.api.security_middleware import RequestGuardMiddleware
 from src.core import metrics
 from src.core.config import Settings
 from src.core.db import (
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
     password_hasher(settings)  # argon2 hasher (and its dummy hash) built before serving
 
-    # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/hot_reads.py).
+    # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/asgi/hot_reads.py).
     if settings.hot_reads_enabled:
         app.add_middleware(HotReadsMiddleware, settings=settings)
     # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics,
-    # security headers on every response and CORS (src/api/middleware.py).
+    # security headers on every response and CORS (src/api/asgi/edge.py).
     app.add_middleware(
         EdgeMiddleware, engine=engine, settings=settings, access_log=settings.access_log
     )

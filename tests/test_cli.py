@@ -12,7 +12,7 @@ from sqlalchemy import URL, create_engine, inspect
 from sqlalchemy.engine import make_url
 from typer.testing import Result
 
-from src.api.server import BoundedHttpToolsProtocol
+from src.api.asgi.server import BoundedHttpToolsProtocol
 from src.models import Base
 from tests.cli import Conduit, run_conduit
 from tests.live import free_port

@@ -72,7 +72,7 @@ async def get_open_session(request: Request) -> OpenSession:
 
 def open_reads(state: State) -> AbstractAsyncContextManager[Reads]:
     """Where a read-only request runs its statements: PostgreSQL's shared asyncpg pool, or a
-    read session (a WAL snapshot) on SQLite. Also used by src/api/hot_reads.py."""
+    read session (a WAL snapshot) on SQLite. Also used by src/api/asgi/hot_reads.py."""
     driver: DriverReads | None = state.driver_reads
     if driver is not None:
         return driver.request()

@@ -1,4 +1,5 @@
-"""The one place where failures become HTTP: domain errors, validation and the unexpected."""
+"""The one place where failures become HTTP: the error envelope for domain errors, validation
+and the unexpected (their OpenAPI documentation: src/api/error_docs.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api import http_headers
-from src.api.schemas.errors import ErrorEnvelope
 from src.core.db import is_database_unavailable
 from src.core.integrations import report_exception
 from src.core.logging import record_refusal
@@ -47,58 +46,6 @@ def error_response(
 ) -> JSONResponse:
     record_refusal(errors)  # the access log names the keys that refused the request
     return JSONResponse({"errors": errors}, status_code=status_code, headers=headers)
-
-
-# Per status: the description and the example body for the OpenAPI document. `{about}` is the
-# resource the operation declares (`article`, `profile`, ...); 422's example is built from the
-# operation's own inputs when the document is served (src/api/openapi.py).
-OWN_INPUT = "{input}"
-ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
-    401: ("Missing, malformed, expired or revoked token", {"token": [messages.AUTH_REQUIRED]}),
-    403: ("Authenticated, but not allowed to do this", {"{about}": [messages.FORBIDDEN]}),
-    404: ("Not found", {"{about}": [messages.NOT_FOUND]}),
-    409: ("Conflict with the current state; retry", {"slug": [messages.SLUG_EXHAUSTED]}),
-    413: ("Request body too large", {"body": [messages.BODY_TOO_LARGE]}),
-    422: ("Invalid input; messages grouped by field", {OWN_INPUT: [messages.BLANK]}),
-    429: (
-        "Too many requests; retry after `Retry-After` seconds",
-        {"body": [messages.TOO_MANY_REQUESTS.format(seconds=30)]},
-    ),
-    503: (
-        "Temporarily unavailable (e.g. the database); retry after `Retry-After` seconds",
-        {"database": [messages.DATABASE_UNAVAILABLE.format(seconds=5)]},
-    ),
-}
-# Statuses any route can answer: invalid input, rate limits, a database outage. Routes that take
-# a body add 413 (the body size limit) themselves.
-COMMON_ERRORS = (422, 429, 503)
-
-
-def error_responses(
-    *errors: int | DomainError, about: str | None = None
-) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries declaring the error envelope, with an example, per status.
-
-    A status takes its example from ERROR_DOCS, 403 and 404 naming the resource `about`; a
-    domain error stands for its own status and is its own example (login's `credentials`)."""
-    responses: dict[int | str, dict[str, Any]] = {}
-    for error in errors:
-        if isinstance(error, DomainError):
-            code = status_of(error)
-            example = error.errors
-        else:
-            code = error
-            example = ERROR_DOCS[code][1]
-        if "{about}" in example:
-            if about is None:
-                raise ValueError(f"error_responses({code}) needs about=<the resource>")
-            example = {about: example["{about}"]}
-        responses[code] = {
-            "model": ErrorEnvelope,
-            "description": ERROR_DOCS[code][0],
-            "content": {"application/json": {"example": {"errors": example}}},
-        }
-    return responses
 
 
 def status_of(error: DomainError) -> int:
@@ -199,7 +146,7 @@ def database_unavailable_response(retry_after: int) -> JSONResponse:
     )
 
 
-async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
         # An outage, not a bug: fail fast with 503 and let the client retry.
         logger.warning(
@@ -217,38 +164,8 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(500, {"body": ["internal server error"]})
 
 
-class UnexpectedErrorMiddleware:
-    """Answers an unhandled exception with the 500 envelope from inside the CORS middleware.
-
-    Starlette sends 500s from its outermost layer, outside CORS: a browser would then see an
-    opaque CORS failure instead of the error. Added just before CORS, this runs inside it.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:  # too late for another response; let the server close it
-                raise
-            response = await _on_unexpected_error(Request(scope), exc)
-            await response(scope, receive, send)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _on_unexpected_error)
+    app.add_exception_handler(Exception, unexpected_error_response)

@@ -21,9 +21,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from src.api import http_headers
+from src.api.asgi.text_guard import NUL_MESSAGE
 from src.api.deps import authorization_header, required_token
-from src.api.errors import OWN_INPUT, validation_errors
-from src.api.text_guard import NUL_MESSAGE
+from src.api.error_docs import OWN_INPUT
+from src.api.errors import validation_errors
 from src.services import messages
 
 Document = dict[str, Any]

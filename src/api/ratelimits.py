@@ -6,7 +6,7 @@ import hashlib
 
 from fastapi import Request
 
-from src.api.client_ip import client_ip
+from src.api.asgi.client_ip import client_ip
 from src.core.config import Settings
 from src.core.ratelimit import RateLimiter
 from src.services import messages

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # first use, so a worker holds at most DB_POOL_SIZE + DB_MAX_OVERFLOW + this connections.
     db_read_pool_size: int = Field(default=10, ge=1)
     # The article list, feed and single article answered without FastAPI's router (the same
-    # route functions; src/api/hot_reads.py). Off only to compare the two paths.
+    # route functions; src/api/asgi/hot_reads.py). Off only to compare the two paths.
     hot_reads_enabled: bool = True
     db_echo: bool = False
 

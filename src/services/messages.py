@@ -23,7 +23,7 @@ TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"
 DATABASE_UNAVAILABLE = "is unavailable, retry after {seconds} seconds"
 NOT_ADMIN = "only an administrator may do this"
 BODY_TOO_LARGE = "request body too large"
-# Answered by the server itself (src/api/server.py), before the app sees the request.
+# Answered by the server itself (src/api/asgi/server.py), before the app sees the request.
 HEADERS_TOO_LARGE = "request headers too large"
 HEADERS_TOO_SLOW = "request headers not received in time"
 SERVER_BUSY = "too many connections, retry after {seconds} seconds"

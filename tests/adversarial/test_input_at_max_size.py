@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from starlette.types import Message
 
-from src.api.security_middleware import RawHeaders, json_depth
-from src.api.text_guard import (
+from src.api.asgi.request_guard import json_depth
+from src.api.asgi.security_headers import RawHeaders
+from src.api.asgi.text_guard import (
     MAX_NUMBER_DIGITS,
     NOT_UTF8_MESSAGE,
     NUL_MESSAGE,

@@ -1,4 +1,4 @@
-"""The hot reads (src/api/hot_reads.py) answer exactly as the documented FastAPI routes do.
+"""The hot reads (src/api/asgi/hot_reads.py) answer exactly as the documented FastAPI routes do.
 
 Every request here goes to two apps on the same database: the real one, and one built with
 HOT_READS_ENABLED=false so that FastAPI's router serves everything. Status, body bytes and the
@@ -22,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
-from src.api import hot_reads
+from src.api.asgi import hot_reads
 from src.api.query_params import (
     IntParam,
     NotPlain,

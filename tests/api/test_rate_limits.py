@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from src.api import client_ip as client_ip_module
+from src.api.asgi import client_ip as client_ip_module
 from src.core import ratelimit
 from src.core.config import Settings
 from src.core.ratelimit import MemoryRateLimiter

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from httpx import ASGITransport, AsyncClient
 
-from src.api.security_middleware import API_CSP, HTML_CSP
+from src.api.asgi.security_headers import API_CSP, HTML_CSP
 from src.core.config import Settings
 from src.main import create_app, release_resources
 from tests.api.test_http import ALLOWED_ORIGIN
@@ -160,7 +160,7 @@ def test_list_settings_are_read_from_comma_separated_environment_values(
 async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
     settings: Settings,
 ) -> None:
-    # The edge adds each header only where the response has none (src/api/middleware.py); CORS
+    # The edge adds each header only where the response has none (src/api/asgi/edge.py); CORS
     # runs only for requests with an Origin, and the others still get CORS's `Vary: Origin`.
     def add_route(application: FastAPI) -> None:
         @application.get("/api/own-headers")

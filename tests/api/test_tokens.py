@@ -22,7 +22,7 @@ from tests.apps import app_client
 from tests.factories import RegisteredUser, auth, comment, create_article, register, sign_in
 
 INVALID_TOKEN = {"errors": {"token": [messages.TOKEN_INVALID]}}
-# Served by FastAPI's routes, and by the hot read path (src/api/hot_reads.py).
+# Served by FastAPI's routes, and by the hot read path (src/api/asgi/hot_reads.py).
 AUTHENTICATED_URLS = ["/api/user", "/api/articles"]
 
 

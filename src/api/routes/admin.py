@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from src.api.deps import AdminUser, Session
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.schemas.admin import AdminUserOut, AdminUserResponse
 from src.services import admin, messages
 from src.services.admin import AccountView

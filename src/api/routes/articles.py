@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.query_params import IntParam, QueryParams, QueryValues, TextParam
 from src.api.render import article_list_response, article_response
@@ -27,7 +27,7 @@ MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1
 
 # The lists' query parameters, declared once: the routes' signatures and the hot path's parser
-# (src/api/hot_reads.py) are both built from these. A filter named here is one of the query
+# (src/api/asgi/hot_reads.py) are both built from these. A filter named here is one of the query
 # module's FILTERS (src/services/article_queries.py).
 LIMIT = IntParam(
     "limit", "How many articles to return (1-100).", default=20, ge=1, le=MAX_PAGE_SIZE

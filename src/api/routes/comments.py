@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.render import comment_list_response
 from src.api.schemas.comments import (

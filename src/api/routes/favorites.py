@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from src.api.deps import CurrentUser, Session
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.render import article_response
 from src.api.schemas.articles import ArticleResponse
 from src.services import favorites

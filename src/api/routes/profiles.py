@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
 from src.services import messages, profiles

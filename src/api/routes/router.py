@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from src.api.deps import limit_writes
-from src.api.errors import COMMON_ERRORS, error_responses
+from src.api.error_docs import COMMON_ERRORS, error_responses
 from src.api.routes import admin, articles, comments, favorites, profiles, tags, users
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from src.api.deps import ReadsDep, TokenViewer, signed_in
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.render import tag_list_response
 from src.api.schemas.tags import TagListResponse
 from src.services import articles

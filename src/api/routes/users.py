@@ -15,7 +15,7 @@ from src.api.deps import (
     SettingsDep,
     UnheldUser,
 )
-from src.api.errors import error_responses
+from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.routes import profiles
 from src.api.schemas.sessions import (

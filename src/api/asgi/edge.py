@@ -23,9 +23,9 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api import http_headers
-from src.api.client_ip import client_ip
-from src.api.hot_reads import ROUTE_KEY
-from src.api.security_middleware import RawHeaders, SecurityHeaders, set_header
+from src.api.asgi.client_ip import client_ip
+from src.api.asgi.hot_reads import ROUTE_KEY
+from src.api.asgi.security_headers import RawHeaders, SecurityHeaders, set_header
 from src.core import metrics
 from src.core.config import Settings
 from src.core.logging import LOGGED_TEXT_MAX_CHARS, RequestContext, loggable, request_context
@@ -48,7 +48,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def _route_template(scope: Scope) -> str:
-    hot: str | None = scope.get(ROUTE_KEY)  # answered by src/api/hot_reads.py
+    hot: str | None = scope.get(ROUTE_KEY)  # answered by src/api/asgi/hot_reads.py
     if hot is not None:
         return hot
     # FastAPI keeps included routers nested: scope["route"] holds the path relative to
