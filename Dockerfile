@@ -26,7 +26,7 @@ COPY alembic.ini ./
 COPY alembic ./alembic
 COPY src ./src
 # The `conduit` command (the package runs from /app, where alembic.ini is found).
-RUN printf '#!/opt/venv/bin/python\nfrom src.cli import app\napp()\n' > /opt/venv/bin/conduit \
+RUN printf '#!/opt/venv/bin/python\nfrom src.cli.main import app\napp()\n' > /opt/venv/bin/conduit \
     && chmod 0755 /opt/venv/bin/conduit \
     && python -m compileall -q src \
     && mkdir -p /app/data && chown conduit:conduit /app/data

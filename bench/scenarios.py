@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 LOGIN_EMAIL = "user1@example.com"
-PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/services/seed.py)
+PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/cli/bench_data.py)
 # The reads with a share-of-the-floor target (bench/RESULTS.md, "Targets: where this stands"):
 # paired with the floor, and measured again once the write scenarios have run.
 TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")

@@ -11,11 +11,12 @@ def count_statements(
     database_url: str, secret: str, token: str, chosen: list[Scenario]
 ) -> dict[str, int]:
     """Each scenario once through the real app in-process, counting every SQL statement
-    (SQLAlchemy's events and the hot reads' asyncpg pool: src.main.recording_statements)."""
+    (SQLAlchemy's events and the hot reads' asyncpg pool: src/core/statements.py)."""
     from httpx import ASGITransport, AsyncClient
 
     from src.core.config import Settings
-    from src.main import create_app, recording_statements, release_resources
+    from src.core.statements import recording_statements
+    from src.main import create_app, release_resources
 
     async def run() -> dict[str, int]:
         settings = Settings(
@@ -33,7 +34,7 @@ def count_statements(
                 if s.auth:
                     headers["Authorization"] = f"Token {token}"
                 await client.request(s.method, s.path, headers=headers, content=s.body)  # warm
-                with recording_statements(app) as seen:
+                with recording_statements(app.state.engine, app.state.driver_reads) as seen:
                     await client.request(s.method, s.path, headers=headers, content=s.body)
                 counts[s.name] = len(seen)
         await release_resources(app)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from src import __version__
 from src.api.asgi.edge import EdgeMiddleware
@@ -129,28 +127,6 @@ async def release_resources(app: FastAPI) -> None:
     if driver_reads is not None:
         await driver_reads.close()
     await app.state.engine.dispose()
-
-
-@contextmanager
-def recording_statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs, through SQLAlchemy or on the hot
-    reads' asyncpg pool (the statement-count tests and bench/run count with this)."""
-    statements: list[str] = []
-
-    def on_execute(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
-        statements.append(args[2])
-
-    sync_engine = app.state.engine.sync_engine
-    driver_reads: DriverReads | None = app.state.driver_reads
-    event.listen(sync_engine, "before_cursor_execute", on_execute)
-    if driver_reads is not None:
-        driver_reads.listeners.append(statements.append)
-    try:
-        yield statements
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", on_execute)
-        if driver_reads is not None:
-            driver_reads.listeners.remove(statements.append)
 
 
 def app_factory() -> FastAPI:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from src.cli import app
+from src.cli.main import app
 from src.core.config import Settings
 
 CONDUIT = Path(sys.executable).with_name("conduit")

@@ -239,8 +239,10 @@ def uvicorn_options(
 ) -> dict[str, Any]:
     """What `conduit serve` hands uvicorn under these settings (uvicorn itself not started)."""
     started: list[dict[str, Any]] = []
-    monkeypatch.setattr("src.cli.configure_logging", lambda _settings: None)
-    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_args, **options: started.append(options))
+    monkeypatch.setattr("src.cli.main.configure_logging", lambda _settings: None)
+    monkeypatch.setattr(
+        "src.cli.main.uvicorn.run", lambda *_args, **options: started.append(options)
+    )
 
     result = conduit.invoke(
         "serve",

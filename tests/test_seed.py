@@ -15,8 +15,8 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from src.cli.bench_data import SEED_PASSWORD, DatabaseNotEmpty, SeedPlan, seed
 from src.models import Article, Favorite, Follow
-from src.services.seed import SEED_PASSWORD, DatabaseNotEmpty, SeedPlan, seed
 from tests.api.test_article_counts import assert_counters_match_rows, count_of
 from tests.cli import Conduit
 

@@ -14,7 +14,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from src.main import recording_statements
+from src.core.statements import recording_statements
 from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Follow
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -97,7 +97,7 @@ async def count_rows(app: FastAPI, entity: Any) -> int:
 def count_statements(app: FastAPI) -> Iterator[list[str]]:
     """Record every SQL statement the app sends while the block runs (SQLAlchemy's events,
     and on PostgreSQL the hot reads' own asyncpg pool too)."""
-    with recording_statements(app) as statements:
+    with recording_statements(app.state.engine, app.state.driver_reads) as statements:
         yield statements
 
 

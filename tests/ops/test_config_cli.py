@@ -96,8 +96,8 @@ def test_serve_with_several_workers_and_no_redis_warns_at_start(
     warned: bool,
 ) -> None:
     started: list[int] = []
-    monkeypatch.setattr("src.cli.uvicorn.run", lambda *_a, **kw: started.append(kw["workers"]))
-    monkeypatch.setattr("src.cli.metrics.prepare_multiprocess", lambda _workers: None)
+    monkeypatch.setattr("src.cli.main.uvicorn.run", lambda *_a, **kw: started.append(kw["workers"]))
+    monkeypatch.setattr("src.cli.main.metrics.prepare_multiprocess", lambda _workers: None)
 
     result = conduit.invoke(
         "serve", "--no-migrate", "--port", "0", "--workers", str(workers), env=env

@@ -157,8 +157,8 @@ def seed(
 
     Every seeded user's password is "password"; user1@example.com is the first.
     """
-    # Benchmark tooling: the bulk loader lives in src/services/seed.py.
-    from src.cli_seed import run_seed
+    # Benchmark tooling: the bulk loader lives in src/cli/bench_data.py.
+    from src.cli.seed import run_seed
 
     settings = _load_settings()
     with _database_errors(settings):
@@ -183,7 +183,7 @@ def create_admin(
 ) -> None:
     """Create an administrator, or promote (and reactivate) the user with this email."""
     # Accounts and security: the service lives in src/services/admin.py.
-    from src.cli_admin import run_create_admin
+    from src.cli.admin import run_create_admin
     from src.services.errors import DomainError
 
     settings = _load_settings()

@@ -1,4 +1,4 @@
-"""`conduit seed`: run the bulk loader (src/services/seed.py) with a progress bar."""
+"""`conduit seed`: run the bulk loader (src/cli/bench_data.py) with a progress bar."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from src.cli.bench_data import DatabaseNotEmpty, SeedPlan, seed
 from src.core.config import Settings
 from src.core.db import create_engine
-from src.services.seed import DatabaseNotEmpty, SeedPlan, seed
 
 
 def run_seed(
