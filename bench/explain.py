@@ -40,7 +40,7 @@ async def main(database_url: str) -> None:
     app = create_app(settings)
     # The reads run through SQLAlchemy's session here, where each statement is seen with its
     # parameters: the same statements, compiled for the same dialect, as on the asyncpg path.
-    app.state.driver_reads = None
+    app.state.read_pool = None
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:

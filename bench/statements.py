@@ -34,7 +34,7 @@ def count_statements(
                 if s.auth:
                     headers["Authorization"] = f"Token {token}"
                 await client.request(s.method, s.path, headers=headers, content=s.body)  # warm
-                with recording_statements(app.state.engine, app.state.driver_reads) as seen:
+                with recording_statements(app.state.engine, app.state.read_pool) as seen:
                     await client.request(s.method, s.path, headers=headers, content=s.body)
                 counts[s.name] = len(seen)
         await release_resources(app)

@@ -31,7 +31,7 @@ from src.core.db import (
 from src.core.integrations import flush_sentry, install_sentry, install_tracing
 from src.core.logging import configure_logging
 from src.core.ratelimit import create_rate_limiter
-from src.core.reads import DriverReads
+from src.core.reads import ReadPool
 from src.core.security import password_hasher
 
 DESCRIPTION = """
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD
     # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py).
-    app.state.driver_reads = None if settings.is_sqlite else DriverReads(settings, engine.dialect)
+    app.state.read_pool = None if settings.is_sqlite else ReadPool(settings, engine.dialect)
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
     password_hasher(settings)  # argon2 hasher (and its dummy hash) built before serving
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)
     # Only when OTEL_* is set; the asyncpg reads get spans too.
-    app.state.tracer_provider = install_tracing(app, engine, settings, app.state.driver_reads)
+    app.state.tracer_provider = install_tracing(app, engine, settings, app.state.read_pool)
     install_docs(app, settings)  # /docs and /redoc, offline (src/api/routes/docs.py)
     install_openapi(app)  # the document, finished with what the routes know (src/api/openapi.py)
     return app
@@ -123,9 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def release_resources(app: FastAPI) -> None:
     """Close the app's database pools (at shutdown, and by tests and tools that build apps)."""
-    driver_reads: DriverReads | None = app.state.driver_reads
-    if driver_reads is not None:
-        await driver_reads.close()
+    read_pool: ReadPool | None = app.state.read_pool
+    if read_pool is not None:
+        await read_pool.close()
     await app.state.engine.dispose()
 
 

@@ -16,10 +16,9 @@ from src.api import ratelimits
 from src.core.config import Settings
 from src.core.db import ConnectionGate, OpenSession
 from src.core.logging import set_user_id
-from src.core.reads import DriverReads, OpenReads, Reads, SessionReads
+from src.core.reads import OpenReads, ReadPool, Reads, SessionReads
 from src.models import User
-from src.models.user import ROLE_ADMIN
-from src.services import auth, messages
+from src.services import auth, messages, roles
 from src.services.auth import Viewer
 from src.services.errors import Forbidden, Unauthorized
 
@@ -73,9 +72,9 @@ async def get_open_session(request: Request) -> OpenSession:
 def open_reads(state: State) -> AbstractAsyncContextManager[Reads]:
     """Where a read-only request runs its statements: PostgreSQL's shared asyncpg pool, or a
     read session (a WAL snapshot) on SQLite. Also used by src/api/asgi/hot_reads.py."""
-    driver: DriverReads | None = state.driver_reads
-    if driver is not None:
-        return driver.request()
+    pool: ReadPool | None = state.read_pool
+    if pool is not None:
+        return pool.request()
     return _session_reads(state.read_sessionmaker)
 
 
@@ -95,7 +94,7 @@ async def get_open_reads(request: Request) -> OpenReads:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-Session = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 OpenReadsDep = Annotated[OpenReads, Depends(get_open_reads)]
 OpenSessionDep = Annotated[OpenSession, Depends(get_open_session)]
@@ -126,7 +125,7 @@ async def required_token(token: Annotated[str | None, Depends(optional_token)]) 
 
 async def current_user(
     token: Annotated[str, Depends(required_token)],
-    session: Session,
+    session: SessionDep,
     settings: SettingsDep,
 ) -> User:
     user = await auth.user_from_token(session, settings, token)
@@ -171,12 +170,12 @@ async def current_session_id(
 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
-    if user.role != ROLE_ADMIN:
+    if not roles.is_admin(user):
         raise Forbidden(messages.NOT_ADMIN, field="user")
     return user
 
 
-async def token_viewer(
+async def optional_viewer(
     token: Annotated[str | None, Depends(optional_token)], settings: SettingsDep
 ) -> Viewer | None:
     """The caller of an article read, known by its token's signature and claims; the read's
@@ -184,21 +183,14 @@ async def token_viewer(
     return None if token is None else auth.viewer_of(token, settings)
 
 
-async def undeclared_token_viewer(request: Request, settings: SettingsDep) -> Viewer | None:
-    """token_viewer for a read the spec documents without a token (the tags): a token that is
-    sent is still checked, so every route answers a bad or revoked one alike, with 401."""
-    token = parse_authorization(request.headers.get("authorization") or None)
-    return await token_viewer(token, settings)
-
-
-async def token_reader(
+async def required_viewer(
     token: Annotated[str, Depends(required_token)], settings: SettingsDep
 ) -> Viewer:
-    """As token_viewer, for reads that need a signed-in user (the feed)."""
+    """As optional_viewer, for reads that need a signed-in user (the feed)."""
     return auth.viewer_of(token, settings)
 
 
-def signed_in(viewer: Viewer | None) -> None:
+def log_viewer(viewer: Viewer | None) -> None:
     """After a read confirmed the viewer's session: the access log names the user."""
     if viewer is not None:
         set_user_id(viewer.user_id)
@@ -209,6 +201,5 @@ CurrentUser = Annotated[User, Depends(current_user)]
 UnheldUser = Annotated[User, Depends(current_user_unheld)]
 AdminUser = Annotated[User, Depends(admin_user)]
 CurrentSessionId = Annotated[str, Depends(current_session_id)]
-TokenViewer = Annotated[Viewer | None, Depends(token_viewer)]
-UndeclaredTokenViewer = Annotated[Viewer | None, Depends(undeclared_token_viewer)]
-TokenReader = Annotated[Viewer, Depends(token_reader)]
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+RequiredViewer = Annotated[Viewer, Depends(required_viewer)]

@@ -1,5 +1,5 @@
-"""Hot read bodies serialized straight from the service's views: articles from the
-very rows their statement read (services/views.py ArticleView), comments and profiles from
+"""Hot read bodies serialized straight from the services' read models: articles from the
+very rows their statement read (services/read_models.py ArticleView), comments and profiles from
 their NamedTuples.
 
 The bytes are exactly what the Pydantic schemas in src/api/schemas/articles.py produce (a test
@@ -16,8 +16,8 @@ import orjson
 from fastapi import Response, status
 
 from src.api.schemas.base import format_timestamp
+from src.services.read_models import ArticlePage, ArticleView, CommentView, ProfileView
 from src.services.sql import decode_tag_names
-from src.services.views import ArticlePage, ArticleView, CommentView, ProfileView
 
 JSON = "application/json"
 

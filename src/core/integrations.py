@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from src import __version__
 from src.core.config import Settings
 from src.core.logging import request_context
-from src.core.reads import DriverReads
+from src.core.reads import ReadPool
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -84,7 +84,7 @@ def _traces_endpoint(settings: Settings) -> str:
 
 
 def install_tracing(
-    app: FastAPI, engine: AsyncEngine, settings: Settings, driver_reads: DriverReads | None = None
+    app: FastAPI, engine: AsyncEngine, settings: Settings, read_pool: ReadPool | None = None
 ) -> TracerProvider | None:
     """Trace each request and its SQL statements to an OTLP/HTTP collector, when configured."""
     if not settings.otel_enabled:
@@ -114,7 +114,7 @@ def install_tracing(
         sqlalchemy.instrument(
             engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
         )
-    if driver_reads is not None:  # the reads on asyncpg directly (src/core/reads.py)
-        driver_reads.trace_with(provider.get_tracer("conduit.reads"), SpanKind.CLIENT)
+    if read_pool is not None:  # the reads on asyncpg directly (src/core/reads.py)
+        read_pool.trace_with(provider.get_tracer("conduit.reads"), SpanKind.CLIENT)
     logger.info("OpenTelemetry tracing on", extra={"endpoint": _traces_endpoint(settings)})
     return provider

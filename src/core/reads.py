@@ -4,7 +4,7 @@ Services run their page and single-article reads against `Reads`, whatever the d
 
 - `SessionReads` executes them on an `AsyncSession` (SQLite, and reads inside a write's own
   transaction, which must see its uncommitted rows).
-- `DriverReads` (PostgreSQL) compiles each prebuilt statement once to its PostgreSQL text and
+- `ReadPool` (PostgreSQL) compiles each prebuilt statement once to its PostgreSQL text and
   runs it on a pool of plain asyncpg connections, which keep it prepared, skipping the ORM
   session's execution path (docs/performance.md, "The request path").
 
@@ -140,7 +140,7 @@ def _unavailable(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"database read failed ({type(exc).__name__}: {exc})")
 
 
-class DriverReads:
+class ReadPool:
     """PostgreSQL reads on their own asyncpg pool, opened on first use; `request()` gives one
     request its `Reads`.
 
@@ -243,7 +243,7 @@ class DriverReads:
     def request(self) -> AbstractAsyncContextManager[Reads]:
         """Reads for one request: its statements share one connection, taken at the first
         statement (a request refused before it runs any holds none) and returned at the end."""
-        return _RequestReads(self)
+        return _PooledReads(self)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -255,27 +255,27 @@ class DriverReads:
                 pool.terminate()
 
 
-class _RequestReads:
-    """DriverReads for one request, on one pooled connection; `async with` gives it back.
+class _PooledReads:
+    """`Reads` for one request, on one connection of the ReadPool; `async with` gives it back.
     A class, not an @asynccontextmanager: that costs a generator and its frames per request."""
 
-    def __init__(self, driver: DriverReads) -> None:
-        self._driver = driver
-        self.dialect = driver.dialect
+    def __init__(self, pool: ReadPool) -> None:
+        self._pool = pool
+        self.dialect = pool.dialect
         self.connection: asyncpg.Connection | None = None
 
-    async def __aenter__(self) -> _RequestReads:
+    async def __aenter__(self) -> _PooledReads:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
         connection, self.connection = self.connection, None
         if connection is not None:
-            await self._driver._release(connection)
+            await self._pool._release(connection)
 
     async def _fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         if self.connection is None:
-            self.connection = await self._driver._acquire()
-        return await self._driver._run(self.connection, statement, params)
+            self.connection = await self._pool._acquire()
+        return await self._pool._run(self.connection, statement, params)
 
     async def all(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Row]:
         return await self._fetch(statement, params)

@@ -9,15 +9,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.core.reads import DriverReads
+from src.core.reads import ReadPool
 
 
 @contextmanager
-def recording_statements(
-    engine: AsyncEngine, driver_reads: DriverReads | None
-) -> Iterator[list[str]]:
+def recording_statements(engine: AsyncEngine, read_pool: ReadPool | None) -> Iterator[list[str]]:
     """Every SQL statement sent while the block runs, through SQLAlchemy (`engine`) or on the
-    hot reads' asyncpg pool (`driver_reads`, PostgreSQL only)."""
+    hot reads' asyncpg pool (`read_pool`, PostgreSQL only)."""
     statements: list[str] = []
 
     def on_execute(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
@@ -25,11 +23,11 @@ def recording_statements(
 
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", on_execute)
-    if driver_reads is not None:
-        driver_reads.listeners.append(statements.append)
+    if read_pool is not None:
+        read_pool.listeners.append(statements.append)
     try:
         yield statements
     finally:
         event.remove(sync_engine, "before_cursor_execute", on_execute)
-        if driver_reads is not None:
-            driver_reads.listeners.remove(statements.append)
+        if read_pool is not None:
+            read_pool.listeners.remove(statements.append)

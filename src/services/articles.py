@@ -17,10 +17,10 @@ from src.services import article_queries, auth, counters, feeds, messages
 from src.services.article_queries import ArticleFilter
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.read_models import ArticlePage, ArticleView
 from src.services.roles import is_admin
 from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
 from src.services.sql import AnySelect, encode_tag_names
-from src.services.views import ArticlePage, ArticleView
 
 SLUG_ATTEMPTS = 5
 
@@ -58,7 +58,7 @@ async def _page(
     if head is None:  # not reached: the count statement always returns its one row
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, head)
-    # The rows are the views (ArticleView): each article reaches the renderer as it was read.
+    # The rows are the read models (ArticleView): each article reaches the renderer as it was read.
     articles = cast(list[ArticleView], rows)
     return ArticlePage(articles=articles, articles_count=int(head["total"] or 0))
 

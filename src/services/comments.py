@@ -17,9 +17,9 @@ from src.services import auth, messages
 from src.services.articles import find_article
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Forbidden, NotFound
+from src.services.read_models import CommentView, ProfileView
 from src.services.roles import is_admin
 from src.services.sql import AnySelect, is_following
-from src.services.views import CommentView, ProfileView
 
 
 def _comment_columns(viewer: Any) -> tuple[Any, ...]:

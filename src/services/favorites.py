@@ -13,8 +13,8 @@ from src.models import Article, Favorite, User
 from src.services import counters
 from src.services.articles import find_article, get_article
 from src.services.auth import Viewer
+from src.services.read_models import ArticleView
 from src.services.sql import insert_ignoring_duplicates
-from src.services.views import ArticleView
 
 
 async def _bump_count(session: AsyncSession, article_id: int, delta: int) -> None:

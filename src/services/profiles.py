@@ -13,8 +13,8 @@ from src.models import Follow, User
 from src.services import auth, counters, feeds, messages
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
+from src.services.read_models import ProfileView
 from src.services.sql import AnySelect, insert_ignoring_duplicates, is_following
-from src.services.views import ProfileView
 
 USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 

@@ -15,7 +15,7 @@ from src.models import Base, Favorite, Follow
 
 AnySelect = Select[*tuple[Any, ...]]
 # A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
-Viewer = int | ColumnElement[int] | None
+ViewerId = int | ColumnElement[int] | None
 
 
 def conflict_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
@@ -41,14 +41,14 @@ def rows_matched(result: Any) -> int:
     return result.rowcount if isinstance(result, CursorResult) else 0
 
 
-def is_following(viewer_id: Viewer, author_id: Any) -> ColumnElement[bool]:
+def is_following(viewer_id: ViewerId, author_id: Any) -> ColumnElement[bool]:
     """SQL expression: does the viewer follow this author? Always false when anonymous."""
     if viewer_id is None:
         return false()
     return exists().where(Follow.follower_id == viewer_id, Follow.followee_id == author_id)
 
 
-def has_favorited(viewer_id: Viewer, article_id: Any) -> ColumnElement[bool]:
+def has_favorited(viewer_id: ViewerId, article_id: Any) -> ColumnElement[bool]:
     """SQL expression: has the viewer favorited this article? Always false when anonymous.
 
     A scalar subquery, not EXISTS: PostgreSQL turned the EXISTS into a hashed subplan that

@@ -22,9 +22,9 @@ from src.models.base import utc_now
 from src.models.user import EMAIL_MAX_LENGTH
 from src.services import auth, messages, sessions
 from src.services.errors import Conflict, Forbidden, Invalid, Unauthorized
+from src.services.read_models import AuthenticatedUser
 from src.services.sessions import IssuedTokens
 from src.services.sql import AnySelect, rows_matched
-from src.services.views import AuthenticatedUser
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,7 @@ async def count_rows(app: FastAPI, entity: Any) -> int:
 def count_statements(app: FastAPI) -> Iterator[list[str]]:
     """Record every SQL statement the app sends while the block runs (SQLAlchemy's events,
     and on PostgreSQL the hot reads' own asyncpg pool too)."""
-    with recording_statements(app.state.engine, app.state.driver_reads) as statements:
+    with recording_statements(app.state.engine, app.state.read_pool) as statements:
         yield statements
 
 

@@ -11,8 +11,8 @@ from src.api.render import article_bytes, article_list_bytes, comment_list_bytes
 from src.api.schemas.articles import ArticleListResponse, ArticleResponse
 from src.api.schemas.comments import CommentListResponse
 from src.api.schemas.profiles import ProfileResponse
+from src.services.read_models import ArticlePage, ArticleView, CommentView, ProfileView
 from src.services.sql import decode_tag_names, encode_tag_names
-from src.services.views import ArticlePage, ArticleView, CommentView, ProfileView
 
 AUTHORS = [
     ProfileView(username="jake", bio=None, image=None, following=False),

@@ -1,4 +1,4 @@
-"""DriverReads (src/core/reads.py): prebuilt statements straight on asyncpg, outages as 503s."""
+"""ReadPool (src/core/reads.py): prebuilt statements straight on asyncpg, outages as 503s."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 from src.core.config import Settings
 from src.core.db import DatabaseUnavailable
-from src.core.reads import DriverReads
+from src.core.reads import ReadPool
 from src.models import Counter
 from src.models.base import UTCDateTime
 from tests.live import free_port
@@ -21,8 +21,8 @@ DIALECT = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
 STATEMENT = select(literal(1).label("one"))
 
 
-def _driver(url: str, **settings: object) -> DriverReads:
-    return DriverReads(Settings(database_url=url, **settings), DIALECT)  # type: ignore[arg-type]
+def _driver(url: str, **settings: object) -> ReadPool:
+    return ReadPool(Settings(database_url=url, **settings), DIALECT)  # type: ignore[arg-type]
 
 
 async def test_an_unreachable_database_is_unavailable_at_once_not_a_hang() -> None:
@@ -40,14 +40,14 @@ async def test_an_unreachable_database_is_unavailable_at_once_not_a_hang() -> No
 
 
 @pytest.fixture
-async def driver(database_url: str, is_postgres: bool) -> DriverReads:
+async def driver(database_url: str, is_postgres: bool) -> ReadPool:
     if not is_postgres:
         pytest.skip("the asyncpg read path serves PostgreSQL: run with TEST_DATABASE_URL")
     return _driver(database_url)
 
 
 async def test_statements_run_with_their_own_literals_typed_binds_and_defaults(
-    driver: DriverReads,
+    driver: ReadPool,
 ) -> None:
     when = bindparam("when", type_=UTCDateTime())
     statement = select(
@@ -72,7 +72,7 @@ async def test_statements_run_with_their_own_literals_typed_binds_and_defaults(
         await driver.close()
 
 
-async def test_a_request_that_runs_no_statement_takes_no_connection(driver: DriverReads) -> None:
+async def test_a_request_that_runs_no_statement_takes_no_connection(driver: ReadPool) -> None:
     async with driver.request() as reads:
         assert getattr(reads, "connection", "missing") is None
     await driver.close()

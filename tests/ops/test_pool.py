@@ -31,7 +31,7 @@ async def test_requests_beyond_the_pool_size_wait_their_turn_and_all_succeed(
 
             assert [r.status_code for r in responses] == [200] * len(paths)
             assert app.state.engine.pool.checkedout() == 0  # every connection came back
-            reads_pool = app.state.driver_reads._pool  # the reads' own (asyncpg) pool
+            reads_pool = app.state.read_pool._pool  # the reads' own (asyncpg) pool
             assert reads_pool is not None and reads_pool.get_size() <= 2
             assert reads_pool.get_idle_size() == reads_pool.get_size()
     finally:

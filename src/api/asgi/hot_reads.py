@@ -23,7 +23,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api.deps import open_reads, parse_authorization, token_viewer
+from src.api.deps import open_reads, optional_viewer, parse_authorization
 from src.api.errors import domain_error_response
 from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
 from src.api.routes import articles, comments, profiles, tags
@@ -140,7 +140,7 @@ class HotReadsMiddleware:
         scope[ROUTE_KEY] = template
         try:
             token = parse_authorization(_authorization(scope))
-            viewer = await token_viewer(token, self.settings)
+            viewer = await optional_viewer(token, self.settings)
             async with open_reads(scope["app"].state) as reads:
                 response = await handler(reads, viewer, params)
         except DomainError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from src.api.deps import AdminUser, Session
+from src.api.deps import AdminUser, SessionDep
 from src.api.error_docs import error_responses
 from src.api.schemas.admin import AdminUserOut, AdminUserResponse
 from src.services import admin, messages
@@ -32,7 +32,9 @@ def _response(account: AccountView) -> AdminUserResponse:
         about="user",
     ),
 )
-async def deactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
+async def deactivate_user(
+    username: str, session: SessionDep, caller: AdminUser
+) -> AdminUserResponse:
     """Admins only: the user can no longer log in, and every token they hold stops working.
     Refused for the caller's own account (422) and for the last active admin (409)."""
     return _response(await admin.set_active(session, caller, username, active=False))
@@ -44,6 +46,8 @@ async def deactivate_user(username: str, session: Session, caller: AdminUser) ->
     summary="Reactivate a user",
     responses=error_responses(401, Forbidden(messages.NOT_ADMIN, field="user"), 404, about="user"),
 )
-async def reactivate_user(username: str, session: Session, caller: AdminUser) -> AdminUserResponse:
+async def reactivate_user(
+    username: str, session: SessionDep, caller: AdminUser
+) -> AdminUserResponse:
     """Admins only: the user may log in again (old sessions stay ended)."""
     return _response(await admin.set_active(session, caller, username, active=True))

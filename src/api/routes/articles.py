@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
 
-from src.api.deps import CurrentUser, ReadsDep, Session, TokenReader, TokenViewer, signed_in
+from src.api.deps import (
+    CurrentUser,
+    OptionalViewer,
+    ReadsDep,
+    RequiredViewer,
+    SessionDep,
+    log_viewer,
+)
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.query_params import IntParam, QueryParams, QueryValues, TextParam
@@ -51,12 +58,12 @@ FEED_PARAMS = QueryParams(LIMIT, OFFSET)
     responses=error_responses(401, 422),
 )
 async def list_articles(
-    query: Annotated[QueryValues, LIST_PARAMS.depends], reads: ReadsDep, viewer: TokenViewer
+    query: Annotated[QueryValues, LIST_PARAMS.depends], reads: ReadsDep, viewer: OptionalViewer
 ) -> Response:
     """Newest first. `articlesCount` is the number of matches across all pages."""
     filters = ArticleFilter.of(query)
     page = await articles.list_articles(reads, filters, viewer, LIMIT.of(query), OFFSET.of(query))
-    signed_in(viewer)
+    log_viewer(viewer)
     return article_list_response(page)
 
 
@@ -68,11 +75,11 @@ async def list_articles(
     responses=error_responses(401, 422),
 )
 async def feed(
-    query: Annotated[QueryValues, FEED_PARAMS.depends], reads: ReadsDep, reader: TokenReader
+    query: Annotated[QueryValues, FEED_PARAMS.depends], reads: ReadsDep, viewer: RequiredViewer
 ) -> Response:
     """Articles by authors the caller follows, newest first."""
-    page = await articles.feed(reads, reader, LIMIT.of(query), OFFSET.of(query))
-    signed_in(reader)
+    page = await articles.feed(reads, viewer, LIMIT.of(query), OFFSET.of(query))
+    log_viewer(viewer)
     return article_list_response(page)
 
 
@@ -85,7 +92,7 @@ async def feed(
     responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
-    payload: NewArticleRequest, request: Request, session: Session, user: CurrentUser
+    payload: NewArticleRequest, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Publish an article; its slug comes from the title and is unique. `Location` is the
     article's URL."""
@@ -106,10 +113,10 @@ async def create_article(
     summary="Get an article",
     responses=error_responses(401, 404, about="article"),
 )
-async def get_article(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
+async def get_article(slug: str, reads: ReadsDep, viewer: OptionalViewer) -> Response:
     """One article, with its body."""
     article = await articles.get_article(reads, slug, viewer)
-    signed_in(viewer)
+    log_viewer(viewer)
     return article_response(article)
 
 
@@ -121,7 +128,7 @@ async def get_article(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Respon
     responses=error_responses(401, 403, 404, 409, 413, 422, about="article"),
 )
 async def update_article(
-    slug: str, payload: ArticleUpdateRequest, session: Session, user: CurrentUser
+    slug: str, payload: ArticleUpdateRequest, session: SessionDep, user: CurrentUser
 ) -> Response:
     """The author changes title, description, body or tags; a new title gives a new slug."""
     update = payload.article
@@ -142,6 +149,6 @@ async def update_article(
     response_class=Response,
     responses=error_responses(401, 403, 404, about="article"),
 )
-async def delete_article(slug: str, session: Session, user: CurrentUser) -> None:
+async def delete_article(slug: str, session: SessionDep, user: CurrentUser) -> None:
     """The author deletes the article, with its comments and favorites."""
     await articles.delete_article(session, slug, user)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
+from src.api.deps import CurrentUser, OptionalViewer, ReadsDep, SessionDep, log_viewer
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.render import comment_list_response
@@ -28,10 +28,10 @@ router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
     response_model=CommentListResponse,
     responses=error_responses(401, 404, about="article"),
 )
-async def list_comments(slug: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
+async def list_comments(slug: str, reads: ReadsDep, viewer: OptionalViewer) -> Response:
     """All comments of the article, newest first."""
     found = await comments.list_comments(reads, slug, viewer)
-    signed_in(viewer)
+    log_viewer(viewer)
     return comment_list_response(found)
 
 
@@ -47,7 +47,7 @@ async def add_comment(
     payload: NewCommentRequest,
     request: Request,
     response: Response,
-    session: Session,
+    session: SessionDep,
     user: CurrentUser,
 ) -> CommentResponse:
     """Comment on an article. `Location` is the comment's URL (the one that deletes it)."""
@@ -67,7 +67,7 @@ async def add_comment(
 async def delete_comment(
     slug: str,
     comment_id: Annotated[int, Path(alias="id", ge=1, le=2**31 - 1)],
-    session: Session,
+    session: SessionDep,
     user: CurrentUser,
 ) -> None:
     """The comment's author, or the article's author, deletes the comment."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from src.api.deps import Session, SettingsDep
+from src.api.deps import SessionDep, SettingsDep
 from src.api.errors import error_response
 from src.services import health
 
@@ -19,7 +19,7 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(session: Session, settings: SettingsDep) -> JSONResponse:
+async def ready(session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """The database answers: send traffic here. A failing Redis is "degraded" (requests are
     still served, rate limits counted per worker) unless REDIS_REQUIRED makes it a 503."""
     timeout = settings.health_check_timeout_seconds

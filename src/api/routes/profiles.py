@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import CurrentUser, ReadsDep, Session, TokenViewer, signed_in
+from src.api.deps import CurrentUser, OptionalViewer, ReadsDep, SessionDep, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
 from src.services import messages, profiles
 from src.services.errors import Invalid
-from src.services.views import ProfileView
+from src.services.read_models import ProfileView
 
 router = APIRouter(prefix="/profiles", tags=["Profile"])
 
@@ -26,10 +26,10 @@ def _profile_response(profile: ProfileView) -> ProfileResponse:
     response_model=ProfileResponse,
     responses=error_responses(401, 404, about="profile"),
 )
-async def get_profile(username: str, reads: ReadsDep, viewer: TokenViewer) -> Response:
+async def get_profile(username: str, reads: ReadsDep, viewer: OptionalViewer) -> Response:
     """A user's public profile; `following` says whether the caller follows them."""
     profile = await profiles.get_profile(reads, username, viewer)
-    signed_in(viewer)
+    log_viewer(viewer)
     return profile_response(profile)
 
 
@@ -41,7 +41,7 @@ async def get_profile(username: str, reads: ReadsDep, viewer: TokenViewer) -> Re
         401, 404, Invalid(messages.CANNOT_FOLLOW_SELF, field="username"), about="profile"
     ),
 )
-async def follow(username: str, session: Session, user: CurrentUser) -> ProfileResponse:
+async def follow(username: str, session: SessionDep, user: CurrentUser) -> ProfileResponse:
     """Follow a user (idempotent)."""
     return _profile_response(await profiles.follow(session, username, user))
 
@@ -52,6 +52,6 @@ async def follow(username: str, session: Session, user: CurrentUser) -> ProfileR
     summary="Unfollow a user",
     responses=error_responses(401, 404, about="profile"),
 )
-async def unfollow(username: str, session: Session, user: CurrentUser) -> ProfileResponse:
+async def unfollow(username: str, session: SessionDep, user: CurrentUser) -> ProfileResponse:
     """Stop following a user (idempotent)."""
     return _profile_response(await profiles.unfollow(session, username, user))

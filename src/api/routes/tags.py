@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import ReadsDep, TokenViewer, signed_in
+from src.api.deps import OptionalViewer, ReadsDep, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import tag_list_response
 from src.api.schemas.tags import TagListResponse
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/tags", tags=["Tags"])
     response_model=TagListResponse,
     responses=error_responses(401),
 )
-async def list_tags(reads: ReadsDep, viewer: TokenViewer) -> Response:
+async def list_tags(reads: ReadsDep, viewer: OptionalViewer) -> Response:
     """Every tag used by at least one article, most used first."""
     names = await articles.list_tags(reads, viewer)
-    signed_in(viewer)
+    log_viewer(viewer)
     return tag_list_response(names)

@@ -11,7 +11,7 @@ from src.api.deps import (
     CurrentUser,
     OpenReadsDep,
     OpenSessionDep,
-    Session,
+    SessionDep,
     SettingsDep,
     UnheldUser,
 )
@@ -32,8 +32,8 @@ from src.api.schemas.users import (
 )
 from src.services import messages, sessions, users
 from src.services.errors import Conflict, Forbidden, Unauthorized
+from src.services.read_models import AuthenticatedUser
 from src.services.users import UserChanges
-from src.services.views import AuthenticatedUser
 
 router = APIRouter(tags=["User and Authentication"])
 
@@ -137,7 +137,7 @@ async def refresh(
     response_class=Response,
     responses=error_responses(401),
 )
-async def logout(_caller: CurrentUser, session_id: CurrentSessionId, session: Session) -> None:
+async def logout(_caller: CurrentUser, session_id: CurrentSessionId, session: SessionDep) -> None:
     """The access token used here and its refresh tokens stop working at once, everywhere."""
     await sessions.end(session, session_id)
 
