@@ -12,7 +12,7 @@ AUTH_REQUIRED = "is missing"  # under `token`: no token where one is required
 CANNOT_FOLLOW_SELF = "cannot follow yourself"
 TOO_LONG = "is too long (maximum is {maximum} characters)"
 SLUG_EXHAUSTED = "could not allocate a unique slug; try again"
-TOKEN_INVALID = "token is invalid or expired"  # noqa: S105 - a message, not a secret
+TOKEN_INVALID = "is invalid or expired"  # noqa: S105 - a message, not a secret
 # --- accounts and security
 REFRESH_TOKEN_INVALID = "refresh token is invalid, expired or already used"  # noqa: S105
 # Under `currentPassword`: changing the password or email from a session that has not proven

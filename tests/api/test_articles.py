@@ -409,7 +409,7 @@ async def test_reading_an_article_with_a_bad_token_is_401_not_anonymous(
         f"/api/articles/{article['slug']}", headers={"Authorization": "Token garbage"}
     )
 
-    assert_error(response, 401, "token", "token is invalid or expired")
+    assert_error(response, 401, "token", "is invalid or expired")
 
 
 # ---------------------------------------------------------------- update

@@ -86,7 +86,7 @@ async def test_a_token_with_a_bad_claim_is_refused(
     response = await me(client, token)
 
     assert response.status_code == 401, why
-    assert response.json() == {"errors": {"token": ["token is invalid or expired"]}}
+    assert response.json() == {"errors": {"token": ["is invalid or expired"]}}
 
 
 async def test_a_token_for_another_user_with_my_session_is_refused(

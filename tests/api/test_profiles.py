@@ -184,4 +184,4 @@ async def test_following_with_a_bad_token_is_401(client: AsyncClient) -> None:
         f"/api/profiles/{jake.username}/follow", headers={"Authorization": "Token not-a-jwt"}
     )
 
-    assert_error(response, 401, "token", "token is invalid or expired")
+    assert_error(response, 401, "token", "is invalid or expired")

@@ -554,7 +554,7 @@ async def test_a_malformed_authorization_header_is_unauthorized(
     response = await client.get("/api/user", headers={"Authorization": header})
 
     assert_unauthorized(response)
-    assert response.json() == {"errors": {"token": ["token is invalid or expired"]}}
+    assert response.json() == {"errors": {"token": ["is invalid or expired"]}}
 
 
 async def test_a_malformed_header_is_refused_even_around_a_valid_token(
