@@ -4,10 +4,12 @@ Counting a million rows per request is not an option, so every count a single-fi
 the feed needs is kept up to date by the write that changes it, in the same transaction, with
 relative updates (`n = n + delta`): concurrent writers serialize on the row lock and none is
 lost. Where a write touches several counter rows, it locks them in one global order (the article
-row, then users by id, then tags by id, then the global total, then `feed_counts` by user id)
-so two writers never deadlock.
+row, then users by id, then tags by id, then one shard of the global total, then `feed_counts`
+by user id) so two writers never deadlock.
 
-- global total       -> `counters` row "articles"
+- global total       -> the sum of the `counters` rows "articles", one per shard: a writer
+                        moves a shard no other writer holds (SKIP LOCKED), so writers by
+                        different authors never queue on one row (docs/performance.md, "Counts")
 - ?author=X          -> `users.articles_count`
 - ?favorited=X       -> `users.favorites_count`
 - ?tag=X             -> `tags.articles_count`
@@ -29,30 +31,71 @@ every later lookup of that user, tag or article walks all of its old versions un
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, ArticleTag, Counter, Favorite, Tag, User
 from src.services.sql import conflict_insert
 
 ARTICLES = "articles"
+# Shard rows of the global total: more than the writers in flight at once on one database, so
+# a writer almost always finds one free; past that, it queues on one like any row lock.
+SHARDS = 32
 
 
 def articles_total_query() -> Select[int]:
-    return select(Counter.value).where(Counter.name == ARTICLES)
+    """The global total: the sum of its shard rows (one short primary-key range scan)."""
+    total = cast(func.coalesce(func.sum(Counter.value), 0), BigInteger)
+    return select(total).where(Counter.name == ARTICLES)
 
 
-async def bump_articles_total(session: AsyncSession, delta: int) -> None:
-    """Upsert, so a missing row (a fresh or emptied database) simply starts at the delta."""
-    insert = conflict_insert(session.get_bind().dialect.name)
-    statement = insert(Counter).values(name=ARTICLES, value=delta)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Counter.name], set_={"value": Counter.value + statement.excluded.value}
-        )
+@cache
+def _bump_total(dialect: str) -> Any:
+    """Move the first shard no other transaction holds, from `start` on (SKIP LOCKED); when all
+    are held (or none exists yet), the `start` shard, created if missing. Built once."""
+    start = bindparam("start", type_=Integer)
+    free = (
+        select(Counter.shard)
+        .where(Counter.name == ARTICLES)
+        .order_by((Counter.shard - start + SHARDS) % SHARDS)
+        .limit(1)
+        # FOR NO KEY UPDATE, as the update takes; SQLite has no row locks (writers serialized).
+        .with_for_update(key_share=True, skip_locked=True)
+        .scalar_subquery()
     )
+    # WHERE true: SQLite's upsert needs its SELECT to end in a clause that ON cannot extend.
+    rows = select(
+        literal(ARTICLES), func.coalesce(free, start), bindparam("delta", type_=BigInteger)
+    ).where(true())
+    table = Counter.__table__
+    statement = conflict_insert(dialect)(table).from_select(["name", "shard", "value"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=[Counter.name, Counter.shard],
+        set_={"value": Counter.value + statement.excluded.value},
+    )
+
+
+async def bump_articles_total(session: AsyncSession, delta: int, author_id: int) -> None:
+    """One statement, and no wait on another writer's shard: `author_id` only spreads where
+    the search for a free shard starts, so concurrent authors rarely try the same one first."""
+    statement = _bump_total(session.get_bind().dialect.name)
+    await session.execute(statement, {"start": author_id % SHARDS, "delta": delta})
 
 
 async def _lock_in_order(
@@ -140,10 +183,11 @@ async def recount(conn: AsyncConnection) -> None:
         )
     )
     total = await conn.scalar(select(func.count()).select_from(Article))
-    insert = conflict_insert(conn.dialect.name)
-    statement = insert(Counter).values(name=ARTICLES, value=total or 0)
+    await conn.execute(delete(Counter).where(Counter.name == ARTICLES))
     await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Counter.name], set_={"value": statement.excluded.value}
-        )
+        insert(Counter),
+        [
+            {"name": ARTICLES, "shard": shard, "value": (total or 0) if shard == 0 else 0}
+            for shard in range(SHARDS)
+        ],
     )

@@ -11,19 +11,79 @@ transaction as the delete: concurrent writers still serialize on the row locks, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.core.config import Settings
+from src.core.db import OpenSession
+from src.core.reads import OpenReads
 from src.models import Article, ArticleTag, Favorite, Tag, User
-from src.services import counters, feeds, messages
-from src.services.errors import NotFound
+from src.models.base import utc_now
+from src.services import admin, auth, counters, feeds, messages, users
+from src.services.errors import Forbidden, NotFound, Unauthorized
 
 
-async def delete_user(session: AsyncSession, user_id: int) -> None:
-    """Delete the user and everything they own; commits. Unknown id -> NotFound."""
-    user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What a caller deleting their own account proved: the password hash it was proven
+    against, and the session it was proven in. Both must still hold under the lock."""
+
+    password_hash: str
+    session_id: str
+
+
+async def delete_account(
+    open_session: OpenSession,
+    open_reads: OpenReads,
+    settings: Settings,
+    user: User,
+    session_id: str,
+    current_password: str | None,
+) -> None:
+    """The caller deletes their own account, after the proof a new email or password needs
+    (users.prove_password). No connection is held while the password is checked."""
+    await users.prove_password(
+        open_reads,
+        settings,
+        user,
+        session_id,
+        current_password,
+        required=messages.CURRENT_PASSWORD_REQUIRED_TO_DELETE,
+    )
+    async with open_session() as session:
+        await delete_user(session, user.id, proof=Proof(user.password_hash, session_id))
+
+
+async def delete_by_username(session: AsyncSession, username: str) -> None:
+    """An operator's deletion (`conduit delete-user`): by username, in any case."""
+    user_id = await session.scalar(
+        select(User.id).where(func.lower(User.username) == username.lower())
+    )
+    if user_id is None:
+        raise NotFound(messages.NOT_FOUND, field="user")
+    await delete_user(session, user_id)
+
+
+async def _check_proof(session: AsyncSession, user: User, proof: Proof) -> None:
+    """The session ended, or the password changed, while the proof was checked: refused."""
+    live = await session.scalar(select(auth.session_is_live(user.id, proof.session_id, utc_now())))
+    if not live:
+        raise Unauthorized(messages.TOKEN_INVALID, field="token")
+    if user.password_hash != proof.password_hash:
+        raise Forbidden(messages.CURRENT_PASSWORD_INVALID, field="currentPassword")
+
+
+async def delete_user(session: AsyncSession, user_id: int, *, proof: Proof | None = None) -> None:
+    """Delete the user and everything they own; commits. Unknown id -> NotFound; the last
+    active admin -> Conflict (as for deactivation); a proof that no longer holds -> refused."""
+    user, admins = await admin.lock_admins_and(session, user_id)
     if user is None:
         raise NotFound(messages.NOT_FOUND, field="profile")
+    if proof is not None:
+        await _check_proof(session, user, proof)
+    admin.refuse_last_admin(user, admins, messages.LAST_ACTIVE_ADMIN_DELETED)
     # Lock order as in counters.py: article rows, then users by id, then tags, then the total.
     own_articles = select(Article.id).where(Article.author_id == user_id)
     favorited = select(Favorite.article_id).where(Favorite.user_id == user_id)
@@ -87,7 +147,7 @@ async def delete_user(session: AsyncSession, user_id: int) -> None:
             .execution_options(synchronize_session=False)
         )
     if n_articles:
-        await counters.bump_articles_total(session, -n_articles)
+        await counters.bump_articles_total(session, -n_articles, user_id)
     # Its articles leave its followers' feeds; its own feed goes with it by cascade.
     await feeds.remove_author(session, user_id, n_articles)
     await session.execute(delete(User).where(User.id == user_id))

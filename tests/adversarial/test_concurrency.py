@@ -20,7 +20,9 @@ from sqlalchemy import select
 
 from src.core.config import Settings
 from src.models import User
+from src.services import counters
 from src.services.user_deletion import delete_user
+from tests.adversarial.test_integrity import assert_counts_match_rows
 from tests.api.article_helpers import assert_feeds_match_follows
 from tests.factories import RegisteredUser, article_payload, create_article, favorite, register
 from tests.seeding import seed_users
@@ -435,3 +437,82 @@ async def test_follows_of_a_user_being_deleted_are_a_clean_404_or_success(
                 assert response.json() == {"errors": {"profile": ["not found"]}}
     async with app.state.engine.connect() as conn:
         await assert_feeds_match_follows(conn)
+
+
+async def test_two_authors_creating_at_once_do_not_wait_for_each_other(
+    client: AsyncClient,
+    app: FastAPI,
+    settings: Settings,
+    is_postgres: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No platform-wide hot row: the global total is moved in a shard no other writer holds
+    (src/services/counters.py), so a create need not wait for another author's commit."""
+    if not is_postgres:
+        pytest.skip("SQLite serializes every writer by design (BEGIN IMMEDIATE)")
+    first, second = await seed_users(app, settings, 2)
+    held, release = asyncio.Event(), asyncio.Event()
+    bump = counters.bump_articles_total
+
+    async def bump_then_hold(session: Any, delta: int, author_id: int) -> None:
+        await bump(session, delta, author_id)
+        if not held.is_set():  # the first create keeps its transaction open here
+            held.set()
+            await release.wait()
+
+    monkeypatch.setattr(counters, "bump_articles_total", bump_then_hold)
+    holding = asyncio.create_task(create_article(client, first, tagList=["first"]))
+    await asyncio.wait_for(held.wait(), timeout=30)
+    try:
+        # With one total row, this create queued on its lock until the first one committed.
+        await asyncio.wait_for(create_article(client, second, tagList=["second"]), timeout=30)
+        assert not holding.done()
+    finally:
+        release.set()
+    await holding
+
+    listed = await client.get("/api/articles")
+    assert listed.json()["articlesCount"] == 2
+
+
+async def test_creates_favorites_and_deletes_by_many_authors_at_once_lose_no_count(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """However many authors write at once, each over its own shard of the total, every
+    maintained count ends equal to its rows and the list's total to the articles."""
+    authors = await seed_users(app, settings, 40)
+    fans = await seed_users(app, settings, 20)
+    existing = [
+        (await create_article(client, a, tagList=["shared", f"own{i}"]))["slug"]
+        for i, a in enumerate(authors)
+    ]
+    kept = existing[20:]
+    rng = random.Random(  # noqa: S311 - reproducible shuffles, not secrets
+        19
+    )
+    burst: list[Callable[[], Awaitable[Response]]] = [
+        partial(
+            client.post,
+            "/api/articles",
+            json=article_payload(tagList=["shared"]),
+            headers=a.headers,
+        )
+        for a in authors
+        for _ in range(2)
+    ]
+    burst += [
+        partial(client.delete, f"/api/articles/{slug}", headers=a.headers)
+        for a, slug in zip(authors[:20], existing[:20], strict=True)
+    ]
+    burst += [
+        partial(client.post, f"/api/articles/{slug}/favorite", headers=f.headers)
+        for f in fans
+        for slug in rng.sample(kept, 5)
+    ]
+    rng.shuffle(burst)
+    responses = await _all(burst)
+
+    assert {r.status_code for r in responses} <= {200, 201, 204}
+    await assert_counts_match_rows(app)
+    listed = await client.get("/api/articles")
+    assert listed.json()["articlesCount"] == len(authors) * 3 - 20

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, insert, select
 
-from src.models import Article, ArticleTag, Base, Counter, Favorite, Tag, User
+from src.models import Article, ArticleTag, Base, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import articles as article_service
 from src.services import counters
@@ -69,7 +69,7 @@ async def assert_counts_match_rows(app: FastAPI) -> None:
         assert stale == 0, "tags.articles_count"
         await assert_feeds_match_follows(conn)
         total = await conn.scalar(select(func.count()).select_from(Article))
-        stored = await conn.scalar(select(Counter.value).where(Counter.name == counters.ARTICLES))
+        stored = await conn.scalar(counters.articles_total_query())
         assert (stored or 0) == total, "counters.articles"
 
 
@@ -267,3 +267,40 @@ async def test_deleting_a_user_that_fails_halfway_changes_nothing(
     assert await _rows(app) == before
     await assert_counts_match_rows(app)
     assert (await client.get(f"/api/profiles/{w['doomed'].username}")).status_code == 200
+
+
+async def test_an_account_deleted_through_the_api_leaves_every_count_exact(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    """`DELETE /api/user` as an app sends it, then every count a client can see, and every
+    maintained count against its rows."""
+    w = await _world(client)
+    doomed: RegisteredUser = w["doomed"]
+    alice: RegisteredUser = w["alice"]
+    bob: RegisteredUser = w["bob"]
+    # bob follows doomed: doomed's two articles are in his feed before.
+    assert (await client.get("/api/articles/feed", headers=bob.headers)).json()[
+        "articlesCount"
+    ] == 2
+
+    response = await client.delete("/api/user", headers=doomed.headers)
+
+    assert response.status_code == 204, response.text
+    await assert_no_orphans(app)
+    await assert_counts_match_rows(app)
+    assert (await client.get("/api/user", headers=doomed.headers)).status_code == 401
+    listed = (await client.get("/api/articles")).json()
+    assert listed["articlesCount"] == 2
+    counts = {a["slug"]: a["favoritesCount"] for a in listed["articles"]}
+    assert counts == {w["a1"]: 1, w["b1"]: 0}  # doomed's favorites are gone, bob's stays
+    tags = set((await client.get("/api/tags")).json()["tags"])
+    assert tags == {"alice", "shared", "dragons", "training"}  # "only-doomed" went
+    tagged = (await client.get("/api/articles", params={"tag": "shared"})).json()
+    assert tagged["articlesCount"] == 1
+    by_doomed = (await client.get("/api/articles", params={"author": doomed.username})).json()
+    assert by_doomed["articlesCount"] == 0
+    for fan, still_favorited in ((alice, 0), (bob, 1)):  # bob's favorite of a1 stays
+        feed = (await client.get("/api/articles/feed", headers=fan.headers)).json()
+        assert (feed["articlesCount"], feed["articles"]) == (0, [])
+        faved = (await client.get("/api/articles", params={"favorited": fan.username})).json()
+        assert faved["articlesCount"] == len(faved["articles"]) == still_favorited

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,8 +30,8 @@ async def test_the_total_starts_at_its_first_move_and_then_moves_relatively(
 ) -> None:
     await session.execute(delete(Counter))  # an emptied database has no row
 
-    await counters.bump_articles_total(session, +3)
-    await counters.bump_articles_total(session, -1)
+    await counters.bump_articles_total(session, +3, 1)
+    await counters.bump_articles_total(session, -1, 2)
 
     assert await _total(session) == 2
 
@@ -58,7 +62,7 @@ async def test_a_recount_sets_every_count_from_the_rows(session: AsyncSession) -
     # Counts that drifted (a bulk load writes none): the recount owes nothing to them.
     await session.execute(update(User).values(articles_count=7, favorites_count=7))
     await session.execute(update(Tag).values(articles_count=7))
-    await counters.bump_articles_total(session, 7)
+    await counters.bump_articles_total(session, 7, 1)
     await session.commit()
 
     async with session.bind.begin() as conn:
@@ -69,4 +73,25 @@ async def test_a_recount_sets_every_count_from_the_rows(session: AsyncSession) -
     assert users == {author: 2, fan: 0}
     assert favorites == {author: 0, fan: 1}
     assert await session.scalar(select(Tag.articles_count)) == 1
+    assert await _total(session) == 2
+    shards = await session.scalars(select(Counter.shard).where(Counter.name == counters.ARTICLES))
+    assert sorted(shards) == list(range(counters.SHARDS))  # every writer finds a free one
+
+
+async def test_a_move_while_another_writer_holds_a_shard_goes_to_a_free_one(
+    app: FastAPI, session: AsyncSession, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite has no row locks: its writers are serialized")
+    async with session.bind.begin() as conn:
+        await counters.recount(conn)  # zero articles, every shard present
+    async with app.state.sessionmaker() as holder:
+        await counters.bump_articles_total(holder, +1, 5)  # holds shard 5 until it commits
+        # Same start: it skips to another shard (the old single row: a wait until the end).
+        await asyncio.wait_for(counters.bump_articles_total(session, +1, 5), timeout=30)
+        await session.commit()
+        await holder.commit()
+
+    moved = await session.scalars(select(Counter.shard).where(Counter.value == 1))
+    assert len(set(moved)) == 2
     assert await _total(session) == 2
