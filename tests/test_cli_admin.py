@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from src.cli import main as cli_main
 from src.core import migrations
 from src.core.config import Settings
 from tests.apps import app_client
 from tests.cli import Conduit
-from tests.factories import auth, log_in, register
+from tests.factories import auth, create_article, log_in, register
 
 
 @pytest.fixture
@@ -132,3 +133,52 @@ def test_create_admin_refuses_an_email_too_long_once_normalized(
 
     assert result.exit_code == 1
     assert "email: is too long (maximum is 254 characters)" in result.output
+
+
+async def test_delete_user_removes_the_account_and_what_it_wrote(
+    conduit: Conduit, database: str
+) -> None:
+    async with app_client(_settings(database)) as client:
+        ann = await register(client, "ann", "ann@example.com", "p" * 10)
+        await create_article(client, ann)
+
+        result = await conduit.invoke_in_thread("delete-user", "ANN", "--yes")
+
+        assert result.exit_code == 0, result.output
+        assert "Deleted user ANN" in result.output
+        assert (await client.get("/api/user", headers=ann.headers)).status_code == 401
+        assert (await client.get("/api/articles")).json()["articlesCount"] == 0
+
+
+def test_delete_user_needs_yes_when_not_interactive(conduit: Conduit, database: str) -> None:
+    conduit.invoke("create-admin", "--email", "ann@example.com", "--password", "p" * 10)
+
+    result = conduit.invoke("delete-user", "ann")
+
+    assert result.exit_code == 2
+    assert "--yes" in result.output
+    assert "not found" in conduit.invoke("delete-user", "nobody", "--yes").output
+
+
+def test_delete_user_asks_when_interactive(
+    conduit: Conduit, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_main, "_interactive", lambda: True)
+    conduit.invoke("create-admin", "--email", "a@example.com", "--password", "p" * 10)
+    conduit.invoke("create-admin", "--email", "b@example.com", "--password", "p" * 10)
+
+    kept = conduit.invoke("delete-user", "a", input="n\n")
+    deleted = conduit.invoke("delete-user", "a", input="y\n")
+
+    assert kept.exit_code == 1
+    assert deleted.exit_code == 0, deleted.output
+    assert "Deleted user a" in deleted.output
+
+
+def test_delete_user_refuses_the_last_active_admin(conduit: Conduit, database: str) -> None:
+    conduit.invoke("create-admin", "--email", "boss@example.com", "--password", "p" * 10)
+
+    result = conduit.invoke("delete-user", "boss", "--yes")
+
+    assert result.exit_code == 1
+    assert "the last active administrator cannot be deleted" in result.output

@@ -1,4 +1,4 @@
-"""`conduit create-admin`: create an administrator, or promote an existing user."""
+"""`conduit create-admin` and `conduit delete-user`: account administration by an operator."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 from src.core.config import Settings
 from src.core.db import create_engine, create_sessionmaker
 from src.services.admin import AccountView, create_or_promote_admin
+from src.services.user_deletion import delete_by_username
 
 
 def run_create_admin(
@@ -23,3 +24,15 @@ def run_create_admin(
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def run_delete_user(settings: Settings, username: str) -> None:
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await delete_by_username(session, username)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

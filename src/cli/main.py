@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -203,6 +204,37 @@ def create_admin(
             )
     verb = "Created" if created else "Promoted"
     typer.echo(f"{verb} admin {account.username} <{account.email}>")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@app.command("delete-user")
+def delete_user(
+    username: Annotated[str, typer.Argument(help="The account to delete (any case).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask (required when not interactive).")
+    ] = False,
+) -> None:
+    """Delete an account for good, with its articles, comments, favorites, follows and
+    sessions; every count they fed is corrected. The last active admin cannot be deleted."""
+    from src.cli.admin import run_delete_user
+    from src.services.errors import DomainError
+
+    if not yes:
+        if not _interactive():
+            typer.echo("Refusing to delete without --yes (not interactive)", err=True)
+            raise typer.Exit(code=2)
+        typer.confirm(f"Delete {username} and everything they wrote?", abort=True, err=True)
+    settings = _load_settings()
+    with _database_errors(settings):
+        try:
+            run_delete_user(settings, username)
+        except DomainError as exc:
+            typer.echo(f"{exc.field}: {exc.message}", err=True)
+            raise typer.Exit(code=1) from None
+    typer.echo(f"Deleted user {username}")
 
 
 @app.command("openapi")

@@ -32,28 +32,42 @@ def _view(user: User) -> AccountView:
     return AccountView(user.username, user.email, user.role, user.is_active)
 
 
-async def _lock_admins_and(session: AsyncSession, username: str) -> tuple[User, set[int]]:
-    """Lock the named user and every active admin, in id order (the order counters.lock_users
-    takes), and return the user with the ids of the active admins as they are now.
+async def lock_admins_and(session: AsyncSession, user_id: int) -> tuple[User | None, set[int]]:
+    """Lock the user and every active admin, in id order (the order counters.lock_users
+    takes), and return the user (None if there is none) with the ids of the active admins.
 
     Every change that can take an admin away checks under these locks, so two of them racing
     cannot each see the other admin still there and leave none."""
     rows = await session.scalars(
         select(User)
-        .where(
-            (func.lower(User.username) == username.lower())
-            | ((User.role == ROLE_ADMIN) & User.is_active.is_(True))
-        )
+        .where((User.id == user_id) | ((User.role == ROLE_ADMIN) & User.is_active.is_(True)))
         .order_by(User.id)
         .with_for_update()
         # The caller's row is already in the session: read it again under the lock.
         .execution_options(populate_existing=True)
     )
     locked = list(rows)
-    user = next((row for row in locked if row.username.lower() == username.lower()), None)
+    user = next((row for row in locked if row.id == user_id), None)
+    return user, {row.id for row in locked if row.role == ROLE_ADMIN and row.is_active}
+
+
+def refuse_last_admin(
+    user: User, admins: set[int], message: str = messages.LAST_ACTIVE_ADMIN
+) -> None:
+    """Taking this user away (deactivation, deletion) must leave an active admin."""
+    if admins == {user.id}:
+        raise Conflict(message, field="user")
+
+
+async def _lock_admins_and(session: AsyncSession, username: str) -> tuple[User, set[int]]:
+    """lock_admins_and for the user with this username (any case); none -> NotFound."""
+    user_id = await session.scalar(
+        select(User.id).where(func.lower(User.username) == username.lower())
+    )
+    user, admins = (None, set()) if user_id is None else await lock_admins_and(session, user_id)
     if user is None:
         raise NotFound(messages.NOT_FOUND, field="user")
-    return user, {row.id for row in locked if row.role == ROLE_ADMIN and row.is_active}
+    return user, admins
 
 
 async def set_active(
@@ -64,8 +78,8 @@ async def set_active(
     user, admins = await _lock_admins_and(session, username)
     if not active and user.id == admin.id:
         raise Invalid(messages.CANNOT_DEACTIVATE_SELF, field="user")
-    if not active and admins == {user.id}:
-        raise Conflict(messages.LAST_ACTIVE_ADMIN, field="user")
+    if not active:
+        refuse_last_admin(user, admins)
     if admin.id not in admins:  # the caller lost the role while the request was in flight
         raise Forbidden(messages.NOT_ADMIN, field="user")
     user.is_active = active

@@ -19,6 +19,8 @@ REFRESH_TOKEN_INVALID = "refresh token is invalid, expired or already used"  # n
 # the password recently, without it or with a wrong one.
 CURRENT_PASSWORD_REQUIRED = "is required to change the email or password"  # noqa: S105
 CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
+# The same proof, to delete the account.
+CURRENT_PASSWORD_REQUIRED_TO_DELETE = "is required to delete the account"  # noqa: S105
 TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"
 DATABASE_UNAVAILABLE = "is unavailable, retry after {seconds} seconds"
 NOT_ADMIN = "only an administrator may do this"
@@ -32,3 +34,4 @@ UNSUPPORTED_MEDIA_TYPE = "content type must be application/json"
 HOST_NOT_ALLOWED = "host is not allowed"
 CANNOT_DEACTIVATE_SELF = "an administrator cannot deactivate their own account"
 LAST_ACTIVE_ADMIN = "the last active administrator cannot be deactivated"
+LAST_ACTIVE_ADMIN_DELETED = "the last active administrator cannot be deleted"

@@ -243,7 +243,7 @@ async def update(
     session_id: str,
 ) -> AuthenticatedUser:
     """Apply the changes. A new email or password needs a recent proof of the password
-    (_prove_password); a new password ends every other session of the user.
+    (prove_password); a new password ends every other session of the user.
 
     `user` was loaded when the token was checked, on a connection since returned: none is held
     while a password is checked or hashed. The write then holds only if the account still has
@@ -255,7 +255,7 @@ async def update(
     if new_username == user.username:
         new_username = None
     sensitive = new_email is not None or changes.password is not None
-    proven_now = sensitive and await _prove_password(
+    proven_now = sensitive and await prove_password(
         open_reads, settings, user, session_id, changes.current_password
     )
     new_hash = None
@@ -319,12 +319,13 @@ _PASSWORD_VERIFIED_AT: AnySelect = select(AuthSession.password_verified_at).wher
 )
 
 
-async def _prove_password(
+async def prove_password(
     open_reads: OpenReads,
     settings: Settings,
     user: User,
     session_id: str,
     current_password: str | None,
+    required: str = messages.CURRENT_PASSWORD_REQUIRED,
 ) -> bool:
     """Forbidden unless the caller proves the password: by `current_password`, checked now
     (True: a fresh proof, to record on the session), or by a session that proved it within
@@ -337,7 +338,7 @@ async def _prove_password(
         verified_at = await reads.scalar(_PASSWORD_VERIFIED_AT, {"session_id": session_id})
     window = timedelta(seconds=settings.reauth_window_seconds)
     if verified_at is None or utc_now() - verified_at > window:
-        raise Forbidden(messages.CURRENT_PASSWORD_REQUIRED, field="currentPassword")
+        raise Forbidden(required, field="currentPassword")
     return False
 
 

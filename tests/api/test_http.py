@@ -70,7 +70,7 @@ async def test_a_wrong_method_answers_405_in_the_error_envelope(
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("DELETE", "/api/user", "GET, PUT"),
+        ("PATCH", "/api/user", "DELETE, GET, PUT"),
         ("PATCH", "/api/articles", "GET, POST"),
         ("PATCH", "/api/articles/feed", "GET"),
         ("GET", "/api/articles/some-slug/favorite", "DELETE, POST"),

@@ -18,6 +18,7 @@ from src.api.deps import (
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.routes import profiles
+from src.api.schemas.account import AccountDeletionRequest, AccountExportOut, AccountExportResponse
 from src.api.schemas.sessions import (
     RefreshRequest,
     SessionUserOut,
@@ -30,7 +31,7 @@ from src.api.schemas.users import (
     UserResponse,
     UserUpdateRequest,
 )
-from src.services import messages, sessions, users
+from src.services import messages, sessions, user_deletion, user_export, users
 from src.services.errors import Conflict, Forbidden, Unauthorized
 from src.services.read_models import AuthenticatedUser
 from src.services.users import UserChanges
@@ -191,4 +192,56 @@ async def update_current_user(
         await users.update(
             open_session, open_reads, settings, user, changes, token, session_id=session_id
         )
+    )
+
+
+@router.delete(
+    "/user",
+    operation_id="DeleteCurrentUser",
+    summary="Delete current user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(
+        401,
+        Forbidden(messages.CURRENT_PASSWORD_REQUIRED_TO_DELETE, field="currentPassword"),
+        Conflict(messages.LAST_ACTIVE_ADMIN_DELETED, field="user"),
+        413,
+        422,
+    ),
+)
+async def delete_current_user(
+    request: Request,
+    user: UnheldUser,
+    session_id: CurrentSessionId,
+    open_session: OpenSessionDep,
+    open_reads: OpenReadsDep,
+    settings: SettingsDep,
+    payload: AccountDeletionRequest | None = None,
+) -> None:
+    """Delete the account for good: its articles, comments, favorites, follows and sessions
+    go with it, and every token it holds stops working at once. Needs `currentPassword`
+    (403 without it, or when wrong) unless this session logged in or registered within
+    `REAUTH_WINDOW_SECONDS`. The last active administrator cannot delete themselves (409)."""
+    current_password = payload.user.current_password if payload is not None else None
+    if current_password is not None:  # a password guess: limited as a login is
+        await ratelimits.limit_login(request, user.email)
+    await user_deletion.delete_account(
+        open_session, open_reads, settings, user, session_id, current_password
+    )
+
+
+@router.get(
+    "/user/export",
+    operation_id="ExportCurrentUser",
+    summary="Export everything held about the current user",
+    responses=error_responses(401),
+)
+async def export_current_user(
+    user: CurrentUser, session_id: CurrentSessionId, session: SessionDep
+) -> AccountExportResponse:
+    """Data portability: the profile, articles, comments, favorites, follows (both ways) and
+    sessions (without their secrets) of the caller, as one JSON document."""
+    account = await user_export.export_account(session, user.id, session_id)
+    return AccountExportResponse(
+        account=AccountExportOut.model_validate(account, from_attributes=True)
     )
