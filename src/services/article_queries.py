@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.orm import aliased
 
 from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Tag, User
 from src.services import counters
@@ -32,7 +33,7 @@ from src.services import counters
 # A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
 # a signed-in read is one round trip like an anonymous one (auth.Viewer).
 from src.services.auth import VIEWER, viewer_live
-from src.services.sql import AnySelect, has_favorited, is_following
+from src.services.sql import AnySelect, has_favorited, is_following, key_probe
 
 SLUG = bindparam("slug", type_=String)
 # Page bounds are written into the statement's text (`literal_execute`; integers validated by
@@ -97,31 +98,51 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-def _tagged(tag: Any) -> Any:
-    tagged = select(ArticleTag.article_id).join(Tag, Tag.id == ArticleTag.tag_id)
-    return Article.id.in_(tagged.where(Tag.name == tag))
+def _tag_id(tag: Any) -> Any:
+    return select(Tag.id).where(Tag.name == tag).scalar_subquery()
 
 
-def _tag_entries(tag: Any) -> AnySelect:
-    """A tag's articles in page order, from its join table's order index (migration 0004)."""
-    tag_id = select(Tag.id).where(Tag.name == tag).scalar_subquery()
-    entries = _newest_entries(ArticleTag.article_id, ArticleTag.article_created_at)
-    return entries.where(ArticleTag.tag_id == tag_id)
+@dataclass(frozen=True, slots=True)
+class IndexRange:
+    """One range of an index in page order: the rows `where` selects, each naming an article
+    (`article_id`) and its `created_at` (or the copy the index keeps of it, migration 0004)."""
+
+    article_id: Any
+    created_at: Any
+    where: Any
+
+    def entries(self, *conditions: Any) -> AnySelect:
+        """The range's (article_id, created_at) that pass `conditions`, newest first."""
+        return _newest_entries(self.article_id, self.created_at).where(self.where, *conditions)
 
 
-def _by_author(username: Any) -> Any:
-    return Article.author_id == _user_id(username)
+def _tag_range(tag: Any) -> IndexRange:
+    return IndexRange(
+        ArticleTag.article_id, ArticleTag.article_created_at, ArticleTag.tag_id == _tag_id(tag)
+    )
 
 
-def _favorited_by(username: Any) -> Any:
-    fans = select(Favorite.article_id).where(Favorite.user_id == _user_id(username))
-    return Article.id.in_(fans)
+def _author_range(username: Any) -> IndexRange:
+    return IndexRange(Article.id, Article.created_at, Article.author_id == _user_id(username))
 
 
-def _favorite_entries(username: Any) -> AnySelect:
-    """A user's favorites in page order, from the favorites' order index (migration 0004)."""
-    entries = _newest_entries(Favorite.article_id, Favorite.article_created_at)
-    return entries.where(Favorite.user_id == _user_id(username))
+def _favorites_range(username: Any) -> IndexRange:
+    return IndexRange(
+        Favorite.article_id, Favorite.article_created_at, Favorite.user_id == _user_id(username)
+    )
+
+
+def _tagged(tag: Any, article_id: Any) -> Any:
+    return key_probe(ArticleTag.article_id == article_id, ArticleTag.tag_id == _tag_id(tag))
+
+
+def _by_author(username: Any, article_id: Any) -> Any:
+    written = aliased(Article)
+    return key_probe(written.id == article_id, written.author_id == _user_id(username))
+
+
+def _favorited_by(username: Any, article_id: Any) -> Any:
+    return key_probe(Favorite.user_id == _user_id(username), Favorite.article_id == article_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +150,23 @@ class Filter:
     """One way to narrow the article list, declared once. Each function takes the filter's
     bind parameter (named after it, the route's query parameter) and gives:
 
-    - `keeps`: the condition on `Article` that keeps the matching articles;
+    - `keeps` (with an article id column): whether that article matches, one primary-key
+      probe per article, never a read of all the filter's matches;
     - `counted`: the maintained count of the matches when it is the only filter (counters.py),
       None for `count(*)`;
-    - `ordered`: the matches' (article_id, created_at) from an index already in page order when
-      it is the only filter, None to walk the articles' own indexes;
+    - `ordered`: the matches as a range of an index in page order, None for a filter without
+      one (its matches are then found among all the articles, in their own index order);
     - `bound`: the bind value from the parameter's text.
+
+    FILTERS are declared narrowest first: a page walks the range of the first filter of its
+    shape that has one, and probes each entry for the others (docs/performance.md, "Combined
+    filters").
     """
 
     name: str
-    keeps: Callable[[Any], Any]
+    keeps: Callable[[Any, Any], Any]
     counted: Callable[[Any], AnySelect] | None = None
-    ordered: Callable[[Any], AnySelect] | None = None
+    ordered: Callable[[Any], IndexRange] | None = None
     bound: Callable[[str], str] = _as_given
 
     def bind(self) -> Any:
@@ -148,24 +174,28 @@ class Filter:
 
 
 FILTERS: tuple[Filter, ...] = (
-    Filter(
-        "tag",
-        keeps=_tagged,
-        counted=lambda tag: select(Tag.articles_count).where(Tag.name == tag),
-        ordered=_tag_entries,
-    ),
+    # One author's articles: a small share of the platform.
     Filter(
         "author",
         keeps=_by_author,
         counted=lambda name: select(User.articles_count).where(func.lower(User.username) == name),
+        ordered=_author_range,
         bound=_lower,
     ),
+    # One user's favorites: as few.
     Filter(
         "favorited",
         keeps=_favorited_by,
         counted=lambda name: select(User.favorites_count).where(func.lower(User.username) == name),
-        ordered=_favorite_entries,
+        ordered=_favorites_range,
         bound=_lower,
+    ),
+    # One tag's articles: may be a large share of all of them.
+    Filter(
+        "tag",
+        keeps=_tagged,
+        counted=lambda tag: select(Tag.articles_count).where(Tag.name == tag),
+        ordered=_tag_range,
     ),
 )
 FILTER_NAMES = frozenset(declared.name for declared in FILTERS)
@@ -201,37 +231,43 @@ class ArticleFilter:
         return article_page(with_viewer, self.shape, checked)
 
 
-def _conditions(shape: tuple[str, ...]) -> list[Any]:
-    return [_BY_NAME[name].keeps(_BY_NAME[name].bind()) for name in shape]
-
-
 def _lone(shape: tuple[str, ...]) -> Filter | None:
     return _BY_NAME[shape[0]] if len(shape) == 1 else None
 
 
+def _matches(shape: tuple[str, ...]) -> AnySelect:
+    """The shape's matches as (article_id, created_at), newest first: the range of its
+    narrowest filter with an index in page order (all the articles' without one), each entry
+    probed by key for the other filters. Its cost is bounded by that range, however large the
+    other filters' ranges are (docs/performance.md, "Combined filters")."""
+    declared = [_BY_NAME[name] for name in shape]
+    driver = next((each for each in declared if each.ordered is not None), None)
+    if driver is None or driver.ordered is None:
+        walked = IndexRange(Article.id, Article.created_at, true())
+    else:
+        walked = driver.ordered(driver.bind())
+    probes = [each.keeps(each.bind(), walked.article_id) for each in declared if each is not driver]
+    return walked.entries(*probes)
+
+
 def _count(shape: tuple[str, ...]) -> AnySelect:
     """articlesCount in one cheap lookup: the maintained total without a filter, the lone
-    filter's maintained count; `count(*)` over the conditions for anything else, already
-    narrowed by index (docs/performance.md, "Read performance")."""
+    filter's maintained count; `count(*)` over the matches for anything else, bounded by the
+    narrowest filter's range (docs/performance.md, "Read performance")."""
     if not shape:
         return counters.articles_total_query()
     lone = _lone(shape)
     if lone is not None and lone.counted is not None:
         return lone.counted(lone.bind())
-    return select(func.count()).select_from(Article).where(*_conditions(shape))
+    matches = _matches(shape).order_by(None)
+    return matches.with_only_columns(func.count(), maintain_column_froms=True)
 
 
 def _page_entries(shape: tuple[str, ...]) -> AnySelect:
-    """The entries of one page, through an index that is already in page order: the lone
-    filter's own, else the articles' (created_at, id) indexes (docs/performance.md, "Pages in
-    index order")."""
-    lone = _lone(shape)
-    query: AnySelect
-    if lone is not None and lone.ordered is not None:
-        query = lone.ordered(lone.bind())
-    else:
-        query = _newest_entries(Article.id, Article.created_at).where(*_conditions(shape))
-    return query.limit(LIMIT).offset(OFFSET)
+    """The entries of one page, through an index that is already in page order (the narrowest
+    filter's, else the articles' (created_at, id) index; docs/performance.md, "Pages in index
+    order")."""
+    return _matches(shape).limit(LIMIT).offset(OFFSET)
 
 
 def _page(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Select, exists, false, literal, select
+from sqlalchemy import ColumnElement, Select, Table, exists, false, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,12 @@ ViewerId = int | ColumnElement[int] | None
 def conflict_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
     """The dialect's `insert`, the one with ON CONFLICT (`on_conflict_do_update/nothing`)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def table_of(entity: type[Base]) -> Table:
+    """The model's table, for statements built once on it and run on the connection: the hot
+    writes need no ORM unit of work (docs/performance.md, "Cheap writes")."""
+    return cast(Table, entity.__table__)
 
 
 async def insert_ignoring_duplicates(
@@ -57,10 +63,14 @@ def has_favorited(viewer_id: ViewerId, article_id: Any) -> ColumnElement[bool]:
     """
     if viewer_id is None:
         return false()
-    probe = select(literal(True)).where(
-        Favorite.user_id == viewer_id, Favorite.article_id == article_id
-    )
-    return probe.scalar_subquery().is_not(None)
+    return key_probe(Favorite.user_id == viewer_id, Favorite.article_id == article_id)
+
+
+def key_probe(*conditions: Any) -> ColumnElement[bool]:
+    """SQL expression: is there a row matching `conditions` (a unique key's columns)? A scalar
+    subquery, not EXISTS, so that PostgreSQL probes the key once per outer row instead of
+    hashing every row the other columns match (docs/performance.md, "The request path")."""
+    return select(literal(True)).where(*conditions).scalar_subquery().is_not(None)
 
 
 def encode_tag_names(names: Iterable[str]) -> str:

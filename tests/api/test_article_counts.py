@@ -15,10 +15,12 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from src.core.reads import SessionReads
 from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.services import article_queries, articles
+from src.services.sql import key_probe
 from tests.api.article_helpers import assert_feeds_match_follows, list_page
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
 
@@ -200,7 +202,11 @@ async def test_a_new_filter_without_a_maintained_count_counts_its_matches(
 ) -> None:
     """A filter declared without a maintained count is counted with count(*), alone or not:
     never given the global total."""
-    titled = article_queries.Filter("title", keeps=lambda title: Article.title == title)
+    named = aliased(Article)
+    titled = article_queries.Filter(
+        "title",
+        keeps=lambda title, article_id: key_probe(named.id == article_id, named.title == title),
+    )
     monkeypatch.setattr(article_queries, "FILTERS", (*article_queries.FILTERS, titled))
     monkeypatch.setitem(article_queries._BY_NAME, "title", titled)
     alice = await register(client)

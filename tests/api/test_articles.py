@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from src.core.config import Settings
 from src.models import Comment, Favorite
+from src.services import article_queries
 from src.services.slugs import RESERVED_SLUGS
 from tests.api.article_helpers import (
     ARTICLE_KEYS,
@@ -24,6 +28,7 @@ from tests.api.article_helpers import (
     set_timestamps,
     slugs,
 )
+from tests.apps import app_client
 from tests.factories import (
     article_payload,
     comment,
@@ -851,6 +856,111 @@ async def test_filters_combine_to_narrow_the_list(client: AsyncClient) -> None:
     assert slugs(tag_and_author) == [not_favorited["slug"], target["slug"]]
     tag_and_fan = await list_page(client, tag="rust", favorited=fan.username)
     assert slugs(tag_and_fan) == [other_author["slug"], target["slug"]]
+
+
+FILTER_SHAPES = [
+    shape for size in (1, 2, 3) for shape in combinations(("tag", "author", "favorited"), size)
+]
+
+
+@pytest.mark.parametrize("shape", FILTER_SHAPES, ids="+".join)
+async def test_every_combination_of_filters_pages_and_counts_exactly_its_matches(
+    client: AsyncClient, app: FastAPI, shape: tuple[str, ...]
+) -> None:
+    """Each filter alone, any two, all three; anonymous and signed in: every page is the slice
+    of the matches, newest first (ties included), and articlesCount is their number."""
+    alice, bob, fan, reader = [await register(client) for _ in range(4)]
+    wide, narrow = unique("wide"), unique("narrow")
+    await follow(client, reader, bob.username)
+    base = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    made: dict[str, dict[str, Any]] = {}  # by slug, in creation order
+    for i in range(12):
+        author = bob if i % 3 == 0 else alice
+        tags = [narrow] if i % 4 == 3 else [wide, narrow] if i % 2 else [wide]
+        slug = (await create_article(client, author, tagList=tags))["slug"]
+        await set_timestamps(app, slug, base + timedelta(hours=i * 7 % 5))  # with ties
+        made[slug] = {
+            "author": author,
+            "tags": tags,
+            "fan": i % 2 == 0 or i == 5,
+            "read": i % 5 == 0,
+        }
+        for who in (fan, reader):
+            if made[slug]["fan" if who is fan else "read"]:
+                await favorite(client, who, slug)
+        made[slug]["at"] = (i * 7 % 5, i)
+    given = {"tag": wide, "author": alice.username, "favorited": fan.username}
+    params: dict[str, Any] = {name: given[name] for name in shape}
+    wanted: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "tag": lambda m: wide in m["tags"],
+        "author": lambda m: m["author"] is alice,
+        "favorited": lambda m: m["fan"],
+    }
+    # Newest first; among equal timestamps the later-created article first.
+    newest_first = sorted(made, key=lambda slug: made[slug]["at"], reverse=True)
+    expected = [s for s in newest_first if all(wanted[name](made[s]) for name in shape)]
+    assert 0 < len(expected) < 12
+
+    for headers in (None, reader.headers):
+        for limit in (1, 3, 20):
+            paged: list[str] = []
+            for offset in range(0, len(expected) + 2, limit):
+                page = await list_page(
+                    client, headers=headers, limit=limit, offset=offset, **params
+                )
+                assert page["articlesCount"] == len(expected), (limit, offset)
+                paged += slugs(page)
+                for article in page["articles"]:
+                    mine = made[article["slug"]]
+                    flags = (article["favorited"], article["author"]["following"])
+                    signed_in = headers is not None
+                    assert flags == (
+                        signed_in and mine["read"],
+                        signed_in and mine["author"] is bob,
+                    )
+            assert paged == expected, (headers is not None, limit)
+    for name in shape:
+        nobody = await list_page(client, **{**params, name: unique("nobody")})
+        assert nobody == {"articles": [], "articlesCount": 0}, name
+
+
+@pytest.mark.parametrize(
+    ("given", "walked"),
+    [
+        ({"author": "a", "tag": "t"}, "articles"),
+        ({"author": "a", "favorited": "f"}, "articles"),
+        ({"author": "a", "favorited": "f", "tag": "t"}, "articles"),
+        ({"favorited": "f", "tag": "t"}, "favorites"),
+        ({"tag": "t"}, "article_tags"),
+    ],
+)
+def test_combined_filters_walk_the_narrowest_filters_index_and_probe_the_others(
+    given: dict[str, str], walked: str
+) -> None:
+    """An author's articles or a user's favorites are few, a tag's may be most of them: a page
+    and its count walk the narrowest filter's index and look each entry up in the others'
+    keys, never reading every article of the tag (docs/performance.md, "Combined filters")."""
+    shape = article_queries.ArticleFilter.of(given).shape
+    matches = article_queries._matches(shape)
+
+    assert [table.name for table in matches.get_final_froms()] == [walked]  # type: ignore[attr-defined]
+
+
+async def test_offset_goes_as_deep_as_ten_thousand_and_a_page_past_it_is_a_422(
+    client: AsyncClient, settings: Settings
+) -> None:
+    """Both doors, the hot path and FastAPI's router, take the deepest page and refuse the next
+    one with the bound in the envelope (docs/performance.md, "Deep pages")."""
+    jake = await register(client)
+    await create_article(client, jake)
+    routed = settings.model_copy(update={"hot_reads_enabled": False})
+    async with app_client(routed) as router_only:
+        for door in (client, router_only):
+            deepest = await door.get("/api/articles", params={"offset": 10_000})
+            assert deepest.status_code == 200, deepest.text
+            assert deepest.json() == {"articles": [], "articlesCount": 1}
+            past = await door.get("/api/articles", params={"offset": 10_001, "tag": "x"})
+            assert_error(past, 422, "offset", "must be less than or equal to 10000")
 
 
 @pytest.mark.parametrize("param", ["tag", "author", "favorited"])

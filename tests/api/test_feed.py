@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from src.core.config import Settings
 from tests.api.article_helpers import (
     LIST_ITEM_KEYS,
     assert_error,
@@ -15,6 +16,7 @@ from tests.api.article_helpers import (
     set_timestamps,
     slugs,
 )
+from tests.apps import app_client
 from tests.factories import RegisteredUser, create_article, favorite, follow, register
 
 FEED = "/api/articles/feed"
@@ -93,6 +95,23 @@ async def test_the_feed_rejects_out_of_range_paging(client: AsyncClient) -> None
     assert_error(too_big, 422, "limit", "must be less than or equal to 100")
     assert_error(zero, 422, "limit", "must be greater than or equal to 1")
     assert_error(negative, 422, "offset", "must be greater than or equal to 0")
+
+
+async def test_the_feed_pages_as_deep_as_ten_thousand_and_not_one_further(
+    client: AsyncClient, settings: Settings
+) -> None:
+    """The feed shares the list's offset bound, on both doors (docs/performance.md, "Deep
+    pages")."""
+    reader, jake = await register(client), await register(client)
+    await follow(client, reader, jake.username)
+    await create_article(client, jake)
+    routed = settings.model_copy(update={"hot_reads_enabled": False})
+    async with app_client(routed) as router_only:
+        for door in (client, router_only):
+            deepest = await list_page(door, FEED, headers=reader.headers, offset=10_000)
+            assert deepest == {"articles": [], "articlesCount": 1}
+            past = await door.get(FEED, params={"offset": 10_001}, headers=reader.headers)
+            assert_error(past, 422, "offset", "must be less than or equal to 10000")
 
 
 async def test_the_feed_needs_a_token(client: AsyncClient) -> None:

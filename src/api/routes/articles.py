@@ -31,7 +31,9 @@ from src.services.articles import ArticleChanges, NewArticle
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
 MAX_PAGE_SIZE = 100
-MAX_OFFSET = 2**31 - 1
+# Deep offsets cost the skipped index entries: pages stop here (docs/performance.md, "Deep
+# pages"); going further is for cursors.
+MAX_OFFSET = 10_000
 
 # The lists' query parameters, declared once: the routes' signatures and the hot path's parser
 # (src/api/asgi/hot_reads.py) are both built from these. A filter named here is one of the query
@@ -39,7 +41,9 @@ MAX_OFFSET = 2**31 - 1
 LIMIT = IntParam(
     "limit", "How many articles to return (1-100).", default=20, ge=1, le=MAX_PAGE_SIZE
 )
-OFFSET = IntParam("offset", "How many articles to skip first.", default=0, ge=0, le=MAX_OFFSET)
+OFFSET = IntParam(
+    "offset", f"How many articles to skip first (0-{MAX_OFFSET}).", default=0, ge=0, le=MAX_OFFSET
+)
 LIST_PARAMS = QueryParams(
     TextParam("tag", "Filter by tag"),
     TextParam("author", "Filter by author (username)"),
