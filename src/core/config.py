@@ -121,6 +121,21 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(default=1000, ge=0)
     keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     metrics_enabled: bool = True
+    # --- Background jobs (src/services/jobs; docs/architecture.md, "Background jobs") ---
+    # Run the jobs inside `conduit serve` too; unset: yes on SQLite, no on PostgreSQL (run
+    # `conduit worker` beside it there).
+    jobs_in_process: bool | None = None
+    # An idle worker looks for due jobs this often.
+    jobs_poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # A claimed job not finished in this long is taken to be lost (its worker died) and retried.
+    jobs_lease_seconds: float = Field(default=300.0, ge=1, le=24 * 3600)
+    # Attempts before a failing job is kept as dead; retries wait BASE * 2^(attempt - 1)
+    # seconds, at most MAX.
+    jobs_max_attempts: int = Field(default=10, ge=1, le=100)
+    jobs_backoff_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    jobs_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
+    # Feed rows one fan-out job writes or removes per step before it enqueues the rest.
+    feed_fanout_batch: int = Field(default=1000, ge=1, le=100_000)
     # Sentry (pip install 'conduit[sentry]'): off unless SENTRY_DSN is set.
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
@@ -191,6 +206,10 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def jobs_run_in_process(self) -> bool:
+        return self.is_sqlite if self.jobs_in_process is None else self.jobs_in_process
 
     @property
     def redis_enabled(self) -> bool:

@@ -54,6 +54,50 @@ APP_INFO = Gauge(
     multiprocess_mode="liveall",
 )
 
+# Background jobs (src/services/jobs): outcomes and times by job name (names are declared in
+# code, so the label set is bounded), and the queue as the last worker to look saw it.
+JOBS_RUN = Counter(
+    "conduit_jobs_run",
+    "Job attempts finished, by job name and outcome (succeeded, retried, dead, lost).",
+    ["name", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "conduit_job_duration_seconds",
+    "Time a job's handler ran, by job name.",
+    ["name"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+JOB_LATENCY = Histogram(
+    "conduit_job_latency_seconds",
+    "Time from enqueue to the end of a job's successful attempt, by job name.",
+    ["name"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+JOBS = Gauge(
+    "conduit_jobs",
+    "Jobs in the queue by state (queued, running, dead).",
+    ["state"],
+    multiprocess_mode="livemostrecent",
+)
+JOBS_OLDEST_AGE = Gauge(
+    "conduit_jobs_oldest_age_seconds",
+    "Age of the oldest job that is due and not yet claimed (0: none waits).",
+    multiprocess_mode="livemostrecent",
+)
+
+
+def observe_job(name: str, outcome: str, seconds: float, latency: float | None) -> None:
+    JOBS_RUN.labels(name, outcome).inc()
+    JOB_DURATION.labels(name).observe(seconds)
+    if latency is not None:
+        JOB_LATENCY.labels(name).observe(latency)
+
+
+def observe_queue(by_state: dict[str, int], oldest_age_seconds: float) -> None:
+    for state, count in by_state.items():
+        JOBS.labels(state).set(count)
+    JOBS_OLDEST_AGE.set(oldest_age_seconds)
+
 
 def multiprocess_enabled() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))

@@ -5,6 +5,7 @@ from src.models.base import Base
 from src.models.comment import Comment
 from src.models.counter import Counter
 from src.models.feed import FeedCount, FeedEntry
+from src.models.job import Job
 from src.models.session import AuthSession, RefreshToken
 from src.models.user import Follow, User
 
@@ -19,6 +20,7 @@ __all__ = [
     "FeedCount",
     "FeedEntry",
     "Follow",
+    "Job",
     "RefreshToken",
     "Tag",
     "User",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer
+from sqlalchemy import ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.models.base import Base, UTCDateTime
@@ -30,9 +30,12 @@ class FeedEntry(Base):
     No foreign key to `articles`: its cascade would need a second index as large as this table,
     and the checks of a follow's backfill would share-lock the followee's articles. The writes
     remove the entries themselves (feeds.py); the follower's go with its `feed_counts` row.
+    A deleted article's entries are found by `ix_feed_entries_article_id`, whoever follows
+    its author by the time the fan-out job runs (feeds.py, "Jobs").
     """
 
     __tablename__ = "feed_entries"
+    __table_args__ = (Index("ix_feed_entries_article_id", "article_id"),)
 
     follower_id: Mapped[int] = mapped_column(
         ForeignKey("feed_counts.user_id", ondelete="CASCADE"), primary_key=True

@@ -1,0 +1,180 @@
+"""The jobs table's statements: enqueue, claim, finish, fail, and what `conduit jobs` shows.
+
+Every statement is built once. Times are the worker's clock, passed in, so tests can move it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.models import Job
+from src.models.base import UTCDateTime, utc_now
+from src.services.jobs.registry import Payload, job_type
+
+QUEUED, RUNNING, DEAD = "queued", "running", "dead"
+STATES = (QUEUED, RUNNING, DEAD)
+ERROR_MAX_CHARS = 2000
+# Marks a session whose commit makes new jobs due (src/services/jobs/worker.py wakes on it).
+ENQUEUED = "conduit_jobs_enqueued"
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_WORKER = bindparam("worker", type_=String())
+_ATTEMPT = bindparam("attempt", type_=Integer())
+_JOB_ID = bindparam("job_id", type_=BigInteger())
+
+_ENQUEUE = insert(Job).values(
+    name=bindparam("name"),
+    payload=bindparam("payload", type_=Job.payload.type),
+    state=QUEUED,
+    attempts=0,
+    run_at=bindparam("run_at", type_=UTCDateTime()),
+    created_at=_NOW,
+)
+
+
+def _claim(dialect: str) -> Any:
+    due = select(Job.id).where(Job.state != DEAD, Job.run_at <= _NOW).order_by(Job.run_at).limit(1)
+    if dialect == "postgresql":
+        # Another worker's claimed row is skipped, not waited for.
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(Job)
+        .where(Job.id == due.scalar_subquery())
+        .values(
+            state=RUNNING,
+            attempts=Job.attempts + 1,
+            run_at=bindparam("lease_until", type_=UTCDateTime()),
+            locked_by=_WORKER,
+        )
+        .returning(Job.id, Job.name, Job.payload, Job.attempts, Job.created_at)
+    )
+
+
+_CLAIM = {dialect: _claim(dialect) for dialect in ("postgresql", "sqlite")}
+# Ours only while the claim is: a worker whose lease ran out and was re-claimed matches nothing.
+_OURS = (Job.id == _JOB_ID, Job.locked_by == _WORKER, Job.attempts == _ATTEMPT)
+_FINISH = delete(Job).where(*_OURS)
+_RESCHEDULE = (
+    update(Job)
+    .where(*_OURS)
+    .values(
+        state=bindparam("state"),
+        run_at=bindparam("run_at", type_=UTCDateTime()),
+        attempts=bindparam("attempts"),
+        locked_by=None,
+        last_error=bindparam("error"),
+    )
+)
+_COUNTS = select(Job.state, func.count()).group_by(Job.state)
+_OLDEST_DUE = select(func.min(Job.created_at)).where(Job.state == QUEUED, Job.run_at <= _NOW)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    name: str
+    payload: Payload
+    attempt: int
+    created_at: datetime
+
+
+async def enqueue(
+    session: AsyncSession, name: str, payload: Payload, *, delay_seconds: float = 0.0
+) -> None:
+    """Add a job in the session's transaction: it exists if and only if that commits."""
+    if job_type(name) is None:
+        raise LookupError(f"no job handler is registered as {name!r}")
+    now = utc_now()
+    await session.execute(
+        _ENQUEUE,
+        {
+            "name": name,
+            "payload": payload,
+            "now": now,
+            "run_at": now + timedelta(seconds=delay_seconds),
+        },
+    )
+    session.info[ENQUEUED] = True
+
+
+async def claim(
+    session: AsyncSession, worker: str, now: datetime, lease_seconds: float
+) -> Claimed | None:
+    """The next due job (or one whose lease ran out), marked running for `lease_seconds`."""
+    params = {"now": now, "worker": worker, "lease_until": now + timedelta(seconds=lease_seconds)}
+    statement = _CLAIM[session.get_bind().dialect.name]
+    row = (await session.execute(statement, params)).first()
+    if row is None:
+        return None
+    return Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
+
+
+async def finish(session: AsyncSession, job: Claimed, worker: str) -> bool:
+    """Delete the job in the handler's transaction; False if the claim was lost meanwhile."""
+    params = {"job_id": job.id, "worker": worker, "attempt": job.attempt}
+    result = await session.execute(_FINISH, params)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def reschedule(
+    session: AsyncSession,
+    job: Claimed,
+    worker: str,
+    *,
+    state: str,
+    run_at: datetime,
+    attempts: int,
+    error: str | None,
+) -> None:
+    """Back to the queue (a retry, or a release at shutdown) or kept as dead."""
+    await session.execute(
+        _RESCHEDULE,
+        {
+            "job_id": job.id,
+            "worker": worker,
+            "attempt": job.attempt,
+            "state": state,
+            "run_at": run_at,
+            "attempts": attempts,
+            "error": error[:ERROR_MAX_CHARS] if error is not None else None,
+        },
+    )
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """Jobs by state, every state present (zero when none)."""
+    found = {str(state): int(n) for state, n in await session.execute(_COUNTS)}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+async def oldest_due(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the oldest job that could run now was enqueued (None when none waits)."""
+    created: datetime | None = await session.scalar(_OLDEST_DUE, {"now": now})
+    return created
+
+
+async def dead_jobs(session: AsyncSession, limit: int = 100) -> list[Job]:
+    """The dead jobs, oldest first, for inspection."""
+    query = select(Job).where(Job.state == DEAD).order_by(Job.id).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def retry_dead(session: AsyncSession) -> int:
+    """Every dead job queued again with fresh attempts; how many."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.state == DEAD)
+        .values(state=QUEUED, attempts=0, run_at=utc_now(), locked_by=None)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def purge_dead(session: AsyncSession) -> int:
+    """Every dead job deleted; how many."""
+    result = await session.execute(delete(Job).where(Job.state == DEAD))
+    return int(getattr(result, "rowcount", 0))

@@ -1,0 +1,66 @@
+"""Job handlers by name: one registry, filled by the `@job` decorator where a handler lives."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.core.config import Settings
+
+# The modules that declare handlers; a worker imports them all before it claims a job.
+HANDLER_MODULES = ("src.services.feeds",)
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler runs with: a session whose transaction also deletes the job (commit
+    nothing yourself; enqueue follow-up jobs on it), and the worker's settings."""
+
+    session: AsyncSession
+    settings: Settings
+
+
+Handler = Callable[[JobContext, Payload], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobType:
+    name: str
+    handler: Handler
+    max_attempts: int | None  # None: the worker's JOBS_MAX_ATTEMPTS
+
+
+_handlers: dict[str, JobType] = {}
+
+
+def job(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], Handler]:
+    """Register `handler` under `name`, the name jobs are enqueued and stored with.
+
+    Handlers run at least once, so each must be idempotent: run twice with one payload, it
+    leaves what running once leaves (conflict-ignoring inserts, deletes, state it checks).
+    """
+
+    def register(handler: Handler) -> Handler:
+        known = _handlers.get(name)
+        if known is not None and known.handler is not handler:
+            raise ValueError(f"job {name!r} is registered twice")
+        _handlers[name] = JobType(name, handler, max_attempts)
+        return handler
+
+    return register
+
+
+def job_type(name: str) -> JobType | None:
+    return _handlers.get(name)
+
+
+def load_handlers() -> None:
+    """Import every module that declares handlers (a worker does, before its first claim)."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)

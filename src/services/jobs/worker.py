@@ -1,0 +1,272 @@
+"""The worker: claims due jobs one at a time and runs each in its own transaction.
+
+Run by `conduit worker`, and inside `conduit serve` when JOBS_IN_PROCESS says so (the app's
+lifespan). Design and guarantees: docs/architecture.md, "Background jobs".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from src.core import metrics
+from src.core.config import Settings
+from src.models.base import utc_now
+from src.services.jobs import queue
+from src.services.jobs.queue import DEAD, QUEUED, Claimed
+from src.services.jobs.registry import JobContext, job_type, load_handlers
+
+logger = logging.getLogger("conduit.jobs")
+Clock = Callable[[], datetime]
+QUEUE_METRICS_EVERY_SECONDS = 10.0
+
+# Events of the in-process workers of this process, set when a session that enqueued commits.
+_wakers: set[asyncio.Event] = set()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_local_workers(session: Session) -> None:
+    if session.info.pop(queue.ENQUEUED, False):
+        for waker in _wakers:
+            waker.set()
+
+
+class LeaseLost(Exception):
+    """The job was claimed again by another worker while this one ran it."""
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """The wait before retry number `attempt` (1 for the first): doubling, capped."""
+    base = settings.jobs_backoff_base_seconds * 2 ** min(attempt - 1, 62)
+    return float(min(settings.jobs_backoff_max_seconds, base))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class Worker:
+    """One consumer of the jobs table; several may run, on one machine or many."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        name: str | None = None,
+    ) -> None:
+        load_handlers()
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.clock = clock
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._queue_seen_at = 0.0
+
+    async def run_one(self) -> bool:
+        """Claim one due job and run it; False when none is due."""
+        async with self.sessionmaker() as session:
+            job = await queue.claim(
+                session, self.name, self.clock(), self.settings.jobs_lease_seconds
+            )
+            await session.commit()
+        if job is None:
+            return False
+        known = job_type(job.name)
+        limit = (known.max_attempts if known else None) or self.settings.jobs_max_attempts
+        if job.attempt > limit:  # its earlier attempts died with their workers
+            lost = RuntimeError("lost with its worker on its last attempt")
+            await self._fail(job, lost, limit, 0.0)
+            return True
+        started = time.monotonic()
+        try:
+            if known is None:
+                raise LookupError(f"no job handler is registered as {job.name!r}")
+            async with self.sessionmaker() as session:
+                await known.handler(JobContext(session, self.settings), job.payload)
+                if not await queue.finish(session, job, self.name):
+                    await session.rollback()
+                    raise LeaseLost
+                await session.commit()
+        except LeaseLost:
+            metrics.observe_job(job.name, "lost", time.monotonic() - started, None)
+            logger.warning(
+                "job %s %s: claimed again by another worker; this run rolled back",
+                job.name,
+                job.id,
+                extra={"job_id": job.id, "job": job.name, "attempt": job.attempt},
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(job))
+            raise
+        except Exception as exc:
+            await self._fail(job, exc, limit, time.monotonic() - started)
+        else:
+            latency = (self.clock() - job.created_at).total_seconds()
+            metrics.observe_job(job.name, "succeeded", time.monotonic() - started, latency)
+        return True
+
+    async def _fail(self, job: Claimed, exc: Exception, limit: int, seconds: float) -> None:
+        now = self.clock()
+        error = _error_text(exc)
+        fields: dict[str, Any] = {
+            "job_id": job.id,
+            "job": job.name,
+            "attempt": job.attempt,
+            "max_attempts": limit,
+            "error": error,
+        }
+        async with self.sessionmaker() as session:
+            if job.attempt >= limit:
+                await queue.reschedule(
+                    session,
+                    job,
+                    self.name,
+                    state=DEAD,
+                    run_at=now,
+                    attempts=job.attempt,
+                    error=error,
+                )
+                await session.commit()
+                metrics.observe_job(job.name, "dead", seconds, None)
+                # The one line with a traceback: the job is given up on.
+                logger.error(
+                    "job %s %s dead after %d attempts: %s",
+                    job.name,
+                    job.id,
+                    job.attempt,
+                    error,
+                    exc_info=exc,
+                    extra=fields,
+                )
+                return
+            delay = backoff_seconds(self.settings, job.attempt)
+            await queue.reschedule(
+                session,
+                job,
+                self.name,
+                state=QUEUED,
+                run_at=now + timedelta(seconds=delay),
+                attempts=job.attempt,
+                error=error,
+            )
+            await session.commit()
+        metrics.observe_job(job.name, "retried", seconds, None)
+        logger.warning(
+            "job %s %s failed (attempt %d of %d), retry in %gs: %s",
+            job.name,
+            job.id,
+            job.attempt,
+            limit,
+            delay,
+            error,
+            extra={**fields, "retry_in_seconds": delay},
+        )
+
+    async def _release(self, job: Claimed) -> None:
+        """Shutdown interrupted the job: due again now, the attempt not counted."""
+        async with self.sessionmaker() as session:
+            await queue.reschedule(
+                session,
+                job,
+                self.name,
+                state=QUEUED,
+                run_at=self.clock(),
+                attempts=job.attempt - 1,
+                error=None,
+            )
+            await session.commit()
+
+    async def observe_queue(self) -> None:
+        """Queue depth and the oldest waiting job's age into /metrics (at most every few s)."""
+        if time.monotonic() - self._queue_seen_at < QUEUE_METRICS_EVERY_SECONDS:
+            return
+        self._queue_seen_at = time.monotonic()
+        now = self.clock()
+        async with self.sessionmaker() as session:
+            by_state = await queue.counts(session)
+            oldest = await queue.oldest_due(session, now)
+        age = (now - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.observe_queue(by_state, max(age, 0.0))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run jobs until `stop` is set; the job in hand is finished (or released) first."""
+        wake = asyncio.Event()
+        _wakers.add(wake)
+        logger.info("job worker %s started", self.name, extra={"worker": self.name})
+        try:
+            while not stop.is_set():
+                try:
+                    if await self.run_one():
+                        continue
+                    await self.observe_queue()
+                except Exception as exc:  # the database away: log once per poll, keep going
+                    logger.warning(
+                        "job worker %s: %s",
+                        self.name,
+                        _error_text(exc),
+                        extra={"worker": self.name},
+                    )
+                wake.clear()
+                await _wait_any(stop, wake, self.settings.jobs_poll_interval_seconds)
+        finally:
+            _wakers.discard(wake)
+            logger.info("job worker %s stopped", self.name, extra={"worker": self.name})
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def run_until_idle(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    max_jobs: int = 100_000,
+) -> int:
+    """Run due jobs until none is due (tests, tools); how many ran."""
+    worker = Worker(sessionmaker, settings, clock=clock)
+    ran = 0
+    while ran < max_jobs and await worker.run_one():
+        ran += 1
+    return ran
+
+
+class InProcessWorker:
+    """The worker as a task of `conduit serve` (the app's lifespan), stopped at shutdown."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self._worker = Worker(sessionmaker, settings)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._worker.run(self._stop), name="conduit-jobs")
+
+    async def stop(self, grace_seconds: float) -> None:
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace_seconds)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
