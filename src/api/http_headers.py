@@ -20,14 +20,11 @@ LOCATION = "Location"
 RETRY_AFTER = "Retry-After"
 WWW_AUTHENTICATE = "WWW-Authenticate"
 ALLOW = "Allow"
-# The IETF draft's names (draft-ietf-httpapi-ratelimit-headers); a browser client reads them
-# only if CORS exposes them, so they are listed before the limiter sends them.
-RATE_LIMIT_HEADERS = (
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "RateLimit-Policy",
-)
+# The IETF draft's structured fields (draft-ietf-httpapi-ratelimit-headers; src/api/ratelimits.py
+# sends them); a browser client reads them only if CORS exposes them.
+RATE_LIMIT_POLICY = "RateLimit-Policy"
+RATE_LIMIT = "RateLimit"
+RATE_LIMIT_HEADERS = (RATE_LIMIT_POLICY, RATE_LIMIT)
 
 # What a browser client may send cross-origin: the CORS preflight allows these.
 CLIENT_REQUEST_HEADERS = (

@@ -58,7 +58,23 @@ HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "integer", "minimum": 0},
     },
+    http_headers.RATE_LIMIT_POLICY: {
+        "description": "The rate limits this request was counted against (IETF "
+        "draft-ietf-httpapi-ratelimit-headers): each policy's name, quota `q` and window `w` "
+        'in seconds, e.g. `"writes";q=120;w=60`. Absent when rate limiting is off.',
+        "required": False,
+        "schema": _TEXT,
+    },
+    http_headers.RATE_LIMIT: {
+        "description": "What is left of each policy in `RateLimit-Policy`: remaining requests "
+        '`r` and seconds `t` until the window resets, e.g. `"writes";r=119;t=42`.',
+        "required": False,
+        "schema": _TEXT,
+    },
 }
+# Every write is counted (per user, or per client and account for login, registration and
+# refresh, src/api/ratelimits.py): its responses say so.
+LIMITED_METHODS = frozenset({"post", "put", "delete", "patch"})
 # Beyond X-Request-ID, which every response carries.
 HEADERS_BY_STATUS: dict[str, tuple[str, ...]] = {
     "201": (http_headers.LOCATION,),
@@ -92,12 +108,14 @@ def finish(document: Document, app: FastAPI) -> None:
         if operation is not None and _token_is_optional(route.dependant):
             operation["security"] = OPTIONAL_AUTHENTICATION
             _set_example(operation, "401", BAD_TOKEN)
-    for operation in operations.values():
+    limited = _limited_operations(document)
+    for operation_id, operation in operations.items():
         invalid = _example(operation, "422")
         if invalid is not None and OWN_INPUT in invalid:
             _set_example(operation, "422", _own_invalid_input(document, operation))
+        counted = http_headers.RATE_LIMIT_HEADERS if operation_id in limited else ()
         for status, response in operation["responses"].items():
-            names = (http_headers.REQUEST_ID, *HEADERS_BY_STATUS.get(status, ()))
+            names = (http_headers.REQUEST_ID, *HEADERS_BY_STATUS.get(status, ()), *counted)
             headers = response.setdefault("headers", {})
             for name in names:
                 headers[name] = {"$ref": f"#/components/headers/{name}"}
@@ -110,6 +128,15 @@ def _operations(document: Document) -> dict[str, dict[str, Any]]:
         for item in document.get("paths", {}).values()
         for method, operation in item.items()
         if method in HTTP_METHODS
+    }
+
+
+def _limited_operations(document: Document) -> set[str]:
+    return {
+        operation["operationId"]
+        for item in document.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in LIMITED_METHODS
     }
 
 

@@ -31,6 +31,15 @@ KEY_PREFIX = "conduit:rl:"
 class Verdict:
     allowed: bool
     retry_after: int  # seconds until the window resets (0 when allowed)
+    # What a client may see coming (the RateLimit header): requests left in this window and
+    # whole seconds until it resets, from the same count, without another round trip.
+    remaining: int = 0
+    reset: int = 0
+
+
+def _verdict(count: int, limit: int, reset: int) -> Verdict:
+    allowed = count <= limit
+    return Verdict(allowed, 0 if allowed else reset, max(0, limit - count), reset)
 
 
 class RateLimiter(Protocol):
@@ -58,7 +67,7 @@ class MemoryRateLimiter:
         self._counts[key] = (index, count)
         if len(self._counts) > 100_000:  # drop finished windows so memory stays bounded
             self._counts = {k: v for k, v in self._counts.items() if v[0] == index}
-        return Verdict(count <= limit, 0 if count <= limit else remaining)
+        return _verdict(count, limit, remaining)
 
     async def close(self) -> None:
         self._counts.clear()
@@ -106,8 +115,7 @@ class RedisRateLimiter:
         if self._down:
             self._down, self._skip_until = False, 0.0
             logger.warning("rate limiter: Redis answers again; counting in Redis")
-        allowed = int(count) <= limit
-        return Verdict(allowed, 0 if allowed else remaining)
+        return _verdict(int(count), limit, remaining)
 
     def _trip(self, exc: BaseException) -> None:
         now = monotonic()

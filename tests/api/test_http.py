@@ -247,9 +247,7 @@ async def test_responses_expose_the_headers_a_web_client_reads(client: AsyncClie
         "location",
         "etag",
         "link",
-        "ratelimit-limit",
-        "ratelimit-remaining",
-        "ratelimit-reset",
+        "ratelimit",
         "ratelimit-policy",
     } <= exposed
 

@@ -407,3 +407,116 @@ async def test_x_forwarded_for_is_read_only_as_far_as_a_proxy_chain_can_reach(
     assert response.status_code == 401
     # The rate limit, the access log and the HTTPS check: each the peer and a bounded walk.
     assert len(checked) <= 3 * (1 + client_ip_module.MAX_FORWARDED_HOPS)
+
+
+# ------------------------------------------------------------- limits a client can see coming
+
+
+def _rate_limit(response: Any) -> tuple[str, str]:
+    return response.headers["ratelimit-policy"], response.headers["ratelimit"]
+
+
+async def test_a_write_tells_its_quota_and_what_is_left_until_the_429(
+    settings: Settings, limited: Any
+) -> None:
+    async with limited(settings, rate_limit_writes_per_user=2) as client:
+        jake = await register(client)
+        sent = [
+            await client.put("/api/user", json={"user": {"bio": bio}}, headers=jake.headers)
+            for bio in ("one", "two", "three")
+        ]
+
+    assert {_rate_limit(response)[0] for response in sent} == {'"writes";q=2;w=3600'}
+    left = [_rate_limit(response)[1].partition(";t=") for response in sent]
+    assert [remaining for remaining, _, _ in left] == [f'"writes";r={r}' for r in (1, 0, 0)]
+    assert all(1 <= int(seconds) <= 3600 for _, _, seconds in left)
+    _assert_429(sent[2])
+    assert sent[2].headers["retry-after"] == left[2][2]  # the reset is when to retry
+
+
+async def test_a_login_names_each_limit_it_is_counted_against(
+    settings: Settings, limited: Any
+) -> None:
+    async with limited(
+        settings, rate_limit_login_per_ip=5, rate_limit_login_per_account=3
+    ) as client:
+        response = await log_in(client, "nobody@example.com", "wrong-password")
+
+    policy, left = _rate_limit(response)
+    assert response.status_code == 401
+    assert policy == '"login-ip";q=5;w=3600, "login-account";q=3;w=3600'
+    assert left.startswith('"login-ip";r=4;t=')
+    assert '"login-account";r=2;t=' in left
+
+
+async def test_reads_and_unlimited_settings_send_no_rate_limit_headers(
+    settings: Settings, limited: Any
+) -> None:
+    async with limited(settings) as client:
+        jake = await register(client)
+        read = await client.get("/api/user", headers=jake.headers)
+    async with limited(settings, rate_limit_enabled=False) as client:
+        unlimited = await client.put("/api/user", json={"user": {"bio": "x"}}, headers=jake.headers)
+
+    for response in (read, unlimited):
+        assert "ratelimit" not in response.headers
+        assert "ratelimit-policy" not in response.headers
+
+
+async def test_a_cross_origin_write_carries_the_rate_limit_headers(
+    settings: Settings, limited: Any
+) -> None:
+    """CORS answers for requests with an Origin; the limits still reach the browser (which
+    may read them: tests/api/test_http.py, the exposed headers)."""
+    origin = "http://localhost:3000"
+    async with limited(settings, cors_origins=[origin]) as client:
+        response = await client.post(
+            "/api/users/login",
+            json={"user": {"email": "a@example.com", "password": "x"}},
+            headers={"Origin": origin},
+        )
+
+    assert response.headers["access-control-allow-origin"] == origin
+    assert response.headers["ratelimit"].startswith('"login-ip";r=999;t=')
+
+
+@pytest.mark.skipif(not _redis_reachable(), reason="Redis is not reachable at 127.0.0.1:6379")
+async def test_redis_tells_what_is_left_in_the_same_round_trip_that_counts(
+    settings: Settings, limited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    async with limited(
+        settings, redis_url=REDIS_URL, rate_limit_login_per_ip=0, rate_limit_login_per_account=3
+    ) as client:
+        limiter = client._transport.app.state.rate_limiter  # type: ignore[attr-defined]
+        calls: list[str] = []
+        pipeline, command = limiter._redis.pipeline, limiter._redis.execute_command
+
+        def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+            calls.append("pipeline")
+            return pipeline(*args, **kwargs)
+
+        async def counted_command(*args: Any, **kwargs: Any) -> Any:
+            calls.append("command")
+            return await command(*args, **kwargs)
+
+        monkeypatch.setattr(limiter._redis, "pipeline", counted_pipeline)
+        monkeypatch.setattr(limiter._redis, "execute_command", counted_command)
+        sent = [await log_in(client, email, "wrong-password") for _ in range(4)]
+
+    assert calls == ["pipeline"] * 4  # one round trip per request, none more
+    left = [_rate_limit(response)[1].partition(";t=")[0] for response in sent]
+    assert left == [f'"login-account";r={r}' for r in (2, 1, 0, 0)]
+    assert [response.status_code for response in sent] == [401, 401, 401, 429]
+
+
+async def test_the_document_declares_the_rate_limit_headers_on_every_limited_operation(
+    openapi_document: dict[str, Any],
+) -> None:
+    names = {"RateLimit-Policy", "RateLimit"}
+    assert names <= set(openapi_document["components"]["headers"])
+    for path, item in openapi_document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                declared = names & set(response.get("headers", {}))
+                assert declared == (names if method != "get" else set()), (method, path, status)

@@ -1,4 +1,5 @@
-"""The edge: every request's id, access log line, HTTP metrics, security headers and CORS.
+"""The edge: every request's id, access log line, HTTP metrics, security headers, the rate
+limits a request was counted against (src/api/ratelimits.py) and CORS.
 
 One pure-ASGI layer, added outermost so every response - CORS preflights, errors, 404s -
 carries `X-Request-ID` and the security headers and is logged and counted once. It was three
@@ -22,7 +23,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from src.api import http_headers
+from src.api import http_headers, ratelimits
 from src.api.asgi.client_ip import client_ip
 from src.api.asgi.hot_reads import ROUTE_KEY
 from src.api.asgi.security_headers import RawHeaders, SecurityHeaders, set_header
@@ -129,6 +130,7 @@ class EdgeMiddleware:
                     _vary_on_origin(headers, present)
                 self.security.add(headers, present, plan)
                 set_header(headers, present, REQUEST_ID_BYTES, request_id.encode("latin-1"))
+                headers += ratelimits.response_headers(scope)  # the limits it was counted in
                 message["headers"] = headers
             await send(message)
 

@@ -18,7 +18,12 @@ from src.api.deps import (
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.routes import profiles
-from src.api.schemas.account import AccountDeletionRequest, AccountExportOut, AccountExportResponse
+from src.api.schemas.account import (
+    NO_PROOF_SENT,
+    AccountDeletionRequest,
+    AccountExportOut,
+    AccountExportResponse,
+)
 from src.api.schemas.sessions import (
     RefreshRequest,
     SessionUserOut,
@@ -216,13 +221,13 @@ async def delete_current_user(
     open_session: OpenSessionDep,
     open_reads: OpenReadsDep,
     settings: SettingsDep,
-    payload: AccountDeletionRequest | None = None,
+    payload: AccountDeletionRequest = NO_PROOF_SENT,
 ) -> None:
     """Delete the account for good: its articles, comments, favorites, follows and sessions
     go with it, and every token it holds stops working at once. Needs `currentPassword`
     (403 without it, or when wrong) unless this session logged in or registered within
     `REAUTH_WINDOW_SECONDS`. The last active administrator cannot delete themselves (409)."""
-    current_password = payload.user.current_password if payload is not None else None
+    current_password = payload.user.current_password
     if current_password is not None:  # a password guess: limited as a login is
         await ratelimits.limit_login(request, user.email)
     await user_deletion.delete_account(

@@ -20,6 +20,10 @@ class AccountDeletionRequest(CamelModel):
     user: AccountDeletion
 
 
+# The body is optional: a session that proved the password recently sends none.
+NO_PROOF_SENT = AccountDeletionRequest(user=AccountDeletion())
+
+
 class ExportedProfileOut(CamelModel):
     username: str
     email: str
