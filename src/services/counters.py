@@ -4,8 +4,8 @@ Counting a million rows per request is not an option, so every count a single-fi
 the feed needs is kept up to date by the write that changes it, in the same transaction, with
 relative updates (`n = n + delta`): concurrent writers serialize on the row lock and none is
 lost. Where a write touches several counter rows, it locks them in one global order (the article
-row, then users by id, then tags by id, then one shard of the global total, then `feed_counts`
-by user id) so two writers never deadlock.
+row, then users by id, then tags by name, then one shard of the global total, then
+`feed_counts` by user id) so two writers never deadlock.
 
 - global total       -> the sum of the `counters` rows "articles", one per shard: a writer
                         moves a shard no other writer holds (SKIP LOCKED), so writers by
@@ -38,6 +38,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Select,
+    String,
     bindparam,
     cast,
     delete,
@@ -51,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, ArticleTag, Counter, Favorite, Tag, User
-from src.services.sql import conflict_insert
+from src.services.sql import conflict_insert, table_of
 
 ARTICLES = "articles"
 # Shard rows of the global total: more than the writers in flight at once on one database, so
@@ -83,7 +84,7 @@ def _bump_total(dialect: str) -> Any:
     rows = select(
         literal(ARTICLES), func.coalesce(free, start), bindparam("delta", type_=BigInteger)
     ).where(true())
-    table = Counter.__table__
+    table = table_of(Counter)
     statement = conflict_insert(dialect)(table).from_select(["name", "shard", "value"], rows)
     return statement.on_conflict_do_update(
         index_elements=[Counter.name, Counter.shard],
@@ -94,20 +95,41 @@ def _bump_total(dialect: str) -> Any:
 async def bump_articles_total(session: AsyncSession, delta: int, author_id: int) -> None:
     """One statement, and no wait on another writer's shard: `author_id` only spreads where
     the search for a free shard starts, so concurrent authors rarely try the same one first."""
-    statement = _bump_total(session.get_bind().dialect.name)
-    await session.execute(statement, {"start": author_id % SHARDS, "delta": delta})
+    conn = await session.connection()
+    params = {"start": author_id % SHARDS, "delta": delta}
+    await conn.execute(_bump_total(conn.dialect.name), params)
+
+
+# The hot writes' statements, built once on the tables (no ORM unit of work): bind values only.
+_USERS, _TAGS = table_of(User), table_of(Tag)
+_USER_ID = bindparam("user_id", type_=Integer)
+_DELTA = bindparam("delta", type_=Integer)
+_MOVE_USER_ARTICLES = (
+    update(_USERS)
+    .where(_USERS.c.id == _USER_ID)
+    .values(articles_count=_USERS.c.articles_count + _DELTA)
+)
+_MOVE_USER_FAVORITES = (
+    update(_USERS)
+    .where(_USERS.c.id == _USER_ID)
+    .values(favorites_count=_USERS.c.favorites_count + _DELTA)
+)
 
 
 async def _lock_in_order(
-    session: AsyncSession, column: Any, ids: list[int], *, even_one: bool = False
+    session: AsyncSession, column: Any, ids: list[int], *, order: Any = None, even_one: bool = False
 ) -> None:
-    """Row locks in id order (PostgreSQL; SQLite writers are serialized already). One row
-    needs no order: its UPDATE takes the lock, unless a reference must find it taken first."""
+    """Row locks in `order` (id order by default; PostgreSQL, SQLite writers are serialized
+    already). One row needs no order: its UPDATE takes the lock, unless a reference must find
+    it taken first."""
     if len(ids) > (0 if even_one else 1) and session.get_bind().dialect.name == "postgresql":
         await session.execute(
             # FOR NO KEY UPDATE: what the UPDATE takes anyway; it does not conflict with the
             # KEY SHARE locks that other transactions' foreign-key checks hold.
-            select(column).where(column.in_(ids)).order_by(column).with_for_update(key_share=True)
+            select(column)
+            .where(column.in_(ids))
+            .order_by(column if order is None else order)
+            .with_for_update(key_share=True)
         )
 
 
@@ -126,14 +148,24 @@ async def lock_user(session: AsyncSession, user_id: int) -> bool:
     return found is not None
 
 
+# Tags are locked in name order (code point order: Python's sort, PostgreSQL's "C"
+# collation), the order in which a new article's one upsert walks them (tags_of_new_article).
+_TAG_ORDER = Tag.name.collate("C")
+
+
+async def lock_tags(session: AsyncSession, tag_ids: Collection[int]) -> None:
+    """Lock tags' rows in the tags' lock order, before moving their counts."""
+    await _lock_in_order(session, Tag.id, sorted(set(tag_ids)), order=_TAG_ORDER)
+
+
 async def move_tags(
     session: AsyncSession, removed: Collection[int], added: Collection[int]
 ) -> None:
-    """-1 on the removed tags, +1 on the added ones, after locking them all in id order."""
-    ids = sorted(set(removed) | set(added))
+    """-1 on the removed tags, +1 on the added ones, after locking them all in name order."""
+    ids = set(removed) | set(added)
     if not ids:
         return
-    await _lock_in_order(session, Tag.id, ids)
+    await lock_tags(session, ids)
     for tag_ids, delta in ((removed, -1), (added, +1)):
         if tag_ids:
             await session.execute(
@@ -143,26 +175,54 @@ async def move_tags(
             )
 
 
+@cache
+def _count_tags_in(dialect: str, n: int) -> Any:
+    """Upsert n tags by name with one article more each, returning their ids; built once per
+    number of tags (bounded by the API's tag limit)."""
+    names = [{"name": bindparam(f"tag_{i}", type_=String), "articles_count": 1} for i in range(n)]
+    statement = conflict_insert(dialect)(_TAGS).values(names)
+    return statement.on_conflict_do_update(
+        index_elements=[_TAGS.c.name], set_={"articles_count": _TAGS.c.articles_count + 1}
+    ).returning(_TAGS.c.id)
+
+
+async def tags_of_new_article(session: AsyncSession, names: Collection[str]) -> list[int]:
+    """A new article's tags: each one's count +1, missing ones created, in one statement. Its
+    rows are taken in name order (the lock order) and before the article's `article_tags`
+    rows reference them. Ids in no particular order."""
+    ordered = sorted(set(names))
+    if not ordered:
+        return []
+    conn = await session.connection()
+    statement = _count_tags_in(conn.dialect.name, len(ordered))
+    rows = await conn.execute(statement, {f"tag_{i}": name for i, name in enumerate(ordered)})
+    return [int(tag_id) for tag_id in rows.scalars()]
+
+
+async def _move_user(session: AsyncSession, statement: Any, user_id: int, delta: int) -> None:
+    conn = await session.connection()
+    await conn.execute(statement, {"user_id": user_id, "delta": delta})
+
+
 async def add_user_article(session: AsyncSession, user_id: int) -> None:
-    await session.execute(
-        update(User).where(User.id == user_id).values(articles_count=User.articles_count + 1)
-    )
+    await _move_user(session, _MOVE_USER_ARTICLES, user_id, +1)
 
 
 async def remove_user_article(session: AsyncSession, user_id: int) -> None:
-    await session.execute(
-        update(User).where(User.id == user_id).values(articles_count=User.articles_count - 1)
-    )
+    await _move_user(session, _MOVE_USER_ARTICLES, user_id, -1)
 
 
 async def bump_user_favorites(session: AsyncSession, user_ids: Collection[int], delta: int) -> None:
     """Callers moving several users lock them first with `lock_users`."""
     ids = sorted(set(user_ids))
-    if not ids:
-        return
-    await session.execute(
-        update(User).where(User.id.in_(ids)).values(favorites_count=User.favorites_count + delta)
-    )
+    if len(ids) == 1:
+        await _move_user(session, _MOVE_USER_FAVORITES, ids[0], delta)
+    elif ids:
+        await session.execute(
+            update(User)
+            .where(User.id.in_(ids))
+            .values(favorites_count=User.favorites_count + delta)
+        )
 
 
 async def recount(conn: AsyncConnection) -> None:

@@ -137,9 +137,7 @@ async def delete_user(session: AsyncSession, user_id: int, *, proof: Proof | Non
         )
     )
     if tag_ids:
-        await session.execute(
-            select(Tag.id).where(Tag.id.in_(tag_ids)).order_by(Tag.id).with_for_update()
-        )
+        await counters.lock_tags(session, tag_ids)
         await session.execute(
             update(Tag)
             .where(Tag.id.in_(tag_ids))

@@ -15,7 +15,6 @@ from sqlalchemy import func, insert, select
 
 from src.models import Article, ArticleTag, Base, Favorite, Tag, User
 from src.models.base import utc_now
-from src.services import articles as article_service
 from src.services import counters
 from src.services import favorites as favorite_service
 from src.services.errors import NotFound
@@ -218,8 +217,8 @@ async def test_creating_an_article_that_fails_after_its_first_insert_writes_noth
 ) -> None:
     author = await register(client)
     before = await _rows(app)
-    # The article row is flushed, then tagging fails: the row must not survive.
-    monkeypatch.setattr(article_service, "_replace_tags", _explode_async)
+    # The article row is written, then tagging fails: the row must not survive.
+    monkeypatch.setattr(counters, "tags_of_new_article", _explode_async)
 
     response = await client.post(
         "/api/articles",
@@ -239,8 +238,14 @@ async def test_a_favorite_that_fails_after_its_row_is_written_writes_nothing(
     author, fan = await register(client), await register(client)
     slug = (await create_article(client, author))["slug"]
     before = await _rows(app)
-    # The favorite row is inserted, then moving the counts fails.
-    monkeypatch.setattr(favorite_service.counters, "bump_user_favorites", _explode_async)
+    # The favorite row is written with its counts, then the request fails before its commit.
+    move = favorite_service._move_favorite
+
+    async def move_then_explode(*args: Any, **kwargs: Any) -> bool:
+        await move(*args, **kwargs)
+        raise Boom
+
+    monkeypatch.setattr(favorite_service, "_move_favorite", move_then_explode)
 
     response = await client.post(f"/api/articles/{slug}/favorite", headers=fan.headers)
 
