@@ -3,35 +3,56 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, String, bindparam, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, String, bindparam, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.core.reads import Reads
 from src.models import Follow, User
-from src.services import auth, counters, feeds, messages
+from src.models.base import UTCDateTime, utc_now
+from src.services import auth, feeds, messages
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
 from src.services.read_models import ProfileView
-from src.services.sql import AnySelect, insert_ignoring_duplicates, is_following
+from src.services.sql import AnySelect, conflict_insert, is_following, table_of
 
 USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 
 
-async def _find_user(session: AsyncSession, username: str) -> User:
-    user = await session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-    if user is None:
-        raise NotFound(messages.NOT_FOUND, field="profile")
-    return user
+_FOLLOWS = table_of(Follow)
+_FOLLOWER_ID = bindparam("follower_id", type_=Integer)
+_FOLLOWEE_ID = bindparam("followee_id", type_=Integer)
+# The author by name, its row locked as its article writers lock it (feeds.py: "Ordering").
+_TARGET = (
+    select(User.id, User.username, User.bio, User.image)
+    .where(func.lower(User.username) == USERNAME)
+    .with_for_update(key_share=True)
+)
+_UNFOLLOW = delete(_FOLLOWS).where(
+    _FOLLOWS.c.follower_id == _FOLLOWER_ID, _FOLLOWS.c.followee_id == _FOLLOWEE_ID
+)
 
 
-async def _lock_target(session: AsyncSession, target: User) -> None:
-    """The author's row lock, which its article writers hold too (feeds.py: "Ordering"). A
-    deletion of the author that committed since `_find_user` leaves nothing to lock: 404, as
-    a request a moment later would get (and not a foreign-key error on the insert)."""
-    if not await counters.lock_user(session, target.id):
+@cache
+def _follow(dialect: str) -> Any:
+    """The follows row; nothing when it exists (following twice is following once)."""
+    values = {
+        "follower_id": _FOLLOWER_ID,
+        "followee_id": _FOLLOWEE_ID,
+        "created_at": bindparam("created_at", type_=UTCDateTime()),
+    }
+    return conflict_insert(dialect)(_FOLLOWS).values(values).on_conflict_do_nothing()
+
+
+async def _lock_target(conn: AsyncConnection, username: str) -> Any:
+    """Find and lock the author in one statement. A deletion of the author that commits
+    meanwhile leaves nothing to lock: 404, as a request a moment later would get (and not a
+    foreign-key error on the insert)."""
+    target = (await conn.execute(_TARGET, {"username": username.lower()})).first()
+    if target is None:
         raise NotFound(messages.NOT_FOUND, field="profile")
+    return target
 
 
 @cache
@@ -57,13 +78,12 @@ async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> Pro
 
 async def follow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: following twice is the same as following once."""
-    target = await _find_user(session, username)
+    conn = await session.connection()
+    target = await _lock_target(conn, username)
     if target.id == follower.id:
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
-    await _lock_target(session, target)
-    if await insert_ignoring_duplicates(
-        session, Follow, {"follower_id": follower.id, "followee_id": target.id}
-    ):
+    params = {"follower_id": follower.id, "followee_id": target.id, "created_at": utc_now()}
+    if (await conn.execute(_follow(conn.dialect.name), params)).rowcount == 1:
         await feeds.follow(session, follower.id, target.id)
     await session.commit()
     return ProfileView(username=target.username, bio=target.bio, image=target.image, following=True)
@@ -71,15 +91,10 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
 
 async def unfollow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
-    target = await _find_user(session, username)
-    await _lock_target(session, target)
-    unfollowed = cast(
-        CursorResult[Any],
-        await session.execute(
-            delete(Follow).where(Follow.follower_id == follower.id, Follow.followee_id == target.id)
-        ),
-    )
-    if unfollowed.rowcount:
+    conn = await session.connection()
+    target = await _lock_target(conn, username)
+    params = {"follower_id": follower.id, "followee_id": target.id}
+    if (await conn.execute(_UNFOLLOW, params)).rowcount:
         await feeds.unfollow(session, follower.id, target.id)
     await session.commit()
     return ProfileView(

@@ -9,7 +9,6 @@ import orjson
 from sqlalchemy import ColumnElement, Select, Table, exists, false, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Base, Favorite, Follow
 
@@ -27,19 +26,6 @@ def table_of(entity: type[Base]) -> Table:
     """The model's table, for statements built once on it and run on the connection: the hot
     writes need no ORM unit of work (docs/performance.md, "Cheap writes")."""
     return cast(Table, entity.__table__)
-
-
-async def insert_ignoring_duplicates(
-    session: AsyncSession, entity: type[Base], values: dict[str, Any]
-) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when a row was actually written.
-
-    Race-free idempotency: two concurrent identical inserts write one row, neither fails.
-    """
-    insert = conflict_insert(session.get_bind().dialect.name)
-    statement = insert(entity).values(**values).on_conflict_do_nothing()
-    result = cast(CursorResult[Any], await session.execute(statement))
-    return result.rowcount == 1
 
 
 def rows_matched(result: Any) -> int:
