@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette_compress import CompressMiddleware
 
 from src import __version__
 from src.api.asgi.edge import EdgeMiddleware
@@ -33,6 +34,7 @@ from src.core.logging import configure_logging
 from src.core.ratelimit import create_rate_limiter
 from src.core.reads import ReadPool
 from src.core.security import password_hasher
+from src.services.jobs import InProcessWorker
 
 DESCRIPTION = """
 Conduit is the backend of a Medium-like blogging platform, following the
@@ -66,7 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logging.getLogger("conduit").info(
             "conduit %s started", __version__, extra={"version": __version__}
         )
+        jobs = None
+        if settings.jobs_run_in_process:  # the embedded default runs its jobs itself
+            jobs = InProcessWorker(app.state.sessionmaker, settings)
+            jobs.start()
         yield
+        if jobs is not None:  # the job in hand finishes, or goes back to the queue
+            await jobs.stop(settings.shutdown_grace_seconds)
         await release_resources(app)
         logging.getLogger("conduit").info("database pools closed")
         await app.state.rate_limiter.close()
@@ -104,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrorMiddleware)
     # Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
+    # Outside the hot reads, which answer most bodies: zstd, br or gzip as Accept-Encoding
+    # allows (q=0 refuses one), with Vary: Accept-Encoding; never tiny bodies or 304s.
+    app.add_middleware(CompressMiddleware, minimum_size=settings.compression_min_bytes)
     # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics,
     # security headers on every response and CORS (src/api/asgi/edge.py).
     app.add_middleware(
