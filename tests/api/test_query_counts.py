@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from tests.api.article_helpers import count_statements
-from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
+from tests.factories import (
+    RegisteredUser,
+    article_payload,
+    comment,
+    create_article,
+    favorite,
+    follow,
+    register,
+)
+from tests.jobs import run_jobs_until_idle
 
 ARTICLES = 30
 PAGE_SIZES = (1, 20, 100)
@@ -27,7 +38,7 @@ class Corpus:
 
 
 @pytest.fixture
-async def corpus(client: AsyncClient) -> Corpus:
+async def corpus(client: AsyncClient, app: FastAPI) -> Corpus:
     """30 articles by 3 authors, each with 3 tags, favorites and a comment.
 
     The viewer follows two of the authors and favorited every third article; the fan
@@ -49,6 +60,7 @@ async def corpus(client: AsyncClient) -> Corpus:
         await comment(client, commenters[i % 5], slug)
     for author in authors[:2]:
         await follow(client, viewer, author.username)
+    await run_jobs_until_idle(app)
     return Corpus(authors, viewer, fan, slugs)
 
 
@@ -176,3 +188,67 @@ async def test_tags_are_one_statement_anonymous_or_signed_in(
         assert response.status_code == 200, response.text
         assert response.json()["tags"]
         assert len(_queries(statements)) == 1, statements
+
+
+def _own_writes(statements: list[str]) -> list[str]:
+    """A write's statements without SQLite's BEGIN and the feed's fan-out (its own module's
+    concern: src/services/feeds.py)."""
+    return [s for s in _queries(statements) if "feed_" not in s and " jobs" not in s]
+
+
+async def _statements_of(
+    app: FastAPI, send: Callable[[], Awaitable[Response]], status: int
+) -> list[str]:
+    with count_statements(app) as statements:
+        response = await send()
+    assert response.status_code == status, response.text
+    return _own_writes(list(statements))
+
+
+async def test_the_hot_writes_run_a_fixed_few_statements(
+    client: AsyncClient, app: FastAPI, is_postgres: bool
+) -> None:
+    """Each hot write is its caller's check plus a fixed few statements built once, with no
+    read after its commit: a create is the author's count, the article, its tags (one upsert),
+    their links and the total; a favorite the locked article and one statement (SQLite: its
+    three parts); a comment one statement; a follow the locked author and the follows row."""
+    jake, jane = await register(client), await register(client)
+    slug = (await create_article(client, jake))["slug"]  # warms up every statement's cache
+    await favorite(client, jane, slug)
+    await client.delete(f"/api/articles/{slug}/favorite", headers=jane.headers)
+
+    create = await _statements_of(
+        app,
+        partial(client.post, "/api/articles", json=article_payload(), headers=jake.headers),
+        201,
+    )
+    path = f"/api/articles/{slug}/favorite"
+    favorite_once = await _statements_of(app, partial(client.post, path, headers=jane.headers), 200)
+    unfavorite_once = await _statements_of(
+        app, partial(client.delete, path, headers=jane.headers), 200
+    )
+    add_comment = await _statements_of(
+        app,
+        partial(
+            client.post,
+            f"/api/articles/{slug}/comments",
+            json={"comment": {"body": "Nice"}},
+            headers=jane.headers,
+        ),
+        201,
+    )
+    profile = f"/api/profiles/{jake.username}/follow"
+    follow_once = await _statements_of(
+        app, partial(client.post, profile, headers=jane.headers), 200
+    )
+    unfollow_once = await _statements_of(
+        app, partial(client.delete, profile, headers=jane.headers), 200
+    )
+
+    caller = 1  # the token's user and session, one statement
+    assert len(create) == caller + 5, create
+    assert len(favorite_once) == caller + (2 if is_postgres else 4), favorite_once
+    assert len(unfavorite_once) == caller + (2 if is_postgres else 4), unfavorite_once
+    assert len(add_comment) == caller + 1, add_comment
+    assert len(follow_once) == caller + 2, follow_once
+    assert len(unfollow_once) == caller + 2, unfollow_once
