@@ -1,4 +1,4 @@
-"""EXPLAIN ANALYZE the SQL the app really sends for the hot read scenarios.
+"""EXPLAIN ANALYZE the SQL the app really sends for the read scenarios (bench/scenarios.py).
 
 Usage: .venv/bin/python -m bench.explain --database-url postgresql+asyncpg://.../bench1m
 Each scenario runs once in-process; every SELECT it sent is re-run under
@@ -19,19 +19,6 @@ from bench.scenarios import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
 from bench.servers import asyncpg_dsn
 from src.core.config import Settings
 from src.main import create_app, release_resources
-
-HOT = {
-    "list anonymous",
-    "list authenticated",
-    "list by tag",
-    "list by author",
-    "list by favorited",
-    "feed",
-    "single article",
-    "comments",
-    "profile",
-    "tags",
-}
 
 
 async def main(database_url: str) -> None:
@@ -54,7 +41,7 @@ async def main(database_url: str) -> None:
         assert login.status_code == 200, login.text
         token = login.json()["user"]["token"]
         for s in scenarios(fixtures):
-            if s.name not in HOT:
+            if s.write:
                 continue
             headers = {"Authorization": f"Token {token}"} if s.auth else {}
             seen.clear()

@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from src.api.routes.articles import MAX_OFFSET
+
 LOGIN_EMAIL = "user1@example.com"
 PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/cli/bench_data.py)
 # The reads with a share-of-the-floor target (bench/RESULTS.md, "Targets: where this stands"):
@@ -50,7 +52,16 @@ class Fixtures:
     slug_comments: int
     slugs: list[str]
     top_tag: str
+    top_tag_count: int
     profile: str
+    # Combined filters, each with the platform's most used tag (the widest filter there is):
+    # the author's articles with it, the fan's favorites with it, and the author's articles
+    # favorited by the user who favorited the most of them with the tag, with and without it.
+    author_top_tag_count: int
+    fan_top_tag_count: int
+    admirer: str
+    admirer_count: int
+    admirer_top_tag_count: int
 
 
 async def load_fixtures(dsn: str) -> Fixtures:
@@ -99,6 +110,43 @@ async def load_fixtures(dsn: str) -> Fixtures:
         slugs = [
             r[0] for r in await conn.fetch("SELECT slug FROM articles ORDER BY id DESC LIMIT 200")
         ]
+        top_tag_count = await q(
+            "SELECT count(*) FROM article_tags x JOIN tags t ON t.id = x.tag_id WHERE t.name = $1",
+            top_tag,
+        )
+        author_top_tag_count = await q(
+            "SELECT count(*) FROM articles a JOIN article_tags x ON x.article_id = a.id "
+            "JOIN tags t ON t.id = x.tag_id WHERE t.name = $1 AND a.author_id = $2",
+            top_tag,
+            author_id,
+        )
+        fan_top_tag_count = await q(
+            "SELECT count(*) FROM favorites f JOIN article_tags x ON x.article_id = f.article_id "
+            "JOIN tags t ON t.id = x.tag_id WHERE t.name = $1 AND f.user_id = 3",
+            top_tag,
+        )
+        admirer_id = await q(
+            "SELECT f.user_id FROM favorites f JOIN articles a ON a.id = f.article_id "
+            "JOIN article_tags x ON x.article_id = a.id JOIN tags t ON t.id = x.tag_id "
+            "WHERE a.author_id = $1 AND t.name = $2 "
+            "GROUP BY f.user_id ORDER BY count(*) DESC, f.user_id LIMIT 1",
+            author_id,
+            top_tag,
+        )
+        admirer_count = await q(
+            "SELECT count(*) FROM favorites f JOIN articles a ON a.id = f.article_id "
+            "WHERE f.user_id = $1 AND a.author_id = $2",
+            admirer_id,
+            author_id,
+        )
+        admirer_top_tag_count = await q(
+            "SELECT count(*) FROM favorites f JOIN articles a ON a.id = f.article_id "
+            "JOIN article_tags x ON x.article_id = a.id JOIN tags t ON t.id = x.tag_id "
+            "WHERE t.name = $1 AND f.user_id = $2 AND a.author_id = $3",
+            top_tag,
+            admirer_id,
+            author_id,
+        )
         return Fixtures(
             total=total,
             tag=tag,
@@ -113,20 +161,28 @@ async def load_fixtures(dsn: str) -> Fixtures:
             slug_comments=row["n"],
             slugs=slugs,
             top_tag=top_tag,
+            top_tag_count=top_tag_count,
             profile=author,
+            author_top_tag_count=author_top_tag_count,
+            fan_top_tag_count=fan_top_tag_count,
+            admirer=await q("SELECT username FROM users WHERE id = $1", admirer_id),
+            admirer_count=admirer_count,
+            admirer_top_tag_count=admirer_top_tag_count,
         )
     finally:
         await conn.close()
 
 
-def _page_check(expected_count: int, each: Callable[[dict[str, Any]], bool] | None = None) -> Check:
+def _page_check(
+    expected_count: int, each: Callable[[dict[str, Any]], bool] | None = None, offset: int = 0
+) -> Check:
     def check(status: int, body: Any) -> str | None:
         if status != 200:
             return f"status {status}"
         if body["articlesCount"] != expected_count:
             return f"articlesCount {body['articlesCount']} != {expected_count} (count(*))"
         articles = body["articles"]
-        if len(articles) != min(20, expected_count):
+        if len(articles) != min(20, max(0, expected_count - offset)):
             return f"{len(articles)} articles on the page"
         stamps = [a["createdAt"] for a in articles]
         if stamps != sorted(stamps, reverse=True):
@@ -171,6 +227,55 @@ def scenarios(f: Fixtures) -> list[Scenario]:
             "GET",
             f"/api/articles?favorited={f.fan}",
             check=_page_check(f.fan_count),
+        ),
+        Scenario(
+            "list by author+tag",
+            "GET",
+            f"/api/articles?tag={f.top_tag}&author={f.author}",
+            check=_page_check(
+                f.author_top_tag_count,
+                lambda a: a["author"]["username"] == f.author and f.top_tag in a["tagList"],
+            ),
+        ),
+        Scenario(
+            "list by favorited+tag",
+            "GET",
+            f"/api/articles?tag={f.top_tag}&favorited={f.fan}",
+            check=_page_check(f.fan_top_tag_count, lambda a: f.top_tag in a["tagList"]),
+        ),
+        Scenario(
+            "list by author+favorited",
+            "GET",
+            f"/api/articles?author={f.author}&favorited={f.admirer}",
+            auth=True,
+            check=_page_check(
+                f.admirer_count,
+                lambda a: a["author"]["username"] == f.author,
+            ),
+        ),
+        Scenario(
+            "list by all three",
+            "GET",
+            f"/api/articles?tag={f.top_tag}&author={f.author}&favorited={f.admirer}",
+            auth=True,
+            check=_page_check(
+                f.admirer_top_tag_count,
+                lambda a: a["author"]["username"] == f.author and f.top_tag in a["tagList"],
+            ),
+        ),
+        Scenario(
+            "list deepest page",
+            "GET",
+            f"/api/articles?offset={MAX_OFFSET}",
+            check=_page_check(f.total, offset=MAX_OFFSET),
+        ),
+        Scenario(
+            "list by tag deepest",
+            "GET",
+            f"/api/articles?tag={f.top_tag}&offset={MAX_OFFSET}",
+            check=_page_check(
+                f.top_tag_count, lambda a: f.top_tag in a["tagList"], offset=MAX_OFFSET
+            ),
         ),
         Scenario(
             "feed",

@@ -55,7 +55,7 @@ def has_favorited(viewer_id: ViewerId, article_id: Any) -> ColumnElement[bool]:
 def key_probe(*conditions: Any) -> ColumnElement[bool]:
     """SQL expression: is there a row matching `conditions` (a unique key's columns)? A scalar
     subquery, not EXISTS, so that PostgreSQL probes the key once per outer row instead of
-    hashing every row the other columns match (docs/performance.md, "The request path")."""
+    hashing every row the other columns match (docs/performance.md, "Combined filters")."""
     return select(literal(True)).where(*conditions).scalar_subquery().is_not(None)
 
 
