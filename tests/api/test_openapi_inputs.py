@@ -29,6 +29,7 @@ SENT = {
     "CreateUser": ("POST", "/api/users"),
     "Login": ("POST", "/api/users/login"),
     "UpdateCurrentUser": ("PUT", "/api/user"),
+    "DeleteCurrentUser": ("DELETE", "/api/user"),
     "CreateArticle": ("POST", "/api/articles"),
     "UpdateArticle": ("PUT", "/api/articles/{slug}"),
     "CreateArticleComment": ("POST", "/api/articles/{slug}/comments"),
