@@ -35,6 +35,9 @@ class Scenario:
     expect_status: int = 200
     check: Check | None = None
     write: bool = False
+    # Signed in as many users in turn (bench/writers.py): `lua_request` calls `signed(i)`, the
+    # headers of the i-th user's token.
+    users: bool = False
 
 
 @dataclass
@@ -62,6 +65,9 @@ class Fixtures:
     admirer: str
     admirer_count: int
     admirer_top_tag_count: int
+    # Profiles the write scenarios' users follow and unfollow (users 201-400, none of them a
+    # writer: nobody follows themself).
+    followees: list[str]
 
 
 async def load_fixtures(dsn: str) -> Fixtures:
@@ -168,6 +174,10 @@ async def load_fixtures(dsn: str) -> Fixtures:
             admirer=await q("SELECT username FROM users WHERE id = $1", admirer_id),
             admirer_count=admirer_count,
             admirer_top_tag_count=admirer_top_tag_count,
+            followees=[
+                r[0]
+                for r in await conn.fetch("SELECT username FROM users ORDER BY id OFFSET 200 LIMIT 200")
+            ],
         )
     finally:
         await conn.close()
@@ -201,6 +211,10 @@ def scenarios(f: Fixtures) -> list[Scenario]:
         '\'","description":"bench","body":"benchmark body",'
         '"tagList":["bench","dragons"]}}\''
     )
+
+    def authored_and_tagged(article: dict[str, Any]) -> bool:
+        return bool(article["author"]["username"] == f.author and f.top_tag in article["tagList"])
+
     return [
         Scenario("list anonymous", "GET", "/api/articles", check=_page_check(f.total)),
         Scenario(
@@ -232,10 +246,7 @@ def scenarios(f: Fixtures) -> list[Scenario]:
             "list by author+tag",
             "GET",
             f"/api/articles?tag={f.top_tag}&author={f.author}",
-            check=_page_check(
-                f.author_top_tag_count,
-                lambda a: a["author"]["username"] == f.author and f.top_tag in a["tagList"],
-            ),
+            check=_page_check(f.author_top_tag_count, authored_and_tagged),
         ),
         Scenario(
             "list by favorited+tag",
@@ -248,20 +259,14 @@ def scenarios(f: Fixtures) -> list[Scenario]:
             "GET",
             f"/api/articles?author={f.author}&favorited={f.admirer}",
             auth=True,
-            check=_page_check(
-                f.admirer_count,
-                lambda a: a["author"]["username"] == f.author,
-            ),
+            check=_page_check(f.admirer_count, lambda a: a["author"]["username"] == f.author),
         ),
         Scenario(
             "list by all three",
             "GET",
             f"/api/articles?tag={f.top_tag}&author={f.author}&favorited={f.admirer}",
             auth=True,
-            check=_page_check(
-                f.admirer_top_tag_count,
-                lambda a: a["author"]["username"] == f.author and f.top_tag in a["tagList"],
-            ),
+            check=_page_check(f.admirer_top_tag_count, authored_and_tagged),
         ),
         Scenario(
             "list deepest page",
@@ -351,12 +356,97 @@ def scenarios(f: Fixtures) -> list[Scenario]:
             ),
             write=True,
         ),
+        *_many_user_writes(f, slugs_lua, create_body),
         Scenario(
             "login",
             "POST",
             "/api/users/login",
             body=json.dumps({"user": {"email": LOGIN_EMAIL, "password": PASSWORD}}),
             write=True,
+        ),
+    ]
+
+
+def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Scenario]:
+    """The writes by many users at once (bench/writers.py), each request the next user's:
+    creates by rotating authors (the seed's ~20 followers each with `--follows 20`),
+    favorites spread over many articles and all on one, comments, follows."""
+    followees_lua = "{" + ",".join(f'"{n}"' for n in f.followees) + "}"
+    # Request n is user n's; requests 2k and 2k+1 favorite and unfavorite (or follow and
+    # unfollow) one thing, so every write changes a row.
+    pair = (
+        " local pair = math.floor(counter / 2)\n"
+        ' local method = (counter % 2 == 1) and "POST" or "DELETE"\n'
+    )
+    comment = '{"comment":{"body":"bench comment"}}'
+    return [
+        Scenario(
+            "create article, many authors",
+            "POST",
+            "/api/articles",
+            auth=True,
+            body=json.dumps(
+                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
+                separators=(",", ":"),
+            ),
+            lua_request=f' return wrk.format("POST", "/api/articles", signed(counter), {create_body})',
+            expect_status=201,
+            write=True,
+            users=True,
+        ),
+        Scenario(
+            "favorite/unfavorite, many users",
+            "POST",
+            f"/api/articles/{f.slugs[0]}/favorite",
+            auth=True,
+            lua_request=(
+                f" local slugs = {slugs_lua}\n{pair}"
+                " local slug = slugs[((pair * 7) % #slugs) + 1]\n"
+                ' return wrk.format(method, "/api/articles/" .. slug .. "/favorite", signed(pair))'
+            ),
+            write=True,
+            users=True,
+        ),
+        Scenario(
+            "favorite, one viral article",
+            "POST",
+            f"/api/articles/{f.slugs[0]}/favorite",
+            auth=True,
+            lua_request=(
+                f"{pair}"
+                f' return wrk.format(method, "/api/articles/{f.slugs[0]}/favorite", signed(pair))'
+            ),
+            write=True,
+            users=True,
+        ),
+        Scenario(
+            "comment create",
+            "POST",
+            f"/api/articles/{f.slugs[0]}/comments",
+            auth=True,
+            body=comment,
+            lua_request=(
+                f" local slugs = {slugs_lua}\n"
+                " local slug = slugs[((counter * 7) % #slugs) + 1]\n"
+                ' return wrk.format("POST", "/api/articles/" .. slug .. "/comments", '
+                f"signed(counter), [==[{comment}]==])"
+            ),
+            expect_status=201,
+            write=True,
+            users=True,
+        ),
+        Scenario(
+            "follow/unfollow",
+            "POST",
+            f"/api/profiles/{f.followees[0]}/follow",
+            auth=True,
+            lua_request=(
+                f" local names = {followees_lua}\n{pair}"
+                " local name = names[((pair * 7) % #names) + 1]\n"
+                ' return wrk.format(method, "/api/profiles/" .. name .. "/follow", signed(pair))'
+            ),
+            write=True,
+            users=True,
         ),
     ]
 
