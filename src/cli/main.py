@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -119,6 +120,57 @@ def serve(
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run background jobs (feed fan-out, ...) until SIGTERM or SIGINT.
+
+    Run one or more beside `conduit serve` on PostgreSQL; on SQLite `conduit serve` runs them
+    itself (JOBS_IN_PROCESS). Polls every JOBS_POLL_INTERVAL_SECONDS; a job its worker lost is
+    retried after JOBS_LEASE_SECONDS.
+    """
+    from src.cli.jobs import run_worker
+
+    settings = _load_settings()
+    configure_logging(settings)
+    with _database_errors(settings):
+        run_worker(settings)
+
+
+@app.command("jobs")
+def jobs(
+    retry_dead: Annotated[
+        bool, typer.Option("--retry-dead", help="Queue every dead job again.")
+    ] = False,
+    purge_dead: Annotated[
+        bool, typer.Option("--purge-dead", help="Delete every dead job.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Show the background jobs: how many are queued, running and dead, and the dead ones."""
+    from src.cli.jobs import queue_report
+
+    if retry_dead and purge_dead:
+        typer.echo("Choose one of --retry-dead and --purge-dead", err=True)
+        raise typer.Exit(code=2)
+    settings = _load_settings()
+    with _database_errors(settings):
+        report = queue_report(settings, retry_dead=retry_dead, purge_dead=purge_dead)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report), indent=2))
+        return
+    if retry_dead:
+        typer.echo(f"Queued again: {report.retried} dead job(s)")
+    if purge_dead:
+        typer.echo(f"Deleted: {report.purged} dead job(s)")
+    for state, count in report.counts.items():
+        typer.echo(f"{state.ljust(8)}  {count}")
+    for dead in report.dead:
+        typer.echo(
+            f"dead job {dead.id} {dead.name} (created {dead.created_at}, "
+            f"{dead.attempts} attempts): {dead.last_error}"
+        )
 
 
 @app.command("config")

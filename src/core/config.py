@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     jobs_backoff_base_seconds: float = Field(default=1.0, gt=0, le=3600)
     jobs_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
     # Feed rows one fan-out job writes or removes per step before it enqueues the rest.
-    feed_fanout_batch: int = Field(default=1000, ge=1, le=100_000)
+    feed_fanout_batch: int = Field(default=1000, ge=1, le=5000)
     # Sentry (pip install 'conduit[sentry]'): off unless SENTRY_DSN is set.
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)

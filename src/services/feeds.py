@@ -1,37 +1,51 @@
-"""The feed, fanned out on write: each follower's articles as rows of `feed_entries`.
+"""The feed, fanned out by background jobs: each follower's articles as rows of `feed_entries`.
 
 A feed page is then a range scan of the viewer's first entries, and `articlesCount` one
 lookup of `feed_counts`, whatever the number of authors followed (article_queries.feed_page).
 Why, and what reading it from the followed authors cost: docs/performance.md, "Pages in
 index order: tag, favorited, feed".
 
-The invariant every write keeps, in its own transaction: `feed_entries` holds exactly one row
-per (follower, article of an author they follow), and `feed_counts.articles_count` is the
-number of those rows. So:
+The invariant, once the jobs have caught up: `feed_entries` holds exactly one row per
+(follower, article of an author they follow), and `feed_counts.articles_count` is the number
+of those rows.
 
-- an article is written into, or removed from, the feeds of its author's followers;
-- a follow copies the author's articles into the follower's feed, an unfollow removes them;
-- deleting an account removes its articles from its followers' feeds (its own feed goes with
-  its `feed_counts` row, by cascade).
+Requests do constant work: publishing, deleting, following and unfollowing each enqueue one
+job in their own transaction (src/services/jobs). The jobs write in steps of at most
+FEED_FANOUT_BATCH rows, each step enqueueing the next in its transaction.
 
-Ordering: a follow, an unfollow and an article's writer all hold the author's `users` row lock
-(article writers move its `articles_count` first; follows take `counters.lock_user`), so a
-follow never misses an article written beside it. `feed_counts` rows are locked last in the
-global order of counters.py, by user id (each statement walks the followers in id order), so
-writers that share followers never deadlock.
+Jobs: each step reconciles state rather than replaying an event, so any order of steps, and
+a step run twice, ends in the invariant:
+- publish: if the article exists, into the feeds of its author's followers (by follower id);
+- retract: a deleted article's entries, found by article id (`ix_feed_entries_article_id`),
+  whoever follows its author by now;
+- follow: if the follow still holds, the author's articles into the follower's feed;
+- unfollow: if the follow is gone, the author's articles out of the follower's feed.
+A count moves only by the rows a step finds missing (or deletes), so it stays exact.
+
+Ordering: every step of an author's jobs holds that author's fan-out lock (a transaction
+advisory lock on PostgreSQL; SQLite runs one writer at a time), so steps for one author never
+interleave; a step also key-share locks the author's row (no-op once the account's deletion,
+which locks it first, committed) and a publish step the article's row (which its deletion
+locks first). `feed_counts` rows are moved in user id order, the global order of counters.py.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, insert, literal, select, text, true, tuple_
+from sqlalchemy import delete, func, insert, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import Article, FeedCount, FeedEntry, Follow, User
 from src.models.base import UTCDateTime
+from src.services.jobs import JobContext, Payload, enqueue, job
 from src.services.sql import conflict_insert
+
+PUBLISH, RETRACT, FOLLOW, UNFOLLOW = "feed.publish", "feed.retract", "feed.follow", "feed.unfollow"
+# pg_advisory_xact_lock(class, author id): the class keeps these apart from other uses.
+FANOUT_LOCK_CLASS = 0x46454544
 
 
 async def _move_counts(session: AsyncSession, gains: Any) -> None:
@@ -55,87 +69,230 @@ def _insert_entries(entries: Any) -> Any:
     return insert(FeedEntry).from_select(ENTRY_COLUMNS, entries)
 
 
-def _followers_gain(author_id: int, gain: int) -> Any:
-    followers = _followers_of(author_id).add_columns(literal(gain))
-    return followers.order_by(Follow.follower_id)
+async def _move_by(session: AsyncSession, gains: dict[int, int]) -> None:
+    """Each listed user's count moved by its gain, in user id order (the lock order)."""
+    rows = [{"user_id": user, "articles_count": gains[user]} for user in sorted(gains)]
+    rows = [row for row in rows if row["articles_count"]]
+    if not rows:
+        return
+    upsert = conflict_insert(session.get_bind().dialect.name)
+    statement = upsert(FeedCount).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[FeedCount.user_id],
+            set_={"articles_count": FeedCount.articles_count + statement.excluded.articles_count},
+        )
+    )
 
 
-def _follower_gains(follower_id: int, gain: Any) -> Any:
-    # WHERE true: SQLite's upsert needs its SELECT to end in a clause that ON cannot extend.
-    return select(literal(follower_id), gain).where(true())
+async def _add_entries(session: AsyncSession, entries: list[tuple[int, datetime, int]]) -> None:
+    """The entries a step found missing, after their counts (their rows must exist first)."""
+    await _move_by(session, dict(Counter(follower for follower, _, _ in entries)))
+    if entries:
+        await session.execute(
+            insert(FeedEntry),
+            [dict(zip(ENTRY_COLUMNS, entry, strict=True)) for entry in entries],
+        )
 
 
-def _followers_of(author_id: int) -> Any:
-    return select(Follow.follower_id).where(Follow.followee_id == author_id)
+# --- In the request: one job each, whatever the number of followers or articles ---
 
 
 async def add_article(
     session: AsyncSession, author_id: int, article_id: int, created_at: datetime
 ) -> None:
-    """Into the feeds of the author's followers (the caller holds the author's row lock)."""
-    await _move_counts(session, _followers_gain(author_id, +1))
-    entries = select(
-        Follow.follower_id, literal(created_at, UTCDateTime()), literal(article_id)
-    ).where(Follow.followee_id == author_id)
-    await session.execute(_insert_entries(entries))
+    """Into the feeds of the author's followers, by a job."""
+    del created_at  # the job reads it from the article, which exists as long as it matters
+    await enqueue(session, PUBLISH, {"article": article_id, "author": author_id})
 
 
 async def remove_article(
     session: AsyncSession, author_id: int, article_id: int, created_at: datetime
 ) -> None:
-    """Out of the feeds of the author's followers (the caller holds the author's row lock)."""
-    await _move_counts(session, _followers_gain(author_id, -1))
-    await session.execute(
-        delete(FeedEntry).where(
-            FeedEntry.follower_id.in_(_followers_of(author_id)),
-            FeedEntry.article_created_at == literal(created_at, UTCDateTime()),
-            FeedEntry.article_id == article_id,
-        )
-    )
-
-
-def _articles_of(author_id: int) -> Any:
-    return select(Article.created_at, Article.id).where(Article.author_id == author_id)
+    """Out of every feed that holds it, by a job."""
+    del created_at
+    await enqueue(session, RETRACT, {"article": article_id, "author": author_id})
 
 
 async def follow(session: AsyncSession, follower_id: int, author_id: int) -> None:
-    """Copy the author's articles into the follower's feed: just after the follows row is
-    written, with the author's row locked (counters.lock_user) since before it."""
-    articles = _articles_of(author_id).subquery()
-    count = select(func.count()).select_from(articles).scalar_subquery()
-    await _move_counts(session, _follower_gains(follower_id, count))
-    entries = select(literal(follower_id), articles.c.created_at, articles.c.id)
-    await session.execute(_insert_entries(entries))
+    """The author's articles into the follower's feed, by a job."""
+    await enqueue(session, FOLLOW, {"follower": follower_id, "author": author_id})
 
 
 async def unfollow(session: AsyncSession, follower_id: int, author_id: int) -> None:
-    """Remove the author's articles from the follower's feed, each by its primary key, and
-    take from the count exactly as many as went."""
-    key = tuple_(FeedEntry.article_created_at, FeedEntry.article_id)
-    gone = cast(
-        CursorResult[Any],
-        await session.execute(
-            delete(FeedEntry).where(
-                FeedEntry.follower_id == follower_id, key.in_(_articles_of(author_id))
-            )
-        ),
+    """The author's articles out of the follower's feed, by a job."""
+    await enqueue(session, UNFOLLOW, {"follower": follower_id, "author": author_id})
+
+
+# --- The jobs' steps: each reads the rows it will write once, then writes exactly those ---
+
+
+async def _fanout_lock(session: AsyncSession, author_id: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, author_id)))
+
+
+async def _lock_author(session: AsyncSession, author_id: int) -> bool:
+    """A key-share lock on the author's row (it waits only for the account's deletion), then
+    the author's fan-out lock, in the order the deletion takes them; False when the account
+    is gone (its deletion removed its articles' entries itself)."""
+    author = select(User.id).where(User.id == author_id)
+    if await session.scalar(author.with_for_update(read=True, key_share=True)) is None:
+        return False
+    await _fanout_lock(session, author_id)
+    return True
+
+
+def _follows(follower_id: int, author_id: int) -> Any:
+    return select(Follow.follower_id).where(
+        Follow.follower_id == follower_id, Follow.followee_id == author_id
     )
-    if gone.rowcount:
-        await _move_counts(session, _follower_gains(follower_id, literal(-gone.rowcount)))
+
+
+@job(PUBLISH)
+async def _publish_step(context: JobContext, payload: Payload) -> None:
+    session, batch = context.session, context.settings.feed_fanout_batch
+    article_id, author_id = int(payload["article"]), int(payload["author"])
+    if not await _lock_author(session, author_id):
+        return
+    created_at = await session.scalar(select(Article.created_at).where(Article.id == article_id))
+    if created_at is None:  # deleted: its retract job removes what earlier steps wrote
+        return
+    followers = list(
+        await session.scalars(
+            select(Follow.follower_id)
+            .where(Follow.followee_id == author_id, Follow.follower_id > payload.get("after", 0))
+            .order_by(Follow.follower_id)
+            .limit(batch)
+        )
+    )
+    have = set(
+        await session.scalars(
+            select(FeedEntry.follower_id).where(
+                FeedEntry.follower_id.in_(followers),
+                FeedEntry.article_created_at == literal(created_at, UTCDateTime()),
+                FeedEntry.article_id == article_id,
+            )
+        )
+    )
+    # A follower who left since is handled by their unfollow job, which waits for this lock.
+    missing = [(follower, created_at, article_id) for follower in followers if follower not in have]
+    await _add_entries(session, missing)
+    if len(followers) == batch:
+        await enqueue(session, PUBLISH, {**payload, "after": followers[-1]})
+
+
+@job(RETRACT)
+async def _retract_step(context: JobContext, payload: Payload) -> None:
+    session, batch = context.session, context.settings.feed_fanout_batch
+    article_id = int(payload["article"])
+    await _fanout_lock(session, int(payload["author"]))
+    key = tuple_(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
+    some = (
+        select(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
+        .where(FeedEntry.article_id == article_id)
+        .limit(batch)
+    )
+    gone = list(
+        await session.scalars(
+            delete(FeedEntry).where(key.in_(some)).returning(FeedEntry.follower_id)
+        )
+    )
+    await _move_by(session, dict.fromkeys(gone, -1))
+    if len(gone) == batch:
+        await enqueue(session, RETRACT, payload)
+
+
+async def _articles_of(session: AsyncSession, payload: Payload, batch: int) -> list[Any]:
+    """The step's share of the author's articles: (created_at, id) in page order."""
+    articles = select(Article.created_at, Article.id).where(
+        Article.author_id == int(payload["author"])
+    )
+    if (after := payload.get("after")) is not None:
+        at = literal(datetime.fromisoformat(after[0]), UTCDateTime())
+        articles = articles.where(
+            tuple_(Article.created_at, Article.id) > tuple_(at, literal(int(after[1])))
+        )
+    rows = await session.execute(articles.order_by(Article.created_at, Article.id).limit(batch))
+    return list(rows.all())
+
+
+def _next_after(articles: list[Any], batch: int) -> list[Any] | None:
+    if len(articles) < batch:
+        return None
+    last = articles[-1]
+    return [last.created_at.isoformat(), int(last.id)]
+
+
+def _entries_of(follower_id: int, articles: list[Any]) -> Any:
+    """The follower's entries among `articles` (a key range of the feed's primary key)."""
+    return (
+        FeedEntry.follower_id == follower_id,
+        FeedEntry.article_created_at.between(
+            literal(articles[0].created_at, UTCDateTime()),
+            literal(articles[-1].created_at, UTCDateTime()),
+        ),
+        FeedEntry.article_id.in_([row.id for row in articles]),
+    )
+
+
+@job(FOLLOW)
+async def _follow_step(context: JobContext, payload: Payload) -> None:
+    session, batch = context.session, context.settings.feed_fanout_batch
+    follower_id = int(payload["follower"])
+    if not await _lock_author(session, int(payload["author"])):
+        return
+    if await session.scalar(_follows(follower_id, int(payload["author"]))) is None:
+        return  # unfollowed since: the unfollow job removes what earlier steps copied
+    articles = await _articles_of(session, payload, batch)
+    if not articles:
+        return
+    have = set(
+        await session.scalars(
+            select(FeedEntry.article_id).where(*_entries_of(follower_id, articles))
+        )
+    )
+    # An article deleted since is removed by its retract job, which waits for this lock.
+    missing = [(follower_id, row.created_at, row.id) for row in articles if row.id not in have]
+    await _add_entries(session, missing)
+    if (after := _next_after(articles, batch)) is not None:
+        await enqueue(session, FOLLOW, {**payload, "after": after})
+
+
+@job(UNFOLLOW)
+async def _unfollow_step(context: JobContext, payload: Payload) -> None:
+    session, batch = context.session, context.settings.feed_fanout_batch
+    follower_id = int(payload["follower"])
+    if not await _lock_author(session, int(payload["author"])):
+        return
+    if await session.scalar(_follows(follower_id, int(payload["author"]))) is not None:
+        return  # followed again since: the feed keeps the author's articles
+    articles = await _articles_of(session, payload, batch)
+    if not articles:
+        return
+    gone = await session.scalars(
+        delete(FeedEntry)
+        .where(*_entries_of(follower_id, articles))
+        .returning(FeedEntry.follower_id)
+    )
+    await _move_by(session, {follower_id: -len(list(gone))})
+    if (after := _next_after(articles, batch)) is not None:
+        await enqueue(session, UNFOLLOW, {**payload, "after": after})
+
+
+# --- Account deletion, in its request ---
 
 
 async def remove_author(session: AsyncSession, author_id: int, articles: int) -> None:
-    """An account about to be deleted: its `articles` articles leave its followers' feeds."""
+    """An account about to be deleted (its row and articles locked by the caller): its
+    articles leave every feed that holds them, whoever follows it by now."""
     if not articles:
         return
-    await _move_counts(session, _followers_gain(author_id, -articles))
-    entries = select(Follow.follower_id, Article.created_at, Article.id).join(
-        Article, Article.author_id == Follow.followee_id
-    )
-    key = tuple_(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
-    await session.execute(
-        delete(FeedEntry).where(key.in_(entries.where(Follow.followee_id == author_id)))
-    )
+    await _fanout_lock(session, author_id)
+    own = FeedEntry.article_id.in_(select(Article.id).where(Article.author_id == author_id))
+    losses = select(FeedEntry.follower_id, -func.count()).where(own).group_by(FeedEntry.follower_id)
+    await _move_counts(session, losses.order_by(FeedEntry.follower_id))
+    await session.execute(delete(FeedEntry).where(own))
 
 
 async def rebuild(conn: AsyncConnection) -> None:
@@ -160,7 +317,9 @@ async def rebuild(conn: AsyncConnection) -> None:
     # index up to date through the load.
     await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     await conn.execute(text("ALTER TABLE feed_entries DROP CONSTRAINT pk_feed_entries"))
+    await conn.execute(text("DROP INDEX ix_feed_entries_article_id"))
     await conn.execute(fill)
+    await conn.execute(text("CREATE INDEX ix_feed_entries_article_id ON feed_entries (article_id)"))
     await conn.execute(
         text(
             "ALTER TABLE feed_entries ADD CONSTRAINT pk_feed_entries "

@@ -21,10 +21,12 @@ from sqlalchemy import select
 from src.core.config import Settings
 from src.models import User
 from src.services import counters
+from src.services.jobs import Worker
 from src.services.user_deletion import delete_user
 from tests.adversarial.test_integrity import assert_counts_match_rows
 from tests.api.article_helpers import assert_feeds_match_follows
 from tests.factories import RegisteredUser, article_payload, create_article, favorite, register
+from tests.jobs import run_jobs_until_idle
 from tests.seeding import seed_users
 
 CROWD = 200
@@ -136,6 +138,7 @@ async def test_many_users_following_one_profile_at_once_all_see_it_in_their_feed
     quitters = fans[::3]
     responses = await _all([partial(client.delete, path, headers=f.headers) for f in quitters])
     assert all(r.json()["profile"]["following"] is False for r in responses)
+    await run_jobs_until_idle(app)
 
     for i, fan in enumerate(fans):
         if i % 10:
@@ -364,9 +367,10 @@ async def test_favorite_of_an_article_being_deleted_is_a_clean_404_or_success(
 async def test_follows_unfollows_and_articles_racing_keep_every_feed_exact(
     client: AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
-    """The feed is fanned out on write (src/services/feeds.py): a follow copies the author's
-    articles while the author writes and deletes others. Afterwards every feed holds exactly
-    the articles of the authors its reader follows, and counts them."""
+    """The feed is fanned out by jobs (src/services/feeds.py): two workers copy authors'
+    articles into followers' feeds while the authors write and delete others and readers
+    follow and unfollow. Once the jobs caught up, every feed holds exactly the articles of the
+    authors its reader follows, and counts them."""
     authors = [await register(client) for _ in range(3)]
     doomed = [(await create_article(client, a))["slug"] for a in authors]
     fans = await seed_users(app, settings, 30)
@@ -392,7 +396,14 @@ async def test_follows_unfollows_and_articles_racing_keep_every_feed_exact(
         for a, slug in zip(authors, doomed, strict=True)
     ]
     rng.shuffle(burst)
+    small_steps = settings.model_copy(update={"feed_fanout_batch": 2})
+    stop = asyncio.Event()
+    workers = [Worker(app.state.sessionmaker, small_steps).run(stop) for _ in range(2)]
+    running = [asyncio.create_task(worker) for worker in workers]
     await _all(burst)
+    stop.set()
+    await asyncio.gather(*running)
+    await run_jobs_until_idle(app)
 
     async with app.state.engine.connect() as conn:
         await assert_feeds_match_follows(conn)
@@ -435,6 +446,7 @@ async def test_follows_of_a_user_being_deleted_are_a_clean_404_or_success(
         for response in responses:
             if response.status_code == 404:
                 assert response.json() == {"errors": {"profile": ["not found"]}}
+    await run_jobs_until_idle(app)
     async with app.state.engine.connect() as conn:
         await assert_feeds_match_follows(conn)
 

@@ -21,6 +21,7 @@ from src.services.errors import NotFound
 from src.services.user_deletion import delete_user
 from tests.api.article_helpers import assert_feeds_match_follows
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
+from tests.jobs import run_jobs_until_idle
 
 
 async def assert_no_orphans(app: FastAPI) -> None:
@@ -38,7 +39,9 @@ async def assert_no_orphans(app: FastAPI) -> None:
 
 
 async def assert_counts_match_rows(app: FastAPI) -> None:
-    """Every maintained count equals a count of the rows it stands for."""
+    """Every maintained count equals a count of the rows it stands for, once the jobs the
+    writes enqueued (the feeds' fan-out) have run."""
+    await run_jobs_until_idle(app)
     async with app.state.engine.connect() as conn:
         stale = await conn.scalar(
             select(func.count())
@@ -79,8 +82,9 @@ async def _user_id(app: FastAPI, username: str) -> int:
     return int(user_id)
 
 
-async def _world(client: AsyncClient) -> dict[str, Any]:
-    """Three users who write, tag, favorite, comment on and follow each other."""
+async def _world(client: AsyncClient, app: FastAPI) -> dict[str, Any]:
+    """Three users who write, tag, favorite, comment on and follow each other (their feeds
+    fanned out)."""
     doomed, alice, bob = await register(client), await register(client), await register(client)
     d1 = (await create_article(client, doomed, tagList=["only-doomed", "shared"]))["slug"]
     d2 = (await create_article(client, doomed, tagList=["shared"]))["slug"]
@@ -93,13 +97,14 @@ async def _world(client: AsyncClient) -> dict[str, Any]:
     await follow(client, doomed, alice.username)
     await follow(client, alice, doomed.username)
     await follow(client, bob, doomed.username)
+    await run_jobs_until_idle(app)
     return {"doomed": doomed, "alice": alice, "bob": bob, "d": [d1, d2], "a1": a1, "b1": b1}
 
 
 async def test_deleting_a_user_removes_what_they_own_and_fixes_every_count(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    w = await _world(client)
+    w = await _world(client, app)
     doomed: RegisteredUser = w["doomed"]
     alice: RegisteredUser = w["alice"]
     await assert_counts_match_rows(app)
@@ -146,7 +151,7 @@ async def test_deleting_a_user_with_nothing_is_clean_and_an_unknown_id_is_not_fo
 async def test_deleting_an_article_removes_its_comments_favorites_and_tag_links(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    w = await _world(client)
+    w = await _world(client, app)
     doomed: RegisteredUser = w["doomed"]
     bob: RegisteredUser = w["bob"]
 
@@ -164,7 +169,7 @@ async def test_deleting_an_article_removes_its_comments_favorites_and_tag_links(
 async def test_deleting_a_comment_removes_only_that_comment(
     client: AsyncClient, app: FastAPI
 ) -> None:
-    w = await _world(client)
+    w = await _world(client, app)
     doomed: RegisteredUser = w["doomed"]
     slug = w["d"][0]
     before = (await client.get(f"/api/articles/{slug}/comments")).json()["comments"]
@@ -260,7 +265,7 @@ async def test_a_favorite_that_fails_after_its_row_is_written_writes_nothing(
 async def test_deleting_a_user_that_fails_halfway_changes_nothing(
     client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w = await _world(client)
+    w = await _world(client, app)
     before = await _rows(app)
     monkeypatch.setattr(counters, "bump_articles_total", _explode_async)
 
@@ -279,7 +284,7 @@ async def test_an_account_deleted_through_the_api_leaves_every_count_exact(
 ) -> None:
     """`DELETE /api/user` as an app sends it, then every count a client can see, and every
     maintained count against its rows."""
-    w = await _world(client)
+    w = await _world(client, app)
     doomed: RegisteredUser = w["doomed"]
     alice: RegisteredUser = w["alice"]
     bob: RegisteredUser = w["bob"]

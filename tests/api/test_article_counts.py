@@ -23,6 +23,7 @@ from src.services import article_queries, articles
 from src.services.sql import key_probe
 from tests.api.article_helpers import assert_feeds_match_follows, list_page
 from tests.factories import RegisteredUser, comment, create_article, favorite, follow, register
+from tests.jobs import run_jobs_until_idle
 
 
 async def count_of(client: AsyncClient, path: str = "/api/articles", **params: Any) -> int:
@@ -86,6 +87,7 @@ async def test_every_count_follows_creates_favorites_and_deletes(
     await favorite(client, bob, a1["slug"])
     await follow(client, carol, alice.username)
     await follow(client, carol, bob.username)
+    await run_jobs_until_idle(app)
 
     assert await count_of(client) == 3
     assert await count_of(client, tag="red") == 2
@@ -104,6 +106,7 @@ async def test_every_count_follows_creates_favorites_and_deletes(
 
     # Deleting a1 takes it out of the global, tag, author, favorited and feed counts.
     await delete_article(client, alice, a1["slug"])
+    await run_jobs_until_idle(app)
 
     assert await count_of(client) == 2
     assert await count_of(client, tag="red") == 1

@@ -18,11 +18,14 @@ from tests.api.article_helpers import (
 )
 from tests.apps import app_client
 from tests.factories import RegisteredUser, create_article, favorite, follow, register
+from tests.jobs import run_jobs_until_idle
 
 FEED = "/api/articles/feed"
 
 
-async def test_the_feed_shows_only_followed_authors_newest_first(client: AsyncClient) -> None:
+async def test_the_feed_shows_only_followed_authors_newest_first(
+    client: AsyncClient, app: FastAPI
+) -> None:
     reader, jake, anna, stranger = [await register(client) for _ in range(4)]
     await follow(client, reader, jake.username)
     await follow(client, reader, anna.username)
@@ -31,6 +34,7 @@ async def test_the_feed_shows_only_followed_authors_newest_first(client: AsyncCl
     second = await create_article(client, anna)
     third = await create_article(client, jake)
     await create_article(client, reader)
+    await run_jobs_until_idle(app)
 
     page = await list_page(client, FEED, headers=reader.headers)
 
@@ -42,12 +46,15 @@ async def test_the_feed_shows_only_followed_authors_newest_first(client: AsyncCl
         assert item["author"]["following"] is True
 
 
-async def test_the_feed_computes_favorited_for_the_caller(client: AsyncClient) -> None:
+async def test_the_feed_computes_favorited_for_the_caller(
+    client: AsyncClient, app: FastAPI
+) -> None:
     reader, jake = await register(client), await register(client)
     await follow(client, reader, jake.username)
     liked = await create_article(client, jake)
     other = await create_article(client, jake)
     await favorite(client, reader, liked["slug"])
+    await run_jobs_until_idle(app)
 
     page = await list_page(client, FEED, headers=reader.headers)
 
@@ -56,11 +63,12 @@ async def test_the_feed_computes_favorited_for_the_caller(client: AsyncClient) -
 
 
 async def test_the_feed_pages_with_limit_and_offset_and_counts_everything(
-    client: AsyncClient,
+    client: AsyncClient, app: FastAPI
 ) -> None:
     reader, jake = await register(client), await register(client)
     await follow(client, reader, jake.username)
     newest_first = list(reversed([(await create_article(client, jake))["slug"] for _ in range(5)]))
+    await run_jobs_until_idle(app)
 
     first = await list_page(client, FEED, headers=reader.headers, limit=2)
     second = await list_page(client, FEED, headers=reader.headers, limit=2, offset=2)
@@ -73,11 +81,12 @@ async def test_the_feed_pages_with_limit_and_offset_and_counts_everything(
         assert page["articlesCount"] == 5
 
 
-async def test_the_feed_defaults_to_twenty_articles(client: AsyncClient) -> None:
+async def test_the_feed_defaults_to_twenty_articles(client: AsyncClient, app: FastAPI) -> None:
     reader, jake = await register(client), await register(client)
     await follow(client, reader, jake.username)
     for _ in range(21):
         await create_article(client, jake)
+    await run_jobs_until_idle(app)
 
     page = await list_page(client, FEED, headers=reader.headers)
 
@@ -98,13 +107,14 @@ async def test_the_feed_rejects_out_of_range_paging(client: AsyncClient) -> None
 
 
 async def test_the_feed_pages_as_deep_as_ten_thousand_and_not_one_further(
-    client: AsyncClient, settings: Settings
+    client: AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
     """The feed shares the list's offset bound, on both doors (docs/performance.md, "Deep
     pages")."""
     reader, jake = await register(client), await register(client)
     await follow(client, reader, jake.username)
     await create_article(client, jake)
+    await run_jobs_until_idle(app)
     routed = settings.model_copy(update={"hot_reads_enabled": False})
     async with app_client(routed) as router_only:
         for door in (client, router_only):
@@ -139,19 +149,21 @@ async def test_the_feed_is_empty_when_followed_authors_wrote_nothing(client: Asy
 
 
 async def test_unfollowing_an_author_removes_their_articles_from_the_feed(
-    client: AsyncClient,
+    client: AsyncClient, app: FastAPI
 ) -> None:
     reader, jake, anna = await register(client), await register(client), await register(client)
     await follow(client, reader, jake.username)
     await follow(client, reader, anna.username)
     await create_article(client, jake)
     kept = await create_article(client, anna)
+    await run_jobs_until_idle(app)
     assert (await list_page(client, FEED, headers=reader.headers))["articlesCount"] == 2
 
     unfollowed = await client.delete(
         f"/api/profiles/{jake.username}/follow", headers=reader.headers
     )
     assert unfollowed.status_code == 200
+    await run_jobs_until_idle(app)
 
     page = await list_page(client, FEED, headers=reader.headers)
     assert slugs(page) == [kept["slug"]]
@@ -159,11 +171,12 @@ async def test_unfollowing_an_author_removes_their_articles_from_the_feed(
 
 
 async def test_the_feed_belongs_to_the_caller_not_to_other_followers(
-    client: AsyncClient,
+    client: AsyncClient, app: FastAPI
 ) -> None:
     reader, other, jake = await register(client), await register(client), await register(client)
     await follow(client, other, jake.username)
     await create_article(client, jake)
+    await run_jobs_until_idle(app)
 
     mine = await list_page(client, FEED, headers=reader.headers)
     theirs = await list_page(client, FEED, headers=other.headers)
@@ -200,6 +213,7 @@ async def test_every_feed_page_is_the_right_slice_whoever_wrote_when(
             written[order] = (start + timedelta(minutes=minutes), slug, writer)
 
     async def assert_every_page_matches() -> None:
+        await run_jobs_until_idle(app)
         # Newest first, the later-created first among equal times (the id tie-breaker).
         newest_first = sorted(written, key=lambda order: (written[order][0], order), reverse=True)
         expected = [written[order][1] for order in newest_first]
