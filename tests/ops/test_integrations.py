@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import brotli
 import pytest
 import sentry_sdk
 from httpx import ASGITransport, AsyncClient
@@ -33,6 +34,8 @@ class Collector:
                     data = gzip.decompress(data)
                 elif encoding == "deflate":
                     data = zlib.decompress(data)
+                elif encoding == "br":  # what sentry-sdk sends once brotli is installed
+                    data = brotli.decompress(data)
                 collector.bodies.append((self.path, data))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
