@@ -24,6 +24,7 @@ class Load:
     connections: int
     warmup: int
     seconds: int
+    tokens: tuple[str, ...] = ()  # the many-user writes' users (bench/writers.py)
 
     def wrk(self, url: str, script: str) -> dict[str, Any]:
         return warmed_wrk(url, script, self.warmup, self.seconds, self.connections, self.cpus)
@@ -41,7 +42,7 @@ def problem(load: Load, s: Scenario) -> str | None:
 
 def measure(load: Load, s: Scenario, name: str | None = None) -> Result:
     wrong = problem(load, s)
-    w = load.wrk(load.base + s.path, lua_script(s, load.token))
+    w = load.wrk(load.base + s.path, lua_script(s, load.token, load.tokens))
     return Result(
         name or s.name,
         w["rps"],

@@ -11,6 +11,7 @@ import asyncio
 import secrets
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from bench.servers import (
     wait_ready,
 )
 from bench.statements import count_statements
+from bench.writers import open_sessions
 from bench.wrk import require_wrk
 
 
@@ -62,6 +64,8 @@ def main() -> None:
         report["rss_idle_kib"] = rss_kib(server.pid)
         report["floor_same_bytes"] = same_bytes(load)
         chosen = choose(scenarios(fixtures), options.only)
+        if any(s.users for s in chosen):
+            load = replace(load, tokens=tuple(open_sessions(url, secret)))
         results = measure_all(load, chosen, options, dsn, report)
         if not options.only or "logins" in options.only:
             logins = Logins(

@@ -176,7 +176,9 @@ async def load_fixtures(dsn: str) -> Fixtures:
             admirer_top_tag_count=admirer_top_tag_count,
             followees=[
                 r[0]
-                for r in await conn.fetch("SELECT username FROM users ORDER BY id OFFSET 200 LIMIT 200")
+                for r in await conn.fetch(
+                    "SELECT username FROM users ORDER BY id OFFSET 200 LIMIT 200"
+                )
             ],
         )
     finally:
@@ -381,7 +383,7 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
     comment = '{"comment":{"body":"bench comment"}}'
     return [
         Scenario(
-            "create article, many authors",
+            "create article by many authors",
             "POST",
             "/api/articles",
             auth=True,
@@ -389,13 +391,15 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
                 {"article": {"title": "Bench check", "description": "d", "body": "b"}},
                 separators=(",", ":"),
             ),
-            lua_request=f' return wrk.format("POST", "/api/articles", signed(counter), {create_body})',
+            lua_request=(
+                f' return wrk.format("POST", "/api/articles", signed(counter), {create_body})'
+            ),
             expect_status=201,
             write=True,
             users=True,
         ),
         Scenario(
-            "favorite/unfavorite, many users",
+            "favorite/unfavorite by many users",
             "POST",
             f"/api/articles/{f.slugs[0]}/favorite",
             auth=True,
@@ -408,7 +412,7 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
             users=True,
         ),
         Scenario(
-            "favorite, one viral article",
+            "favorite one viral article",
             "POST",
             f"/api/articles/{f.slugs[0]}/favorite",
             auth=True,

@@ -19,7 +19,7 @@ def require_wrk() -> None:
         raise SystemExit("wrk is missing: run bench/run (it installs it) or apt-get install wrk")
 
 
-def lua_script(scenario: Scenario, token: str | None) -> str:
+def lua_script(scenario: Scenario, token: str | None, tokens: tuple[str, ...] = ()) -> str:
     headers = {"Content-Type": "application/json"}
     if scenario.auth and token:
         headers["Authorization"] = f"Token {token}"
@@ -27,6 +27,14 @@ def lua_script(scenario: Scenario, token: str | None) -> str:
     lines.append(f'wrk.method = "{scenario.method}"')
     if scenario.body:
         lines.append(f"wrk.body = [==[{scenario.body}]==]")
+    if scenario.users:
+        lines.append("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
+        lines.append(
+            "signed = function(i)\n"
+            ' return {["Content-Type"] = "application/json",'
+            ' ["Authorization"] = "Token " .. tokens[(i % #tokens) + 1]}\n'
+            "end"
+        )
     if scenario.lua_request:
         lines.append("counter = 0")
         lines.append(f"request = function()\n counter = counter + 1\n{scenario.lua_request}\nend")

@@ -29,14 +29,14 @@ PAGE = f"""
 SELECT p.slug, p.title, p.description, p.tag_names,
        {TS.format("p.created_at")} AS created, {TS.format("p.updated_at")} AS updated,
        p.favorites_count, u.username, u.bio, u.image,
-       (SELECT value FROM counters WHERE name = 'articles') AS total
+       (SELECT sum(value)::bigint FROM counters WHERE name = 'articles') AS total
 FROM (SELECT id, slug, title, description, tag_names, created_at, updated_at, favorites_count,
              author_id
       FROM articles ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2) p
 JOIN LATERAL (SELECT username, bio, image FROM users WHERE users.id = p.author_id LIMIT 1) u ON true
 ORDER BY p.created_at DESC, p.id DESC
 """  # noqa: S608 - constant text, no input
-TOTAL = "SELECT coalesce((SELECT value FROM counters WHERE name = 'articles'), 0)"
+TOTAL = "SELECT coalesce((SELECT sum(value)::bigint FROM counters WHERE name = 'articles'), 0)"
 HEADERS = [(b"content-type", b"application/json")]
 NOT_FOUND = orjson.dumps({"errors": {"body": ["not found"]}})
 
