@@ -381,6 +381,12 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
         ' local method = (counter % 2 == 1) and "POST" or "DELETE"\n'
     )
     comment = '{"comment":{"body":"bench comment"}}'
+    # The same two tags on every article make each tag's count row a hot row of its own; with
+    # tags of their own (one pair per author), the authors share no row at all.
+    own_tags = create_body.replace(
+        '"tagList":["bench","dragons"]',
+        '"tagList":["bench\' .. author .. \'","dragons\' .. author .. \'"]',
+    )
     return [
         Scenario(
             "create article by many authors",
@@ -393,6 +399,23 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
             ),
             lua_request=(
                 f' return wrk.format("POST", "/api/articles", signed(counter), {create_body})'
+            ),
+            expect_status=201,
+            write=True,
+            users=True,
+        ),
+        Scenario(
+            "create article by many authors with own tags",
+            "POST",
+            "/api/articles",
+            auth=True,
+            body=json.dumps(
+                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
+                separators=(",", ":"),
+            ),
+            lua_request=(
+                " local author = counter % #tokens\n"
+                f' return wrk.format("POST", "/api/articles", signed(counter), {own_tags})'
             ),
             expect_status=201,
             write=True,
