@@ -1,0 +1,286 @@
+"""The background-job engine (src/services/jobs): enqueue in the write's transaction, retries
+with backoff, dead jobs, leases, and workers that never run one job at the same time.
+
+The worker's clock is the test's: a retry's backoff or a lease runs out when the test moves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from src.core.config import Settings
+from src.models import Job
+from src.models.base import utc_now
+from src.services.jobs import JobContext, Payload, Worker, enqueue, job, queue, run_until_idle
+from src.services.jobs.worker import backoff_seconds
+from tests.cli import Conduit
+
+FLAKY, BROKEN, BLOCKING, NOTED = "test.flaky", "test.broken", "test.blocking", "test.noted"
+
+ran: list[Payload] = []
+failures_left = {"n": 0}
+gate = {"entered": asyncio.Event(), "release": asyncio.Event()}
+
+
+@job(NOTED)
+async def _noted(context: JobContext, payload: Payload) -> None:
+    ran.append(payload)
+
+
+@job(FLAKY)
+async def _flaky(context: JobContext, payload: Payload) -> None:
+    if failures_left["n"] > 0:
+        failures_left["n"] -= 1
+        raise ConnectionError("the far end hung up")
+    ran.append(payload)
+
+
+@job(BROKEN, max_attempts=3)
+async def _broken(context: JobContext, payload: Payload) -> None:
+    raise ValueError("this payload can never work")
+
+
+@job(BLOCKING)
+async def _blocking(context: JobContext, payload: Payload) -> None:
+    gate["entered"].set()
+    await gate["release"].wait()
+    ran.append(payload)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handlers() -> Iterator[None]:
+    ran.clear()
+    failures_left["n"] = 0
+    gate["entered"], gate["release"] = asyncio.Event(), asyncio.Event()
+    yield
+    gate["release"].set()
+
+
+class Clock:
+    """The real time, moved on by what the test skips."""
+
+    def __init__(self) -> None:
+        self.skipped = timedelta()
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.skipped
+
+    def advance(self, seconds: float) -> None:
+        self.skipped += timedelta(seconds=seconds)
+
+
+async def _enqueue(app: FastAPI, name: str, payload: Payload) -> None:
+    async with app.state.sessionmaker() as session:
+        await enqueue(session, name, payload)
+        await session.commit()
+
+
+async def _jobs(app: FastAPI) -> list[Job]:
+    async with app.state.sessionmaker() as session:
+        return list(await session.scalars(select(Job).order_by(Job.id)))
+
+
+def _worker(app: FastAPI, clock: Clock, settings: Settings | None = None) -> Worker:
+    return Worker(app.state.sessionmaker, settings or app.state.settings, clock=clock)
+
+
+async def test_a_job_exists_only_if_its_transaction_commits(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        await enqueue(session, NOTED, {"n": 1})
+        await session.rollback()
+    await _enqueue(app, NOTED, {"n": 2})
+
+    assert await run_until_idle(app.state.sessionmaker, app.state.settings) == 1
+    assert ran == [{"n": 2}]
+    assert await _jobs(app) == []  # done jobs are deleted with their handler's work
+
+
+async def test_an_unknown_job_name_is_refused_at_enqueue(app: FastAPI) -> None:
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(LookupError):
+            await enqueue(session, "test.nobody-handles-this", {})
+
+
+async def test_a_job_that_fails_once_is_retried_after_its_backoff_and_succeeds(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    worker = _worker(app, clock)
+    failures_left["n"] = 1
+    await _enqueue(app, FLAKY, {"to": "receiver"})
+
+    before = clock()
+    with caplog.at_level(logging.WARNING, logger="conduit.jobs"):
+        assert await worker.run_one()
+    after = clock()
+    [waiting] = await _jobs(app)
+    wait = timedelta(seconds=backoff_seconds(app.state.settings, 1))
+    assert (waiting.state, waiting.attempts) == ("queued", 1)
+    assert before + wait <= waiting.run_at <= after + wait
+    assert waiting.last_error == "ConnectionError: the far end hung up"
+    [line] = [r for r in caplog.records if r.name == "conduit.jobs"]
+    assert line.levelno == logging.WARNING and line.exc_info is None  # no traceback per retry
+    assert line.__dict__["job"] == FLAKY and line.__dict__["attempt"] == 1
+
+    assert not await worker.run_one()  # not due before its backoff
+    clock.advance(wait.total_seconds())
+    assert await worker.run_one()
+    assert ran == [{"to": "receiver"}]
+    assert await _jobs(app) == []
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    settings = Settings(jobs_backoff_base_seconds=2, jobs_backoff_max_seconds=30)
+
+    waits = [backoff_seconds(settings, attempt) for attempt in range(1, 7)]
+
+    assert waits == [2, 4, 8, 16, 30, 30]
+
+
+async def test_a_job_that_always_fails_is_kept_dead_after_its_last_attempt(
+    app: FastAPI, caplog: pytest.LogCaptureFixture, conduit: Conduit
+) -> None:
+    clock = Clock()
+    worker = _worker(app, clock)
+    await _enqueue(app, BROKEN, {"id": 7})
+
+    with caplog.at_level(logging.WARNING, logger="conduit.jobs"):
+        for attempt in range(1, 4):
+            assert await worker.run_one(), attempt
+            clock.advance(3600)
+    assert not await worker.run_one()  # nothing left to claim
+
+    [dead] = await _jobs(app)
+    assert (dead.state, dead.attempts, dead.payload) == ("dead", 3, {"id": 7})
+    assert dead.last_error == "ValueError: this payload can never work"
+    lines = [r for r in caplog.records if r.name == "conduit.jobs"]
+    assert [r.levelno for r in lines] == [logging.WARNING, logging.WARNING, logging.ERROR]
+    assert lines[-1].exc_info is not None  # one traceback, when the job is given up on
+
+    # `conduit jobs` shows it; --retry-dead queues it again with fresh attempts.
+    env = {"DATABASE_URL": app.state.settings.database_url}
+    listed = await conduit.invoke_in_thread("jobs", env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "dead      1" in listed.output
+    assert f"dead job {dead.id} {BROKEN}" in listed.output
+    assert "ValueError: this payload can never work" in listed.output
+    retried = await conduit.invoke_in_thread("jobs", "--retry-dead", env=env)
+    assert "Queued again: 1 dead job(s)" in retried.output
+    [again] = await _jobs(app)
+    assert (again.state, again.attempts) == ("queued", 0)
+    purged = await conduit.invoke_in_thread("jobs", "--purge-dead", env=env)
+    assert "Deleted: 0 dead job(s)" in purged.output
+
+
+async def test_a_job_whose_worker_died_is_claimed_again_once_its_lease_runs_out(
+    app: FastAPI,
+) -> None:
+    clock = Clock()
+    await _enqueue(app, NOTED, {"n": 1})
+    async with app.state.sessionmaker() as session:  # a worker claims it, then dies
+        lost = await queue.claim(session, "dead-worker", clock(), lease_seconds=60)
+        await session.commit()
+    assert lost is not None
+    worker = _worker(app, clock)
+
+    assert not await worker.run_one()  # leased: nobody else takes it
+    clock.advance(60)
+    assert await worker.run_one()
+    assert ran == [{"n": 1}]
+    # The first worker coming back cannot finish it: its claim is no longer the job's.
+    async with app.state.sessionmaker() as session:
+        assert not await queue.finish(session, lost, "dead-worker")
+
+
+async def test_a_job_that_kills_its_worker_every_time_ends_dead(app: FastAPI) -> None:
+    clock = Clock()
+    settings = app.state.settings.model_copy(update={"jobs_max_attempts": 2})
+    await _enqueue(app, NOTED, {"n": 1})
+    for _ in range(2):  # two workers claim it and die
+        async with app.state.sessionmaker() as session:
+            assert await queue.claim(session, "doomed", clock(), lease_seconds=1)
+            await session.commit()
+        clock.advance(1)
+
+    assert await _worker(app, clock, settings).run_one()
+
+    [dead] = await _jobs(app)
+    assert (dead.state, dead.attempts) == ("dead", 3)
+    assert ran == []
+
+
+async def test_two_workers_never_run_the_same_job_at_once(app: FastAPI) -> None:
+    clock = Clock()
+    first, second = _worker(app, clock), _worker(app, clock)
+    await _enqueue(app, BLOCKING, {"n": 1})
+
+    holding = asyncio.create_task(first.run_one())
+    await gate["entered"].wait()  # the first worker is inside the handler
+    assert not await second.run_one()  # the only job is taken: the second claims nothing
+
+    await _enqueue(app, NOTED, {"n": 2})
+    assert await second.run_one()  # a different job
+    assert ran == [{"n": 2}]
+    gate["release"].set()
+    assert await holding
+    assert ran == [{"n": 2}, {"n": 1}]
+    assert await _jobs(app) == []
+
+
+async def test_a_stopping_worker_puts_the_job_in_hand_back_without_using_an_attempt(
+    app: FastAPI,
+) -> None:
+    clock = Clock()
+    await _enqueue(app, BLOCKING, {"n": 1})
+    stop = asyncio.Event()
+    running = asyncio.create_task(_worker(app, clock).run(stop))
+    await gate["entered"].wait()
+
+    running.cancel()  # shutdown's grace ran out
+    await asyncio.gather(running, return_exceptions=True)
+
+    [back] = await _jobs(app)
+    assert (back.state, back.attempts, back.locked_by) == ("queued", 0, None)
+
+
+async def test_the_worker_counts_outcomes_and_the_queue_in_metrics(app: FastAPI) -> None:
+    def sample(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+    clock = Clock()
+    worker = _worker(app, clock)
+    succeeded = sample("conduit_jobs_run_total", name=NOTED, outcome="succeeded")
+    await _enqueue(app, NOTED, {"n": 1})
+    await _enqueue(app, BROKEN, {"n": 2})
+
+    assert await worker.run_one() and await worker.run_one()
+    await worker.observe_queue()
+
+    assert sample("conduit_jobs_run_total", name=NOTED, outcome="succeeded") == succeeded + 1
+    assert sample("conduit_jobs_run_total", name=BROKEN, outcome="retried") >= 1
+    assert sample("conduit_jobs", state="queued") == 1
+    assert sample("conduit_job_latency_seconds_count", name=NOTED) >= 1
+
+
+async def test_a_claim_in_progress_is_skipped_not_waited_for(
+    app: FastAPI, is_postgres: bool
+) -> None:
+    """PostgreSQL: two workers' claims at the same moment (SELECT ... FOR UPDATE SKIP LOCKED)."""
+    if not is_postgres:
+        pytest.skip("SQLite runs one writer at a time: its claims never overlap")
+    await _enqueue(app, NOTED, {"n": 1})
+    now = utc_now()
+    async with app.state.sessionmaker() as first:
+        assert await queue.claim(first, "first", now, lease_seconds=60)  # not committed yet
+        async with app.state.sessionmaker() as second, asyncio.timeout(30):
+            assert await queue.claim(second, "second", now, lease_seconds=60) is None
+            await second.rollback()
+        await first.rollback()
