@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from src.core.config import Settings
+from src.models import Job
+from src.services.jobs import Worker
+from tests.adversarial.test_integrity import assert_counts_match_rows
 from tests.api.article_helpers import (
     LIST_ITEM_KEYS,
     assert_error,
     assert_unauthorized,
+    count_statements,
     list_page,
     set_timestamps,
     slugs,
@@ -19,6 +24,7 @@ from tests.api.article_helpers import (
 from tests.apps import app_client
 from tests.factories import RegisteredUser, create_article, favorite, follow, register
 from tests.jobs import run_jobs_until_idle
+from tests.seeding import seed_users
 
 FEED = "/api/articles/feed"
 
@@ -236,3 +242,106 @@ async def test_every_feed_page_is_the_right_slice_whoever_wrote_when(
     fresh = await create_article(client, authors[1])
     written[len(plan)] = (datetime.now(UTC), fresh["slug"], authors[1])
     await assert_every_page_matches()
+
+
+# ---------------------------------------------------------------- fan-out by background jobs
+
+
+async def _feed_counts(client: AsyncClient, readers: list[RegisteredUser]) -> list[int]:
+    pages = [await list_page(client, FEED, headers=r.headers, limit=100) for r in readers]
+    assert all(len(page["articles"]) == page["articlesCount"] for page in pages)
+    return [page["articlesCount"] for page in pages]
+
+
+async def test_a_publish_enqueues_one_job_whatever_the_followers_and_every_feed_gets_it(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """The request does the same work for 1 follower as for 7 (one job); the job then fans
+    out in steps of FEED_FANOUT_BATCH rows, and every feed holds the article exactly once."""
+    author, few_author = await register(client), await register(client)
+    fans = await seed_users(app, settings, 7)
+    for fan in fans:
+        await follow(client, fan, author.username)
+    await follow(client, fans[0], few_author.username)
+    await run_jobs_until_idle(app)
+
+    statements: dict[str, list[str]] = {}
+    for writer in (few_author, author):
+        with count_statements(app) as recorded:
+            await create_article(client, writer)
+        statements[writer.username] = list(recorded)
+        assert [job.name for job in await _queued(app)] == ["feed.publish"]
+        assert await run_jobs_until_idle(app, feed_fanout_batch=3) == (
+            1 if writer is few_author else 3  # 7 followers in steps of 3
+        )
+
+    assert len(statements[author.username]) == len(statements[few_author.username])
+    assert await _feed_counts(client, fans) == [2, 1, 1, 1, 1, 1, 1]
+    await assert_counts_match_rows(app)
+
+
+async def test_a_follow_and_an_unfollow_each_enqueue_one_job_whatever_the_articles(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    reader, author = await register(client), await register(client)
+    for _ in range(5):
+        await create_article(client, author)
+    await run_jobs_until_idle(app)
+
+    await follow(client, reader, author.username)
+    assert [job.name for job in await _queued(app)] == ["feed.follow"]
+    assert await run_jobs_until_idle(app, feed_fanout_batch=2) == 3
+    assert await _feed_counts(client, [reader]) == [5]
+
+    unfollowed = await client.delete(
+        f"/api/profiles/{author.username}/follow", headers=reader.headers
+    )
+    assert unfollowed.status_code == 200
+    assert [job.name for job in await _queued(app)] == ["feed.unfollow"]
+    assert await run_jobs_until_idle(app, feed_fanout_batch=2) == 3
+    assert await _feed_counts(client, [reader]) == [0]
+    await assert_counts_match_rows(app)
+
+
+async def test_an_article_deleted_before_its_fan_out_ran_reaches_no_feed(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    reader, author = await register(client), await register(client)
+    await follow(client, reader, author.username)
+    kept = await create_article(client, author)
+    await run_jobs_until_idle(app)
+    doomed = await create_article(client, author)
+    deleted = await client.delete(f"/api/articles/{doomed['slug']}", headers=author.headers)
+    assert deleted.status_code in (200, 204)
+
+    await run_jobs_until_idle(app)  # the publish finds no article; the retract finds no entry
+
+    page = await list_page(client, FEED, headers=reader.headers)
+    assert (slugs(page), page["articlesCount"]) == ([kept["slug"]], 1)
+    await assert_counts_match_rows(app)
+
+
+async def test_an_article_deleted_halfway_through_its_fan_out_leaves_every_feed(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    author = await register(client)
+    fans = await seed_users(app, settings, 5)
+    for fan in fans:
+        await follow(client, fan, author.username)
+    await run_jobs_until_idle(app)
+    article = await create_article(client, author)
+    worker = Worker(app.state.sessionmaker, settings.model_copy(update={"feed_fanout_batch": 2}))
+    assert await worker.run_one()  # the first step: two feeds have it
+    assert await _feed_counts(client, fans) == [1, 1, 0, 0, 0]
+
+    deleted = await client.delete(f"/api/articles/{article['slug']}", headers=author.headers)
+    assert deleted.status_code in (200, 204)
+    await run_jobs_until_idle(app, feed_fanout_batch=2)
+
+    assert await _feed_counts(client, fans) == [0, 0, 0, 0, 0]
+    await assert_counts_match_rows(app)
+
+
+async def _queued(app: FastAPI) -> list[Job]:
+    async with app.state.sessionmaker() as session:
+        return list(await session.scalars(select(Job).order_by(Job.id)))
