@@ -47,8 +47,8 @@ class LiveServer:
 @contextmanager
 def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> Iterator[LiveServer]:
     """`conduit serve *args` over an already migrated database, run in `tmp_path` (no stray
-    .env), logging there; production settings with JSON logs and no rate limits unless `env`
-    overrides them, and none of the developer's settings inherited."""
+    .env), logging there; production settings with JSON logs, no rate limits and the jobs run
+    in-process unless `env` overrides them, and none of the developer's settings inherited."""
     port = free_port()
     defaults = {
         "DATABASE_URL": database_url,
@@ -56,6 +56,8 @@ def live_server(database_url: str, tmp_path: Path, *args: str, **env: str) -> It
         "ENVIRONMENT": "production",
         "LOG_FORMAT": "json",
         "RATE_LIMIT_ENABLED": "false",
+        # The server runs the background jobs itself, on PostgreSQL too.
+        "JOBS_IN_PROCESS": "true",
     }
     environment = clean_environment(**{**defaults, **env})
     command = [str(CONDUIT), "serve", "--port", str(port), "--no-migrate", *args]

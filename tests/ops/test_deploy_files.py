@@ -83,6 +83,16 @@ def test_compose_starts_the_api_after_healthy_services_and_a_finished_migration(
     assert "--no-migrate" in services["api"]["command"]
 
 
+def test_compose_runs_a_job_worker_beside_the_api() -> None:
+    worker = COMPOSE["services"]["worker"]
+    assert worker["command"] == ["conduit", "worker"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert (
+        worker["environment"]["DATABASE_URL"]
+        == COMPOSE["services"]["api"]["environment"]["DATABASE_URL"]
+    )
+
+
 def _build_runtime_layout(app_dir: Path) -> Path:
     """/app as the runtime stage lays it out: its COPY lines, then its RUN line's shim."""
     bin_dir = app_dir / "bin"
