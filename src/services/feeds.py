@@ -22,11 +22,13 @@ a step run twice, ends in the invariant:
 - unfollow: if the follow is gone, the author's articles out of the follower's feed.
 A count moves only by the rows a step finds missing (or deletes), so it stays exact.
 
-Ordering: every step of an author's jobs holds that author's fan-out lock (a transaction
-advisory lock on PostgreSQL; SQLite runs one writer at a time), so steps for one author never
-interleave; a step also key-share locks the author's row (no-op once the account's deletion,
-which locks it first, committed) and a publish step the article's row (which its deletion
-locks first). `feed_counts` rows are moved in user id order, the global order of counters.py.
+Ordering: a step key-share locks the author's row, then takes the author's fan-out lock (a
+transaction advisory lock on PostgreSQL; SQLite runs one writer at a time), the order an
+account's deletion takes them (`remove_author`), so steps for one author never interleave with
+each other or with the deletion, and a step finds nothing to do once the account is gone. The
+follows and articles a step read may change under it: the job that change enqueued waits for
+the lock and corrects it. `feed_counts` rows are moved in user id order, the global order of
+counters.py.
 """
 
 from __future__ import annotations
