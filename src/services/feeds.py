@@ -238,15 +238,25 @@ def _entries_of(follower_id: int, articles: list[Any]) -> Any:
     )
 
 
+async def _pair_step(
+    session: AsyncSession, payload: Payload, batch: int, *, following: bool
+) -> list[Any]:
+    """A follow's or unfollow's step: the author's articles it covers, none when the author
+    is gone or the follow no longer is as the job expects."""
+    follower_id, author_id = int(payload["follower"]), int(payload["author"])
+    if not await _lock_author(session, author_id):
+        return []
+    if (await session.scalar(_follows(follower_id, author_id)) is not None) != following:
+        return []
+    return await _articles_of(session, payload, batch)
+
+
 @job(FOLLOW)
 async def _follow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
-    if not await _lock_author(session, int(payload["author"])):
-        return
-    if await session.scalar(_follows(follower_id, int(payload["author"]))) is None:
-        return  # unfollowed since: the unfollow job removes what earlier steps copied
-    articles = await _articles_of(session, payload, batch)
+    # Unfollowed since: the unfollow job removes what earlier steps copied.
+    articles = await _pair_step(session, payload, batch, following=True)
     if not articles:
         return
     have = set(
@@ -265,11 +275,8 @@ async def _follow_step(context: JobContext, payload: Payload) -> None:
 async def _unfollow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
-    if not await _lock_author(session, int(payload["author"])):
-        return
-    if await session.scalar(_follows(follower_id, int(payload["author"]))) is not None:
-        return  # followed again since: the feed keeps the author's articles
-    articles = await _articles_of(session, payload, batch)
+    # Followed again since: the feed keeps the author's articles.
+    articles = await _pair_step(session, payload, batch, following=False)
     if not articles:
         return
     gone = await session.scalars(
