@@ -332,19 +332,7 @@ def scenarios(f: Fixtures) -> list[Scenario]:
                 None if s == 200 and b["profile"]["username"] == f.profile else f"status {s}"
             ),
         ),
-        Scenario(
-            "create article",
-            "POST",
-            "/api/articles",
-            auth=True,
-            body=json.dumps(
-                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
-                separators=(",", ":"),
-            ),
-            lua_request=f" return wrk.format(nil, nil, nil, {create_body})",
-            expect_status=201,
-            write=True,
-        ),
+        _create("create article", f" return wrk.format(nil, nil, nil, {create_body})"),
         Scenario(
             "favorite/unfavorite",
             "POST",
@@ -369,6 +357,30 @@ def scenarios(f: Fixtures) -> list[Scenario]:
     ]
 
 
+def _create(name: str, lua_request: str, users: bool = False) -> Scenario:
+    """Creates, each request's body from `lua_request` (checked first with a fixed one)."""
+    return Scenario(
+        name,
+        "POST",
+        "/api/articles",
+        auth=True,
+        body=json.dumps(
+            {"article": {"title": "Bench check", "description": "d", "body": "b"}},
+            separators=(",", ":"),
+        ),
+        lua_request=lua_request,
+        expect_status=201,
+        write=True,
+        users=users,
+    )
+
+
+def _create_by_many(name: str, body: str, prelude: str = "") -> Scenario:
+    """Creates by the run's users in turn (`body`: the Lua expression of a request's body)."""
+    request = f'{prelude} return wrk.format("POST", "/api/articles", signed(counter), {body})'
+    return _create(name, request, users=True)
+
+
 def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Scenario]:
     """The writes by many users at once (bench/writers.py), each request the next user's:
     creates by rotating authors (the seed's ~20 followers each with `--follows 20`),
@@ -388,38 +400,11 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
         '"tagList":["bench\' .. author .. \'","dragons\' .. author .. \'"]',
     )
     return [
-        Scenario(
-            "create article by many authors",
-            "POST",
-            "/api/articles",
-            auth=True,
-            body=json.dumps(
-                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
-                separators=(",", ":"),
-            ),
-            lua_request=(
-                f' return wrk.format("POST", "/api/articles", signed(counter), {create_body})'
-            ),
-            expect_status=201,
-            write=True,
-            users=True,
-        ),
-        Scenario(
+        _create_by_many("create article by many authors", create_body),
+        _create_by_many(
             "create article by many authors with own tags",
-            "POST",
-            "/api/articles",
-            auth=True,
-            body=json.dumps(
-                {"article": {"title": "Bench check", "description": "d", "body": "b"}},
-                separators=(",", ":"),
-            ),
-            lua_request=(
-                " local author = counter % #tokens\n"
-                f' return wrk.format("POST", "/api/articles", signed(counter), {own_tags})'
-            ),
-            expect_status=201,
-            write=True,
-            users=True,
+            own_tags,
+            " local author = counter % #tokens\n",
         ),
         Scenario(
             "favorite/unfavorite by many users",

@@ -28,7 +28,7 @@ class Article(Base):
     # Maintained in the same transaction as the favorites rows (see services/favorites.py).
     favorites_count: Mapped[int] = mapped_column(Integer, default=0)
     # The names of its tags, sorted, as a compact JSON array: a copy written with its
-    # article_tags rows (services/articles._replace_tags; tags are never renamed or deleted),
+    # article_tags rows (services/articles: create, _replace_tags; tags are never renamed),
     # so a page reads each article's tags from its own row (migration 0007).
     tag_names: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)

@@ -179,19 +179,15 @@ async def _save_with_unique_slug(session: AsyncSession, article: Article, title:
     raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
 
 
-async def _replace_tags(
-    session: AsyncSession, article: Article, names: list[str], *, new: bool = False
-) -> None:
+async def _replace_tags(session: AsyncSession, article: Article, names: list[str]) -> None:
     """Set the article's tags; each tag's count moves by exactly the rows written or removed.
 
     Only the difference is written, and the counts move (taking the tags' row locks) before
     the new rows reference those tags (counters.py: "locked before they are referenced").
     """
     article.tag_names = encode_tag_names(names)  # its rows' copy, written with them
-    old_ids: set[int] = set()
-    if not new:
-        current = select(ArticleTag.tag_id).where(ArticleTag.article_id == article.id)
-        old_ids = set(await session.scalars(current))
+    current = select(ArticleTag.tag_id).where(ArticleTag.article_id == article.id)
+    old_ids = set(await session.scalars(current))
     ids_by_name = await _tag_ids(session, names)
     new_ids = set(ids_by_name.values())
     removed, added = old_ids - new_ids, new_ids - old_ids

@@ -19,7 +19,7 @@ from src.models.base import UTCDateTime
 from src.services import article_queries, counters, messages
 from src.services.errors import NotFound
 from src.services.read_models import ArticleView
-from src.services.sql import conflict_insert, table_of
+from src.services.sql import insert_once, table_of
 
 _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(User)
 _USER_ID = bindparam("user_id", type_=Integer)
@@ -29,14 +29,11 @@ _DELTA = bindparam("delta", type_=Integer)
 
 @cache
 def _add(dialect: str) -> Any:
-    """The favorite row; nothing when it exists (a repeated favorite changes nothing)."""
-    values = {
-        "user_id": _USER_ID,
-        "article_id": _ARTICLE_ID,
-        # The ?favorited= page order key (migration 0004).
-        "article_created_at": bindparam("article_created_at", type_=UTCDateTime()),
-    }
-    return conflict_insert(dialect)(_FAVORITES).values(values).on_conflict_do_nothing()
+    """The favorite row; nothing when it exists (a repeated favorite changes nothing). Its
+    `article_created_at` is the ?favorited= page order key (migration 0004)."""
+    created_at = bindparam("article_created_at", type_=UTCDateTime())
+    values = {"user_id": _USER_ID, "article_id": _ARTICLE_ID, "article_created_at": created_at}
+    return insert_once(dialect, _FAVORITES, values)
 
 
 _REMOVE = delete(_FAVORITES).where(

@@ -15,7 +15,7 @@ from src.services import auth, feeds, messages
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
 from src.services.errors import Invalid, NotFound
 from src.services.read_models import ProfileView
-from src.services.sql import AnySelect, conflict_insert, is_following, table_of
+from src.services.sql import AnySelect, insert_once, is_following, table_of
 
 USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 
@@ -37,12 +37,9 @@ _UNFOLLOW = delete(_FOLLOWS).where(
 @cache
 def _follow(dialect: str) -> Any:
     """The follows row; nothing when it exists (following twice is following once)."""
-    values = {
-        "follower_id": _FOLLOWER_ID,
-        "followee_id": _FOLLOWEE_ID,
-        "created_at": bindparam("created_at", type_=UTCDateTime()),
-    }
-    return conflict_insert(dialect)(_FOLLOWS).values(values).on_conflict_do_nothing()
+    created_at = bindparam("created_at", type_=UTCDateTime())
+    values = {"follower_id": _FOLLOWER_ID, "followee_id": _FOLLOWEE_ID, "created_at": created_at}
+    return insert_once(dialect, _FOLLOWS, values)
 
 
 async def _lock_target(conn: AsyncConnection, username: str) -> Any:

@@ -28,6 +28,12 @@ def table_of(entity: type[Base]) -> Table:
     return cast(Table, entity.__table__)
 
 
+def insert_once(dialect: str, table: Table, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING: two concurrent identical inserts write one row and
+    neither fails; the rowcount says whether this one wrote it."""
+    return conflict_insert(dialect)(table).values(values).on_conflict_do_nothing()
+
+
 def rows_matched(result: Any) -> int:
     """How many rows an UPDATE, DELETE or INSERT ... SELECT wrote (0 if the driver cannot say)."""
     return result.rowcount if isinstance(result, CursorResult) else 0
