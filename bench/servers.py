@@ -142,6 +142,8 @@ def server_env(database_url: str, secret: str, log_level: str = "WARNING") -> di
         # load generator) nor per-request access logging (--log-level INFO turns it back on).
         "RATE_LIMIT_ENABLED": "false",
         "LOG_LEVEL": log_level,
+        # The feeds' fan-out runs as jobs: the server runs them itself, so its cost is measured.
+        "JOBS_IN_PROCESS": "true",
     }
 
 

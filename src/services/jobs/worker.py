@@ -202,10 +202,18 @@ class Worker:
         metrics.observe_queue(by_state, max(age, 0.0))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run jobs until `stop` is set; the job in hand is finished (or released) first."""
+        """Run jobs until `stop` is set, JOBS_CONCURRENCY at a time; the jobs in hand are
+        finished (or released) first."""
+        logger.info("job worker %s started", self.name, extra={"worker": self.name})
+        try:
+            slots = range(self.settings.jobs_concurrency)
+            await asyncio.gather(*(self._run_slot(stop) for _ in slots))
+        finally:
+            logger.info("job worker %s stopped", self.name, extra={"worker": self.name})
+
+    async def _run_slot(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
         _wakers.add(wake)
-        logger.info("job worker %s started", self.name, extra={"worker": self.name})
         try:
             while not stop.is_set():
                 try:
@@ -223,7 +231,6 @@ class Worker:
                 await _wait_any(stop, wake, self.settings.jobs_poll_interval_seconds)
         finally:
             _wakers.discard(wake)
-            logger.info("job worker %s stopped", self.name, extra={"worker": self.name})
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
