@@ -15,9 +15,12 @@ from tests import live
 
 @pytest.fixture(scope="session")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a real server process; tables are emptied after each test as elsewhere."""
+    """Base URL of a real server process; tables are emptied after each test as elsewhere.
+
+    It runs no jobs: it outlives its tests, and would take the jobs of the later tests that
+    share its database and run them with their own workers."""
     cwd = tmp_path_factory.mktemp("server")
     with live.live_server(
-        database_url, cwd, ENVIRONMENT="development", DOCS_ENABLED="true"
+        database_url, cwd, ENVIRONMENT="development", DOCS_ENABLED="true", JOBS_IN_PROCESS="false"
     ) as server:
         yield server.url
