@@ -206,8 +206,10 @@ class Worker:
         finished (or released) first."""
         logger.info("job worker %s started", self.name, extra={"worker": self.name})
         try:
-            slots = range(self.settings.jobs_concurrency)
-            await asyncio.gather(*(self._run_slot(stop) for _ in slots))
+            # A task group waits for every slot, even when cancelled: no release is cut off.
+            async with asyncio.TaskGroup() as slots:
+                for _ in range(self.settings.jobs_concurrency):
+                    slots.create_task(self._run_slot(stop))
         finally:
             logger.info("job worker %s stopped", self.name, extra={"worker": self.name})
 
