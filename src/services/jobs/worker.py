@@ -1,4 +1,5 @@
-"""The worker: claims due jobs one at a time and runs each in its own transaction.
+"""The worker: JOBS_CONCURRENCY slots, each claiming one due job at a time and running it in
+its own transaction.
 
 Run by `conduit worker`, and inside `conduit serve` when JOBS_IN_PROCESS says so (the app's
 lifespan). Design and guarantees: docs/architecture.md, "Background jobs".
