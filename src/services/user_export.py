@@ -145,8 +145,7 @@ async def export_account(session: AsyncSession, user_id: int, session_id: str) -
             for a in articles
         ],
         comments=[
-            ExportedComment(c.id, slug, c.body, c.created_at, c.updated_at)
-            for c, slug in comments
+            ExportedComment(c.id, slug, c.body, c.created_at, c.updated_at) for c, slug in comments
         ],
         favorites=[ExportedFavorite(slug, at) for slug, at in favorites],
         following=[ExportedFollow(name, at) for name, at in following],
