@@ -114,6 +114,32 @@ async def test_a_malformed_deletion_body_is_refused_in_the_envelope(client: Asyn
     assert (await me(client, jake.token)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"\xff;", "application/json", 422),  # not UTF-8
+        (b'{"user": {"currentPassword": "a\\u0000b"}}', "application/json", 422),  # NUL
+        (b"[" * 100 + b"]" * 100, "application/json", 422),  # too deep
+        (b"currentPassword=x", "application/x-www-form-urlencoded", 415),
+    ],
+)
+async def test_a_deletion_body_passes_the_same_guard_as_every_other_body(
+    client: AsyncClient, body: bytes, content_type: str, status: int
+) -> None:
+    jake = await register(client)
+
+    response = await client.request(
+        "DELETE",
+        "/api/user",
+        content=body,
+        headers={**jake.headers, "Content-Type": content_type},
+    )
+
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"errors"}
+    assert (await me(client, jake.token)).status_code == 200
+
+
 async def test_the_last_active_admin_cannot_delete_their_account(
     client: AsyncClient, app: FastAPI
 ) -> None:
