@@ -25,6 +25,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default=ROLE_USER, server_default=ROLE_USER)
     # A deactivated user cannot log in, and every token they hold is refused.
     is_active: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    # When the current address was confirmed by a link sent to it; null: not (yet) verified.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Maintained counts behind ?author= and ?favorited= (src/services/counters.py).
     articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
