@@ -43,3 +43,30 @@ class FeedEntry(Base):
     # The article's created_at, copied (it never changes), as article_tags does.
     article_created_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class FeedPulledAuthor(Base):
+    """An author whose articles are not fanned out: each follower's feed reads them at read
+    time (`FeedPull`), so publishing and following cost the same whatever the audience
+    (services/feeds.py, "Pulled authors")."""
+
+    __tablename__ = "feed_pulled_authors"
+
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class FeedPull(Base):
+    """A follow whose author's articles the follower's feed reads at read time instead of
+    holding them as entries: the page merges them, `articlesCount` adds the author's count.
+    A follower's feed holds either entries of an author or a pull, never both."""
+
+    __tablename__ = "feed_pulls"
+
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
