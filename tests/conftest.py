@@ -25,6 +25,7 @@ from src.core.config import Settings
 from src.main import create_app, release_resources
 from src.models import Base
 from tests.cli import Conduit, isolated_conduit
+from tests.smtp import Mailbox, smtp_server
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -71,7 +72,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
@@ -83,6 +84,8 @@ def settings(database_url: str) -> Settings:
         # Many tests register users from one client; tests/api/test_rate_limits.py builds its
         # own app with low limits.
         rate_limit_enabled=False,
+        # Mail sent without an SMTP server (tests/smtp.py gives one) lands here, not in the repo.
+        mail_outbox_dir=str(tmp_path_factory.mktemp("mail-outbox")),
     )
 
 
@@ -117,6 +120,13 @@ async def client(app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-
     transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://conduit.test") as http:
         yield http
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback (aiosmtpd); run the jobs with tests.smtp.deliver_mail."""
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture

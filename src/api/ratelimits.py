@@ -130,3 +130,33 @@ async def limit_refresh_session(request: Request, session_id: str) -> None:
 async def limit_writes(request: Request, user_id: int) -> None:
     s: Settings = request.app.state.settings
     await _enforce(request, [("writes", f"write:user:{user_id}", s.rate_limit_writes_per_user)])
+
+
+async def limit_password_reset(request: Request, email: str) -> None:
+    """Per client IP and per address, counted the same whether or not the address exists."""
+    s: Settings = request.app.state.settings
+    await _enforce(
+        request,
+        [
+            ("password-reset-ip", f"reset:ip:{_ip(request)}", s.rate_limit_password_reset_per_ip),
+            (
+                "password-reset-account",
+                f"reset:account:{_email_key(email)}",
+                s.rate_limit_password_reset_per_account,
+            ),
+        ],
+    )
+
+
+async def limit_mailed_tokens(request: Request) -> None:
+    """Per client IP: redeeming links and codes sent by e-mail (reset, verification)."""
+    s: Settings = request.app.state.settings
+    ip_limit = s.rate_limit_password_reset_per_ip
+    await _enforce(request, [("mailed-token-ip", f"mailed:ip:{_ip(request)}", ip_limit)])
+
+
+async def limit_verification_mail(request: Request, user_id: int) -> None:
+    """Per account: asking for another verification message."""
+    s: Settings = request.app.state.settings
+    limit = s.rate_limit_password_reset_per_account
+    await _enforce(request, [("verify-mail-account", f"verify:user:{user_id}", limit)])

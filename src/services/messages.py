@@ -19,6 +19,9 @@ REFRESH_TOKEN_INVALID = "refresh token is invalid, expired or already used"  # n
 # the password recently, without it or with a wrong one.
 CURRENT_PASSWORD_REQUIRED = "is required to change the email or password"  # noqa: S105
 CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
+# Under `token`: a link or code sent by e-mail (verification, password reset) that is unknown,
+# expired, already used, or issued before the password or the address changed.
+ACCOUNT_TOKEN_INVALID = "is invalid, expired or already used"  # noqa: S105
 # The same proof, to delete the account.
 CURRENT_PASSWORD_REQUIRED_TO_DELETE = "is required to delete the account"  # noqa: S105
 TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"

@@ -17,6 +17,7 @@ class AuthenticatedUser:
     image: str | None
     token: str
     refresh_token: str | None = None  # only when a session was just opened or refreshed
+    email_verified: bool = False  # the address was confirmed by a link sent to it
 
 
 # Built per comment: NamedTuples, immutable like frozen dataclasses and about five times

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,8 +21,9 @@ from src.core.reads import OpenReads
 from src.models import AuthSession, User
 from src.models.base import utc_now
 from src.models.user import EMAIL_MAX_LENGTH
-from src.services import auth, messages, sessions
+from src.services import account_email, auth, messages, sessions
 from src.services.errors import Conflict, Forbidden, Invalid, Unauthorized
+from src.services.mail import notices
 from src.services.read_models import AuthenticatedUser
 from src.services.sessions import IssuedTokens
 from src.services.sql import AnySelect, rows_matched
@@ -74,6 +76,7 @@ def authenticated(user: User, issued: IssuedTokens) -> AuthenticatedUser:
         image=user.image,
         token=issued.access_token,
         refresh_token=issued.refresh_token,
+        email_verified=user.email_verified_at is not None,
     )
 
 
@@ -122,10 +125,15 @@ async def _commit_unique(
     username: str | None,
     except_id: int | None,
     refusal: TakenRefusal,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Commit; a unique violation that slipped past the pre-check (a race) is refused as the
-    pre-check would have refused it."""
+    pre-check would have refused it. `before_commit` runs in the transaction once the rows are
+    flushed (registration's verification mail needs the new user's id)."""
     try:
+        if before_commit is not None:
+            await session.flush()
+            await before_commit()
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -149,8 +157,19 @@ async def register(
     async with open_session() as session:
         user = User(username=username, email=email, password_hash=password_hash)
         session.add(user)
+
+        async def verification() -> None:
+            await account_email.send_verification(
+                session, settings, user_id=user.id, email=email, username=username
+            )
+
         await _commit_unique(
-            session, email=email, username=username, except_id=None, refusal=Conflict
+            session,
+            email=email,
+            username=username,
+            except_id=None,
+            refusal=Conflict,
+            before_commit=verification,
         )
         return authenticated(user, await sessions.start(session, settings, user.id, password_hash))
 
@@ -165,6 +184,7 @@ _LOGIN_LOOKUP: AnySelect = select(
     User.image,
     User.password_hash,
     User.is_active,
+    User.email_verified_at,
 ).where(User.email == bindparam("email"))
 
 
@@ -213,6 +233,7 @@ async def login(
         image=user["image"],
         token=issued.access_token,
         refresh_token=issued.refresh_token,
+        email_verified=user["email_verified_at"] is not None,
     )
 
 
@@ -229,6 +250,7 @@ def current(user: User, token: str) -> AuthenticatedUser:
         bio=user.bio,
         image=user.image,
         token=token,
+        email_verified=user.email_verified_at is not None,
     )
 
 
@@ -255,6 +277,8 @@ async def update(
     if new_username == user.username:
         new_username = None
     sensitive = new_email is not None or changes.password is not None
+    # EMAIL_CHANGE_REQUIRES_CONFIRMATION: the new address takes effect once its link is followed.
+    email_waits = new_email is not None and settings.email_change_requires_confirmation
     proven_now = sensitive and await prove_password(
         open_reads, settings, user, session_id, changes.current_password
     )
@@ -264,8 +288,9 @@ async def update(
 
     now = utc_now()
     values: dict[str, Any] = {"updated_at": now}
-    if new_email is not None:
+    if new_email is not None and not email_waits:
         values["email"] = new_email
+        values["email_verified_at"] = None
     if new_username is not None:
         values["username"] = new_username
     if new_hash is not None:
@@ -294,6 +319,18 @@ async def update(
             raise await _why_not_written(session, user.id, session_id, sensitive=sensitive)
         if new_hash is not None:
             await sessions.end_all(session, user.id, keep=session_id)
+            await notices.password_changed(
+                session, email=user.email, username=new_username or user.username
+            )
+        if new_email is not None:
+            await account_email.email_change(
+                session,
+                settings,
+                user,
+                new_email,
+                username=new_username or user.username,
+                applied=not email_waits,
+            )
         if proven_now:
             await session.execute(
                 update_rows(AuthSession)
@@ -311,6 +348,7 @@ async def update(
         bio=values.get("bio", user.bio),
         image=values.get("image", user.image),
         token=token,
+        email_verified=values.get("email_verified_at", user.email_verified_at) is not None,
     )
 
 

@@ -4,7 +4,16 @@ from fastapi import APIRouter, Depends
 
 from src.api.deps import limit_writes
 from src.api.error_docs import COMMON_ERRORS, error_responses
-from src.api.routes import admin, articles, comments, favorites, profiles, tags, users
+from src.api.routes import (
+    account_email,
+    admin,
+    articles,
+    comments,
+    favorites,
+    profiles,
+    tags,
+    users,
+)
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,
 # FastAPI would document its own `{"detail": [...]}` shape for routes that take parameters.
@@ -15,6 +24,6 @@ api_router = APIRouter(
     responses=error_responses(*COMMON_ERRORS),
     dependencies=[Depends(limit_writes)],
 )
-for module in (users, profiles, articles, favorites, comments, tags):
+for module in (users, account_email, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
 api_router.include_router(admin.router)  # /api/admin/..., tagged "Admin"

@@ -15,6 +15,7 @@ USER = {
     "username": "jake",
     "bio": "I work at statefarm",
     "image": None,
+    "emailVerified": False,
 }
 PROFILE = {
     "username": "jake",

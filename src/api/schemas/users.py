@@ -174,6 +174,11 @@ class UserOut(CamelModel):
     username: str
     bio: str | None
     image: str | None
+    # Beside the spec's fields: whether `email` was confirmed by a link sent to it.
+    email_verified: bool = Field(
+        description="Whether the address was confirmed by the link sent to it "
+        "(`POST /api/users/verify-email`)."
+    )
 
 
 class UserResponse(CamelModel):

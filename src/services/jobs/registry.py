@@ -12,7 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.core.config import Settings
 
 # The modules that declare handlers; a worker imports them all before it claims a job.
-HANDLER_MODULES = ("src.services.feeds",)
+HANDLER_MODULES = (
+    "src.services.feeds",
+    "src.services.mail.outbox",
+    "src.services.account_email",
+)
 
 Payload = dict[str, Any]
 
