@@ -21,6 +21,7 @@ from src.api.routes.docs import fastapi_options, install_docs
 from src.api.routes.health import router as health_router
 from src.api.routes.metrics import router as metrics_router
 from src.api.routes.router import api_router
+from src.api.routes.webhooks import events as webhook_events
 from src.core import metrics
 from src.core.config import Settings
 from src.core.db import (
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    app.webhooks.include_router(webhook_events)  # the events, in the document's `webhooks`
     app.include_router(health_router)  # /health/live, /health/ready (not in the API document)
     if settings.metrics_enabled:
         app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)

@@ -13,6 +13,7 @@ from src.api.routes import (
     profiles,
     tags,
     users,
+    webhooks,
 )
 
 # Every route documents 422 with the RealWorld envelope it really sends; without this,
@@ -27,3 +28,4 @@ api_router = APIRouter(
 for module in (users, account_email, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
 api_router.include_router(admin.router)  # /api/admin/..., tagged "Admin"
+api_router.include_router(webhooks.router)  # /api/user/webhooks

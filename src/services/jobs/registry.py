@@ -5,17 +5,20 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.config import Settings
+from src.models.base import utc_now
 
 # The modules that declare handlers; a worker imports them all before it claims a job.
 HANDLER_MODULES = (
     "src.services.feeds",
     "src.services.mail.outbox",
     "src.services.account_email",
+    "src.services.webhooks.delivery",
 )
 
 Payload = dict[str, Any]
@@ -24,10 +27,12 @@ Payload = dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """What a handler runs with: a session whose transaction also deletes the job (commit
-    nothing yourself; enqueue follow-up jobs on it), and the worker's settings."""
+    nothing yourself; enqueue follow-up jobs on it), the worker's settings, and its clock
+    (tests move it)."""
 
     session: AsyncSession
     settings: Settings
+    clock: Callable[[], datetime] = utc_now
 
 
 Handler = Callable[[JobContext, Payload], Awaitable[None]]

@@ -96,7 +96,7 @@ class Worker:
             if known is None:
                 raise LookupError(f"no job handler is registered as {job.name!r}")
             async with self.sessionmaker() as session:
-                await known.handler(JobContext(session, self.settings), job.payload)
+                await known.handler(JobContext(session, self.settings, self.clock), job.payload)
                 if not await queue.finish(session, job, self.name):
                     await session.rollback()
                     raise LeaseLost
