@@ -93,7 +93,15 @@ async def test_registration_returns_the_new_user_with_a_token(client: AsyncClien
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"user"}
-    assert set(body["user"]) == {"email", "token", "refreshToken", "username", "bio", "image"}
+    assert set(body["user"]) == {
+        "email",
+        "token",
+        "refreshToken",
+        "username",
+        "bio",
+        "image",
+        "emailVerified",
+    }
     assert body["user"]["email"] == "jake@jake.jake"
     assert body["user"]["username"] == "Jacob"
     assert body["user"]["bio"] is None
@@ -443,7 +451,15 @@ async def test_login_returns_the_user_with_a_fresh_token(client: AsyncClient) ->
 
     assert response.status_code == 200, response.text
     user = response.json()["user"]
-    assert set(user) == {"email", "token", "refreshToken", "username", "bio", "image"}
+    assert set(user) == {
+        "email",
+        "token",
+        "refreshToken",
+        "username",
+        "bio",
+        "image",
+        "emailVerified",
+    }
     assert user["email"] == jake.email
     assert user["username"] == jake.username
     assert user["token"] != jake.token
@@ -532,6 +548,7 @@ async def test_the_current_user_is_found_with_either_scheme(
             "username": jake.username,
             "bio": None,
             "image": None,
+            "emailVerified": False,
         }
     }
 
@@ -937,6 +954,7 @@ async def test_an_empty_update_changes_nothing_and_returns_the_user(client: Asyn
             "username": jake.username,
             "bio": "unchanged",
             "image": None,
+            "emailVerified": False,
         }
     }
 
