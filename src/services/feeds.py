@@ -29,6 +29,15 @@ each other or with the deletion, and a step finds nothing to do once the account
 follows and articles a step read may change under it: the job that change enqueued waits for
 the lock and corrects it. `feed_counts` rows are moved in user id order, the global order of
 counters.py.
+
+Pulled authors (hybrid): an author with more than FEED_PULL_FOLLOWERS followers or
+FEED_PULL_ARTICLES articles is listed in `feed_pulled_authors` and is no longer fanned out;
+each follower holds a `feed_pulls` row instead, and the feed page merges that author's newest
+articles at read time (article_queries.feed_page), `articlesCount` adding the author's
+`articles_count`. A follower's feed holds either entries of an author or a pull, never both:
+the steps that switch a follower (`feed.pull`, a follow step) delete the entries and insert the
+pull in one transaction. Being pulled is for good; the publish and follow steps decide it.
+Following or unfollowing a pulled author writes the pull row in the request, with no job.
 """
 
 from __future__ import annotations
@@ -40,27 +49,19 @@ from typing import Any
 from sqlalchemy import delete, func, insert, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from src.models import Article, FeedCount, FeedEntry, Follow, User
+from src.models import Article, FeedCount, FeedEntry, FeedPull, FeedPulledAuthor, Follow, User
 from src.models.base import UTCDateTime
 from src.services.jobs import JobContext, Payload, enqueue, job
-from src.services.sql import conflict_insert
+from src.services.sql import conflict_insert, insert_once, rows_matched, table_of
 
 PUBLISH, RETRACT, FOLLOW, UNFOLLOW = "feed.publish", "feed.retract", "feed.follow", "feed.unfollow"
+PULL = "feed.pull"
+# Followers one `feed.pull` step switches: each costs a scan of that follower's own entries.
+PULL_FOLLOWERS_PER_STEP = 50
+# Article ids per retract job an account deletion enqueues.
+RETRACT_IDS_PER_JOB = 1000
 # pg_advisory_xact_lock(class, author id): the class keeps these apart from other uses.
 FANOUT_LOCK_CLASS = 0x46454544
-
-
-async def _move_counts(session: AsyncSession, gains: Any) -> None:
-    """`articles_count + gain` for each (user_id, gain) row `gains` selects, in user id order
-    (the lock order); a user without a row gets one, so no count is lost to a missing row."""
-    upsert = conflict_insert(session.get_bind().dialect.name)
-    statement = upsert(FeedCount).from_select(["user_id", "articles_count"], gains)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[FeedCount.user_id],
-            set_={"articles_count": FeedCount.articles_count + statement.excluded.articles_count},
-        )
-    )
 
 
 # What a feed entry is made of: `_insert_entries` takes selects of these, in this order.
@@ -116,13 +117,38 @@ async def remove_article(
     await enqueue(session, RETRACT, {"article": article_id, "author": author_id})
 
 
-async def follow(session: AsyncSession, follower_id: int, author_id: int) -> None:
-    """The author's articles into the follower's feed, by a job."""
+def is_pulled(author_id: Any) -> Any:
+    """SQL: is the author pulled (read at read time, not fanned out)?"""
+    return (
+        select(FeedPulledAuthor.author_id).where(FeedPulledAuthor.author_id == author_id).exists()
+    )
+
+
+def _pull_row(dialect: str, follower_id: int, author_id: int) -> Any:
+    return insert_once(
+        dialect, table_of(FeedPull), {"follower_id": follower_id, "author_id": author_id}
+    )
+
+
+async def follow(
+    session: AsyncSession, follower_id: int, author_id: int, *, pulled: bool = False
+) -> None:
+    """The author's articles into the follower's feed: a pulled author's (`pulled`, as read in
+    the request) by their pull row at once, any other's by a job."""
+    if pulled:
+        await session.execute(_pull_row(session.get_bind().dialect.name, follower_id, author_id))
+        return
     await enqueue(session, FOLLOW, {"follower": follower_id, "author": author_id})
 
 
 async def unfollow(session: AsyncSession, follower_id: int, author_id: int) -> None:
-    """The author's articles out of the follower's feed, by a job."""
+    """The author's articles out of the follower's feed: a pull row goes at once (the feed
+    then holds no entry of theirs); entries go by a job."""
+    pull = delete(FeedPull).where(
+        FeedPull.follower_id == follower_id, FeedPull.author_id == author_id
+    )
+    if rows_matched(await session.execute(pull)):
+        return
     await enqueue(session, UNFOLLOW, {"follower": follower_id, "author": author_id})
 
 
@@ -134,15 +160,69 @@ async def _fanout_lock(session: AsyncSession, author_id: int) -> None:
         await session.execute(select(func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, author_id)))
 
 
-async def _lock_author(session: AsyncSession, author_id: int) -> bool:
+async def _lock_author(session: AsyncSession, author_id: int) -> Any:
     """A key-share lock on the author's row (it waits only for the account's deletion), then
-    the author's fan-out lock, in the order the deletion takes them; False when the account
-    is gone (its deletion removed its articles' entries itself)."""
-    author = select(User.id).where(User.id == author_id)
-    if await session.scalar(author.with_for_update(read=True, key_share=True)) is None:
-        return False
+    the author's fan-out lock, in the order the deletion takes them. The author's
+    (articles_count, pulled), or None when the account is gone (its deletion enqueued the
+    removal of its articles' entries)."""
+    author = select(User.articles_count, is_pulled(User.id).label("pulled")).where(
+        User.id == author_id
+    )
+    row = (
+        await session.execute(author.with_for_update(read=True, key_share=True, of=User))
+    ).first()
+    if row is None:
+        return None
     await _fanout_lock(session, author_id)
-    return True
+    return row
+
+
+async def _pull_author(session: AsyncSession, author_id: int) -> None:
+    """From now on the author is read at read time: its followers are switched by jobs."""
+    await session.execute(
+        insert_once(
+            session.get_bind().dialect.name, table_of(FeedPulledAuthor), {"author_id": author_id}
+        )
+    )
+    await enqueue(session, PULL, {"author": author_id})
+
+
+async def _too_many_followers(session: AsyncSession, author_id: int, threshold: int) -> bool:
+    """More than `threshold` followers, counted no further than that."""
+    some = select(Follow.follower_id).where(Follow.followee_id == author_id).limit(threshold + 1)
+    counted = await session.scalar(select(func.count()).select_from(some.subquery()))
+    return int(counted or 0) > threshold
+
+
+async def _drop_entries(session: AsyncSession, followers: list[int], author_id: int) -> None:
+    """Each follower's entries of the author out (a scan of that follower's own entries, never
+    of the author's articles), with their counts."""
+    theirs = (
+        select(Article.id)
+        .where(Article.id == FeedEntry.article_id, Article.author_id == author_id)
+        .exists()
+    )
+    gone = await session.scalars(
+        delete(FeedEntry)
+        .where(FeedEntry.follower_id.in_(followers), theirs)
+        .returning(FeedEntry.follower_id)
+        .execution_options(synchronize_session=False)
+    )
+    await _move_by(session, {f: -n for f, n in Counter(gone).items()})
+
+
+async def _switch_to_pull(session: AsyncSession, followers: list[int], author_id: int) -> None:
+    """Entries of the author out and a pull in, for each follower, in this transaction."""
+    if not followers:
+        return
+    await _drop_entries(session, followers, author_id)
+    dialect = session.get_bind().dialect.name
+    upsert = conflict_insert(dialect)(FeedPull)
+    await session.execute(
+        upsert.values(
+            [{"follower_id": f, "author_id": author_id} for f in followers]
+        ).on_conflict_do_nothing()
+    )
 
 
 def _follows(follower_id: int, author_id: int) -> Any:
@@ -155,7 +235,15 @@ def _follows(follower_id: int, author_id: int) -> Any:
 async def _publish_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     article_id, author_id = int(payload["article"]), int(payload["author"])
-    if not await _lock_author(session, author_id):
+    author = await _lock_author(session, author_id)
+    if author is None or author.pulled:  # a pulled author's followers read it at read time
+        return
+    settings = context.settings
+    if "after" not in payload and (
+        author.articles_count > settings.feed_pull_articles
+        or await _too_many_followers(session, author_id, settings.feed_pull_followers)
+    ):
+        await _pull_author(session, author_id)
         return
     created_at = await session.scalar(select(Article.created_at).where(Article.id == article_id))
     if created_at is None:  # deleted: its retract job removes what earlier steps wrote
@@ -187,12 +275,16 @@ async def _publish_step(context: JobContext, payload: Payload) -> None:
 @job(RETRACT)
 async def _retract_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
-    article_id = int(payload["article"])
+    ids = (
+        [int(i) for i in payload["articles"]]
+        if "articles" in payload
+        else [int(payload["article"])]
+    )
     await _fanout_lock(session, int(payload["author"]))
     key = tuple_(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
     some = (
         select(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
-        .where(FeedEntry.article_id == article_id)
+        .where(FeedEntry.article_id.in_(ids))
         .limit(batch)
     )
     gone = list(
@@ -200,7 +292,7 @@ async def _retract_step(context: JobContext, payload: Payload) -> None:
             delete(FeedEntry).where(key.in_(some)).returning(FeedEntry.follower_id)
         )
     )
-    await _move_by(session, dict.fromkeys(gone, -1))
+    await _move_by(session, {f: -n for f, n in Counter(gone).items()})
     if len(gone) == batch:
         await enqueue(session, RETRACT, payload)
 
@@ -238,17 +330,26 @@ def _entries_of(follower_id: int, articles: list[Any]) -> Any:
     )
 
 
-async def _pair_step(
-    session: AsyncSession, payload: Payload, batch: int, *, following: bool
-) -> list[Any]:
+async def _pair_step(context: JobContext, payload: Payload, *, following: bool) -> list[Any]:
     """A follow's or unfollow's step: the author's articles it covers, none when the author
-    is gone or the follow no longer is as the job expects."""
+    is gone or the follow no longer is as the job expects. A pulled author's follower is
+    switched to (following) or cleaned of (unfollowing) that author at once instead."""
+    session, settings = context.session, context.settings
     follower_id, author_id = int(payload["follower"]), int(payload["author"])
-    if not await _lock_author(session, author_id):
+    author = await _lock_author(session, author_id)
+    if author is None:
         return []
     if (await session.scalar(_follows(follower_id, author_id)) is not None) != following:
         return []
-    return await _articles_of(session, payload, batch)
+    if not author.pulled and following and author.articles_count > settings.feed_pull_articles:
+        await _pull_author(session, author_id)
+    elif not author.pulled:
+        return await _articles_of(session, payload, settings.feed_fanout_batch)
+    if following:
+        await _switch_to_pull(session, [follower_id], author_id)
+    else:
+        await _drop_entries(session, [follower_id], author_id)
+    return []
 
 
 @job(FOLLOW)
@@ -256,7 +357,7 @@ async def _follow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
     # Unfollowed since: the unfollow job removes what earlier steps copied.
-    articles = await _pair_step(session, payload, batch, following=True)
+    articles = await _pair_step(context, payload, following=True)
     if not articles:
         return
     have = set(
@@ -276,7 +377,7 @@ async def _unfollow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
     # Followed again since: the feed keeps the author's articles.
-    articles = await _pair_step(session, payload, batch, following=False)
+    articles = await _pair_step(context, payload, following=False)
     if not articles:
         return
     gone = await session.scalars(
@@ -289,34 +390,65 @@ async def _unfollow_step(context: JobContext, payload: Payload) -> None:
         await enqueue(session, UNFOLLOW, {**payload, "after": after})
 
 
-# --- Account deletion, in its request ---
+@job(PULL)
+async def _pull_step(context: JobContext, payload: Payload) -> None:
+    """A pulled author's followers switched from entries to a pull, a few per step."""
+    session, author_id = context.session, int(payload["author"])
+    if await _lock_author(session, author_id) is None:
+        return
+    followers = list(
+        await session.scalars(
+            select(Follow.follower_id)
+            .where(Follow.followee_id == author_id, Follow.follower_id > payload.get("after", 0))
+            .order_by(Follow.follower_id)
+            .limit(PULL_FOLLOWERS_PER_STEP)
+        )
+    )
+    await _switch_to_pull(session, followers, author_id)
+    if len(followers) == PULL_FOLLOWERS_PER_STEP:
+        await enqueue(session, PULL, {**payload, "after": followers[-1]})
+
+
+# --- Account deletion: its request enqueues, jobs remove ---
 
 
 async def remove_author(session: AsyncSession, author_id: int, articles: int) -> None:
     """An account about to be deleted (its row and articles locked by the caller): its
-    articles leave every feed that holds them, whoever follows it by now."""
+    articles leave every feed that holds them, by retract jobs of a bounded list of ids each,
+    so the request's work grows with its own articles, not with its audience."""
     if not articles:
         return
-    await _fanout_lock(session, author_id)
-    own = FeedEntry.article_id.in_(select(Article.id).where(Article.author_id == author_id))
-    losses = select(FeedEntry.follower_id, -func.count()).where(own).group_by(FeedEntry.follower_id)
-    await _move_counts(session, losses.order_by(FeedEntry.follower_id))
-    await session.execute(delete(FeedEntry).where(own))
+    ids = list(await session.scalars(select(Article.id).where(Article.author_id == author_id)))
+    for start in range(0, len(ids), RETRACT_IDS_PER_JOB):
+        chunk = ids[start : start + RETRACT_IDS_PER_JOB]
+        await enqueue(session, RETRACT, {"author": author_id, "articles": chunk})
 
 
 async def rebuild(conn: AsyncConnection) -> None:
-    """Every feed from the follows and articles (after a bulk load, or as a repair); run after
-    `counters.recount`, whose `users.articles_count` gives the counts."""
+    """Every feed from the follows and articles (after a bulk load, or as a repair): entries
+    for the authors fanned out, pulls for the pulled ones; run after `counters.recount`,
+    whose `users.articles_count` gives the counts."""
     await conn.execute(delete(FeedEntry))
     await conn.execute(delete(FeedCount))
+    await conn.execute(delete(FeedPull))
+    pulled = Follow.followee_id.in_(select(FeedPulledAuthor.author_id))
+    await conn.execute(
+        insert(FeedPull).from_select(
+            ["follower_id", "author_id"],
+            select(Follow.follower_id, Follow.followee_id).where(pulled),
+        )
+    )
     counts = (
         select(Follow.follower_id, func.sum(User.articles_count))
         .join(User, User.id == Follow.followee_id)
+        .where(~pulled)
         .group_by(Follow.follower_id)
     )
     await conn.execute(insert(FeedCount).from_select(["user_id", "articles_count"], counts))
-    entries = select(Follow.follower_id, Article.created_at, Article.id).join(
-        Article, Article.author_id == Follow.followee_id
+    entries = (
+        select(Follow.follower_id, Article.created_at, Article.id)
+        .join(Article, Article.author_id == Follow.followee_id)
+        .where(~pulled)
     )
     fill = _insert_entries(entries)
     if conn.dialect.name != "postgresql":

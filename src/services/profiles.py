@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.core.reads import Reads
@@ -16,6 +17,7 @@ from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, 
 from src.services.errors import Invalid, NotFound
 from src.services.read_models import ProfileView
 from src.services.sql import AnySelect, insert_once, is_following, table_of
+from src.services.webhooks import record_event
 
 USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 
@@ -23,12 +25,12 @@ USERNAME = bindparam("username", type_=String)  # lower-cased by the caller
 _FOLLOWS = table_of(Follow)
 _FOLLOWER_ID = bindparam("follower_id", type_=Integer)
 _FOLLOWEE_ID = bindparam("followee_id", type_=Integer)
-# The author by name, its row locked as its article writers lock it (feeds.py: "Ordering").
-_TARGET = (
-    select(User.id, User.username, User.bio, User.image)
-    .where(func.lower(User.username) == USERNAME)
-    .with_for_update(key_share=True)
-)
+# The author by name, and whether the feed reads their articles at read time (feeds.py,
+# "Pulled authors"). No lock: a follow must not queue on its author's row behind other
+# followers (the follows row's foreign key holds off the author's deletion meanwhile).
+_TARGET = select(
+    User.id, User.username, User.bio, User.image, feeds.is_pulled(User.id).label("pulled")
+).where(func.lower(User.username) == USERNAME)
 _UNFOLLOW = delete(_FOLLOWS).where(
     _FOLLOWS.c.follower_id == _FOLLOWER_ID, _FOLLOWS.c.followee_id == _FOLLOWEE_ID
 )
@@ -42,10 +44,8 @@ def _follow(dialect: str) -> Any:
     return insert_once(dialect, _FOLLOWS, values)
 
 
-async def _lock_target(conn: AsyncConnection, username: str) -> Any:
-    """Find and lock the author in one statement. A deletion of the author that commits
-    meanwhile leaves nothing to lock: 404, as a request a moment later would get (and not a
-    foreign-key error on the insert)."""
+async def _find_target(conn: AsyncConnection, username: str) -> Any:
+    """The author, or 404."""
     target = (await conn.execute(_TARGET, {"username": username.lower()})).first()
     if target is None:
         raise NotFound(messages.NOT_FOUND, field="profile")
@@ -76,12 +76,19 @@ async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> Pro
 async def follow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: following twice is the same as following once."""
     conn = await session.connection()
-    target = await _lock_target(conn, username)
+    target = await _find_target(conn, username)
     if target.id == follower.id:
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
     params = {"follower_id": follower.id, "followee_id": target.id, "created_at": utc_now()}
-    if (await conn.execute(_follow(conn.dialect.name), params)).rowcount == 1:
-        await feeds.follow(session, follower.id, target.id)
+    try:
+        inserted = (await conn.execute(_follow(conn.dialect.name), params)).rowcount == 1
+    except IntegrityError:
+        # The author's deletion committed after the lookup: 404, as a moment later.
+        await session.rollback()
+        raise NotFound(messages.NOT_FOUND, field="profile") from None
+    if inserted:
+        await feeds.follow(session, follower.id, target.id, pulled=bool(target.pulled))
+        await record_event(session, "profile.followed", [target.id], {"user_id": follower.id})
     await session.commit()
     return ProfileView(username=target.username, bio=target.bio, image=target.image, following=True)
 
@@ -89,7 +96,7 @@ async def follow(session: AsyncSession, username: str, follower: User) -> Profil
 async def unfollow(session: AsyncSession, username: str, follower: User) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
     conn = await session.connection()
-    target = await _lock_target(conn, username)
+    target = await _find_target(conn, username)
     params = {"follower_id": follower.id, "followee_id": target.id}
     if (await conn.execute(_UNFOLLOW, params)).rowcount:
         await feeds.unfollow(session, follower.id, target.id)

@@ -8,12 +8,14 @@ feeds through HTTP.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from fastapi import FastAPI
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from src.models import Article, FeedCount, FeedEntry, Follow, User
-from src.services import counters, feeds
+from src.models import Article, FeedCount, FeedEntry, FeedPull, FeedPulledAuthor, Follow, User
+from src.services import article_queries, counters, feeds
 from tests.api.article_helpers import assert_feeds_match_follows
 from tests.jobs import run_jobs_until_idle
 from tests.services.rows import new_article, new_user
@@ -170,6 +172,8 @@ async def test_a_deleted_author_leaves_the_feeds_with_other_authors_kept(
 
     await feeds.remove_author(session, leaving, articles=2)
     await session.execute(delete(User).where(User.id == leaving))
+    assert await _feed(session, reader) != [kept.id]  # a job removes them, not the request
+    await _settle(app, session)
 
     assert await _feed(session, reader) == [kept.id]
     assert await _count(session, reader) == 1
@@ -196,3 +200,104 @@ async def test_a_rebuild_derives_the_feeds_the_writes_kept(
 
     assert await _feeds(session, readers) == kept
     await _assert_invariant(session)
+
+
+# --- Pulled authors (the hybrid): read at read time, never fanned out ---
+
+
+async def _page(session: AsyncSession, user_id: int, limit: int = 20, offset: int = 0) -> Any:
+    """(article ids, articlesCount) as the feed read's own statements give them."""
+    page, total = article_queries.feed_page(False, False, session.get_bind().dialect.name)
+    params = {"viewer_id": user_id, "limit": limit, "offset": offset}
+    rows = (await session.execute(page, params)).all()
+    count = rows[0].total if rows else (await session.execute(total, params)).scalar_one()
+    return [row.id for row in rows], int(count)
+
+
+async def _pulls(session: AsyncSession) -> set[tuple[int, int]]:
+    rows = await session.execute(select(FeedPull.follower_id, FeedPull.author_id))
+    return {(follower, author) for follower, author in rows}
+
+
+async def test_an_author_past_the_follower_threshold_is_pulled_and_each_feed_stays_exact(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    star, other, *fans = [await new_user(session) for _ in range(5)]
+    early = await _article(app, session, star, minutes=1)
+    mine = await _article(app, session, other, minutes=2)
+    for fan in fans:
+        await _follow(app, session, fan, star)
+    await _follow(app, session, fans[0], other)
+    assert await _count(session, fans[0]) == 2  # fanned out so far
+
+    app.state.settings = app.state.settings.model_copy(update={"feed_pull_followers": 2})
+    try:
+        late = await _article(app, session, star, minutes=3)
+    finally:
+        app.state.settings = app.state.settings.model_copy(update={"feed_pull_followers": 10_000})
+
+    assert await _pulls(session) == {(fan, star) for fan in fans}
+    # No entry of the star's is left anywhere: the page reads them from the articles.
+    assert set(await _feed(session, fans[0])) == {mine.id}
+    assert await _page(session, fans[0]) == ([late.id, mine.id, early.id], 3)
+    assert await _page(session, fans[1]) == ([late.id, early.id], 2)
+    assert await _page(session, fans[0], limit=1, offset=1) == ([mine.id], 3)
+
+
+async def test_following_and_unfollowing_a_pulled_author_enqueue_nothing(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    star, reader = await new_user(session), await new_user(session)
+    session.add(FeedPulledAuthor(author_id=star))
+    newest = await _article(app, session, star, minutes=2)
+    older = await _article(app, session, star, minutes=1)
+
+    session.add(Follow(follower_id=reader, followee_id=star))
+    await feeds.follow(session, reader, star, pulled=True)
+    await session.commit()
+    assert await run_jobs_until_idle(app) == 0
+    assert await _page(session, reader) == ([newest.id, older.id], 2)
+
+    await session.execute(
+        delete(Follow).where(Follow.follower_id == reader, Follow.followee_id == star)
+    )
+    await feeds.unfollow(session, reader, star)
+    await session.commit()
+    assert await run_jobs_until_idle(app) == 0
+    assert await _page(session, reader) == ([], 0)
+
+
+async def test_an_author_with_too_many_articles_is_pulled_by_the_follow_that_would_copy_them(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    prolific, reader = await new_user(session), await new_user(session)
+    articles = [await _article(app, session, prolific, minutes=m) for m in range(3)]
+    session.add(Follow(follower_id=reader, followee_id=prolific))
+    await feeds.follow(session, reader, prolific)
+    await session.commit()
+
+    await run_jobs_until_idle(app, feed_pull_articles=2)
+
+    assert await _feed(session, reader) == []
+    assert await _pulls(session) == {(reader, prolific)}
+    assert await _page(session, reader) == ([a.id for a in reversed(articles)], 3)
+
+
+async def test_a_rebuild_gives_pulled_authors_pulls_and_no_entries(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    star, author, reader = [await new_user(session) for _ in range(3)]
+    starred = await _article(app, session, star, minutes=1)
+    plain = await _article(app, session, author, minutes=2)
+    await _follow(app, session, reader, star)
+    await _follow(app, session, reader, author)
+    session.add(FeedPulledAuthor(author_id=star))
+    await session.commit()
+
+    async with cast(AsyncEngine, session.bind).begin() as conn:
+        await counters.recount(conn)
+        await feeds.rebuild(conn)
+
+    assert await _feed(session, reader) == [plain.id]
+    assert await _pulls(session) == {(reader, star)}
+    assert await _page(session, reader) == ([plain.id, starred.id], 2)
