@@ -24,6 +24,8 @@ CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
 ACCOUNT_TOKEN_INVALID = "is invalid, expired or already used"  # noqa: S105
 # The same proof, to delete the account.
 CURRENT_PASSWORD_REQUIRED_TO_DELETE = "is required to delete the account"  # noqa: S105
+# Under the resource (`article`, `user`): an If-Match naming a version that is no longer current.
+PRECONDITION_FAILED = "has changed since you read it; read it again"
 TOO_MANY_REQUESTS = "too many requests; retry after {seconds} seconds"
 DATABASE_UNAVAILABLE = "is unavailable, retry after {seconds} seconds"
 NOT_ADMIN = "only an administrator may do this"
@@ -38,6 +40,21 @@ HOST_NOT_ALLOWED = "host is not allowed"
 CANNOT_DEACTIVATE_SELF = "an administrator cannot deactivate their own account"
 LAST_ACTIVE_ADMIN = "the last active administrator cannot be deactivated"
 LAST_ACTIVE_ADMIN_DELETED = "the last active administrator cannot be deleted"
+# API keys (src/services/api_keys.py, src/services/scopes.py).
+API_KEY_SCOPE_MISSING = "this API key lacks the {scope} scope"  # under `scope`
+API_KEY_NOT_ACCEPTED = "API keys cannot be used here; sign in instead"  # under `token`
+API_KEY_SCOPE_UNKNOWN = "has an unknown scope: {scope}"  # under `scopes`
+API_KEY_LIMIT = "at most {maximum} API keys per user; revoke one first"  # under `key`
+# Cursor pages (src/services/cursors.py, src/api/paging.py), under `cursor` and `offset`.
+CURSOR_INVALID = "is invalid, or was issued for another list"
+CURSOR_WITH_OFFSET = "cannot be combined with offset; a cursor says where the page starts"
+OFFSET_PAST_MAXIMUM = "must be less than or equal to {maximum}; page further with cursor"
+# Safe retries (src/services/idempotency.py, src/api/asgi/idempotency.py), under `Idempotency-Key`.
+IDEMPOTENCY_KEY_INVALID = (
+    "must be 1 to 255 visible ASCII characters, without quotes or backslashes, sent once"
+)
+IDEMPOTENCY_KEY_RUNNING = "a request with this key is still being processed; retry later"
+IDEMPOTENCY_KEY_REUSED = "was already used for a different request; use a new key"
 # --- webhooks (under `url`, `webhook` or `delivery`)
 WEBHOOK_URL_INVALID = "is not a valid URL"
 WEBHOOK_URL_NOT_HTTPS = "must use https"
