@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from src.core.security import hash_password
-from src.models import Base, User
+from src.models import Base, FeedPulledAuthor, User
 from src.services.counters import recount
 from src.services.feeds import rebuild as rebuild_feeds
 from src.services.sql import encode_tag_names
@@ -34,6 +34,7 @@ SEED_PASSWORD = "password"  # noqa: S105 - documented, for benchmarks and demos 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 CHUNK_ARTICLES = 20_000
+PROLIFIC_READERS = 1_000  # users 1..N follow the prolific author, when there is one
 _WORDS = (
     "async",
     "python",
@@ -116,6 +117,14 @@ class SeedPlan:
     favorites_per_article: int = 10
     comments_per_article: int = 3
     seed: int = 1
+    # Celebrities for the fan-out benches: the last user ("the star") followed by the first
+    # `star_followers` users, and the one before it the author of the first
+    # `prolific_articles` articles. Past the thresholds they are pulled authors, as the
+    # fan-out jobs would make them (src/services/feeds.py, "Pulled authors").
+    star_followers: int = 0
+    prolific_articles: int = 0
+    pull_followers: int = 10_000
+    pull_articles: int = 10_000
 
     @property
     def work(self) -> int:
@@ -192,6 +201,7 @@ async def seed(engine: AsyncEngine, plan: SeedPlan, progress: Progress | None = 
                     )
                 )
         await recount(conn)
+        await _pull_celebrities(conn, plan)
         await rebuild_feeds(conn)  # ~50 entries per article: the larger part of a big load
     if engine.dialect.name == "postgresql":
         # Statistics for the planner, and the visibility map and hint bits a freshly loaded
@@ -216,13 +226,32 @@ async def _seed_users(
     advance(plan.users)
 
 
+async def _pull_celebrities(conn: AsyncConnection, plan: SeedPlan) -> None:
+    pulled = []
+    if plan.star_followers > plan.pull_followers:
+        pulled.append(plan.users)
+    if plan.prolific_articles > plan.pull_articles:
+        pulled.append(plan.users - 1)
+    if pulled:
+        await conn.execute(insert(FeedPulledAuthor), [{"author_id": a} for a in pulled])
+
+
 async def _seed_follows(writer: _Writer, rng: random.Random, plan: SeedPlan) -> None:
     per_user = min(plan.follows_per_user, plan.users - 1)
+    star = plan.users
     rows: list[tuple[Any, ...]] = []
     for follower in range(1, plan.users + 1):
         # A sample of the other users: ids at or above the follower's own shift up by one.
-        followees = rng.sample(range(1, plan.users), per_user)
-        rows.extend((follower, f if f < follower else f + 1, START) for f in followees)
+        followees = [
+            f if f < follower else f + 1 for f in rng.sample(range(1, plan.users), per_user)
+        ]
+        if follower <= plan.star_followers and follower != star and star not in followees:
+            followees.append(star)
+        # The first readers follow the prolific author too: their feeds merge both celebrities.
+        prolific = star - 1
+        if plan.prolific_articles and follower <= PROLIFIC_READERS and follower != prolific:
+            followees += [] if prolific in followees else [prolific]
+        rows.extend((follower, f, START) for f in followees)
         if len(rows) >= 100_000:
             await writer.write("follows", _FOLLOW_COLUMNS, rows)
             rows = []
@@ -244,7 +273,7 @@ def _article_chunks(rng: random.Random, plan: SeedPlan, tag_names: list[str]) ->
         title = f"{_sentence(rng, 4).capitalize()} {i}"
         how_many = min(rng.randint(0, 2 * plan.favorites_per_article), plan.users)
         fans = rng.sample(range(1, plan.users + 1), how_many)
-        author = rng.randint(1, plan.users)
+        author = plan.users - 1 if i <= plan.prolific_articles else rng.randint(1, plan.users)
         description, body = _sentence(rng, 12), _sentence(rng, 60)
         slug = title.lower().replace(" ", "-")
         tags: set[int] = set()

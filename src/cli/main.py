@@ -204,6 +204,13 @@ def seed(
     favorites: Annotated[int, typer.Option(min=0, help="Mean favorites per article.")] = 10,
     comments: Annotated[int, typer.Option(min=0, help="Mean comments per article.")] = 3,
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 1,
+    star_followers: Annotated[
+        int,
+        typer.Option(min=0, help="Followers of the last user (a celebrity), the first N users."),
+    ] = 0,
+    prolific_articles: Annotated[
+        int, typer.Option(min=0, help="Articles (of --articles) by the user before the last.")
+    ] = 0,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
     """Fill an EMPTY database with a realistic data set, fast (benchmarks, demos).
@@ -217,7 +224,18 @@ def seed(
     with _database_errors(settings):
         if migrate:
             migrations.upgrade("head")
-        run_seed(settings, users, articles, tags, follows, favorites, comments, random_seed)
+        run_seed(
+            settings,
+            users,
+            articles,
+            tags,
+            follows,
+            favorites,
+            comments,
+            random_seed,
+            star_followers=min(star_followers, users - 1),
+            prolific_articles=min(prolific_articles, articles),
+        )
 
 
 @app.command("create-admin")

@@ -22,6 +22,8 @@ def run_seed(
     favorites: int,
     comments: int,
     random_seed: int,
+    star_followers: int = 0,
+    prolific_articles: int = 0,
 ) -> None:
     plan = SeedPlan(
         users=users,
@@ -31,6 +33,10 @@ def run_seed(
         favorites_per_article=favorites,
         comments_per_article=comments,
         seed=random_seed,
+        star_followers=star_followers,
+        prolific_articles=prolific_articles,
+        pull_followers=settings.feed_pull_followers,
+        pull_articles=settings.feed_pull_articles,
     )
     started = time.monotonic()
     try:
