@@ -35,6 +35,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
 CHUNK_ARTICLES = 20_000
 PROLIFIC_READERS = 1_000  # users 1..N follow the prolific author, when there is one
+STAR, PROLIFIC = 1, 2  # the celebrities' user ids
 _WORDS = (
     "async",
     "python",
@@ -117,8 +118,8 @@ class SeedPlan:
     favorites_per_article: int = 10
     comments_per_article: int = 3
     seed: int = 1
-    # Celebrities for the fan-out benches: the last user ("the star") followed by the first
-    # `star_followers` users, and the one before it the author of the first
+    # Celebrities for the fan-out benches: user 1 ("the star", the user bench/run signs in
+    # as) followed by the next `star_followers` users, and user 2 the author of the first
     # `prolific_articles` articles. Past the thresholds they are pulled authors, as the
     # fan-out jobs would make them (src/services/feeds.py, "Pulled authors").
     star_followers: int = 0
@@ -229,28 +230,26 @@ async def _seed_users(
 async def _pull_celebrities(conn: AsyncConnection, plan: SeedPlan) -> None:
     pulled = []
     if plan.star_followers > plan.pull_followers:
-        pulled.append(plan.users)
+        pulled.append(STAR)
     if plan.prolific_articles > plan.pull_articles:
-        pulled.append(plan.users - 1)
+        pulled.append(PROLIFIC)
     if pulled:
         await conn.execute(insert(FeedPulledAuthor), [{"author_id": a} for a in pulled])
 
 
 async def _seed_follows(writer: _Writer, rng: random.Random, plan: SeedPlan) -> None:
     per_user = min(plan.follows_per_user, plan.users - 1)
-    star = plan.users
     rows: list[tuple[Any, ...]] = []
     for follower in range(1, plan.users + 1):
         # A sample of the other users: ids at or above the follower's own shift up by one.
         followees = [
             f if f < follower else f + 1 for f in rng.sample(range(1, plan.users), per_user)
         ]
-        if follower <= plan.star_followers and follower != star and star not in followees:
-            followees.append(star)
-        # The first readers follow the prolific author too: their feeds merge both celebrities.
-        prolific = star - 1
-        if plan.prolific_articles and follower <= PROLIFIC_READERS and follower != prolific:
-            followees += [] if prolific in followees else [prolific]
+        if STAR < follower <= plan.star_followers + STAR and STAR not in followees:
+            followees.append(STAR)
+        # The first readers follow the prolific author too (the star's feed merges it).
+        if plan.prolific_articles and follower <= PROLIFIC_READERS and follower != PROLIFIC:
+            followees += [] if PROLIFIC in followees else [PROLIFIC]
         rows.extend((follower, f, START) for f in followees)
         if len(rows) >= 100_000:
             await writer.write("follows", _FOLLOW_COLUMNS, rows)
@@ -273,7 +272,7 @@ def _article_chunks(rng: random.Random, plan: SeedPlan, tag_names: list[str]) ->
         title = f"{_sentence(rng, 4).capitalize()} {i}"
         how_many = min(rng.randint(0, 2 * plan.favorites_per_article), plan.users)
         fans = rng.sample(range(1, plan.users + 1), how_many)
-        author = plan.users - 1 if i <= plan.prolific_articles else rng.randint(1, plan.users)
+        author = PROLIFIC if i <= plan.prolific_articles else rng.randint(1, plan.users)
         description, body = _sentence(rng, 12), _sentence(rng, 60)
         slug = title.lower().replace(" ", "-")
         tags: set[int] = set()

@@ -206,10 +206,10 @@ def seed(
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 1,
     star_followers: Annotated[
         int,
-        typer.Option(min=0, help="Followers of the last user (a celebrity), the first N users."),
+        typer.Option(min=0, help="Followers of user1 (a celebrity): users 2..N+1."),
     ] = 0,
     prolific_articles: Annotated[
-        int, typer.Option(min=0, help="Articles (of --articles) by the user before the last.")
+        int, typer.Option(min=0, help="Articles (of --articles) by user2 (a celebrity).")
     ] = 0,
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = True,
 ) -> None:
