@@ -68,6 +68,10 @@ class Fixtures:
     # Profiles the write scenarios' users follow and unfollow (users 201-400, none of them a
     # writer: nobody follows themself).
     followees: list[str]
+    # The seed's celebrities (`conduit seed --star-followers/--prolific-articles`): user 1
+    # (the signed-in user: its creates are the star's) and user 2.
+    star: str = "user1"
+    prolific: str = "user2"
 
 
 async def load_fixtures(dsn: str) -> Fixtures:
@@ -180,6 +184,8 @@ async def load_fixtures(dsn: str) -> Fixtures:
                     "SELECT username FROM users ORDER BY id OFFSET 200 LIMIT 200"
                 )
             ],
+            star=await q("SELECT username FROM users WHERE id = 1"),
+            prolific=await q("SELECT username FROM users WHERE id = 2"),
         )
     finally:
         await conn.close()
@@ -460,16 +466,58 @@ def _many_user_writes(f: Fixtures, slugs_lua: str, create_body: str) -> list[Sce
             write=True,
             users=True,
         ),
+        _follow_one("follow/unfollow the star", f.star),
+        _follow_one("follow/unfollow the prolific author", f.prolific),
+        _mixed(slugs_lua, followees_lua),
     ]
 
 
-# The floor's anonymous list (bench/floor/app.py): what every read is set against.
-FLOOR = Scenario("floor: list anonymous", "GET", "/api/articles")
+def _follow_one(name: str, username: str) -> Scenario:
+    """Many users following and unfollowing one author (users 3-200: neither celebrity), the
+    audience's or the articles' size never in the request."""
+    pair = " local pair = math.floor(counter / 2)\n"
+    return Scenario(
+        name,
+        "POST",
+        f"/api/profiles/{username}/follow",
+        auth=True,
+        lua_request=(
+            f"{pair}"
+            ' local method = (counter % 2 == 1) and "POST" or "DELETE"\n'
+            f' return wrk.format(method, "/api/profiles/{username}/follow", '
+            "signed((pair % 198) + 2))"
+        ),
+        write=True,
+        users=True,
+    )
 
 
-def choose(chosen: list[Scenario], only: str) -> list[Scenario]:
-    """The scenarios named in --only (comma-separated), or all of them."""
-    if not only:
-        return chosen
-    wanted = {n.strip() for n in only.split(",")}
-    return [s for s in chosen if s.name in wanted]
+def _mixed(slugs_lua: str, followees_lua: str) -> Scenario:
+    """90% reads (the list, the reader's feed, an article) and 10% writes (favorite then
+    unfavorite, follow then unfollow, by one user each), each request the next user's."""
+    return Scenario(
+        "mixed 90/10",
+        "GET",
+        "/api/articles",
+        auth=True,
+        lua_request=(
+            f" local slugs = {slugs_lua}\n local names = {followees_lua}\n"
+            " local turn, w = counter % 40, math.floor(counter / 40)\n"
+            ' local method = (counter % 2 == 1) and "POST" or "DELETE"\n'
+            " local slug = slugs[((counter * 7) % #slugs) + 1]\n"
+            " if turn == 1 or turn == 2 then\n"
+            "  local liked = slugs[((w * 7) % #slugs) + 1]\n"
+            '  return wrk.format(method, "/api/articles/" .. liked .. "/favorite", signed(w))\n'
+            " elseif turn == 21 or turn == 22 then\n"
+            "  local name = names[((w * 7) % #names) + 1]\n"
+            '  return wrk.format(method, "/api/profiles/" .. name .. "/follow", signed(w))\n'
+            " elseif turn % 3 == 0 then\n"
+            '  return wrk.format("GET", "/api/articles/feed", signed(counter))\n'
+            " elseif turn % 3 == 1 then\n"
+            '  return wrk.format("GET", "/api/articles/" .. slug, signed(counter))\n'
+            " end\n"
+            ' return wrk.format("GET", "/api/articles", signed(counter))'
+        ),
+        write=True,
+        users=True,
+    )
