@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette_compress import CompressMiddleware
 
 from src import __version__
+from src.api.asgi.conditional import CodedETagMiddleware, ConditionalGetMiddleware
 from src.api.asgi.edge import EdgeMiddleware
 from src.api.asgi.hot_reads import HotReadsMiddleware
 from src.api.asgi.request_guard import RequestGuardMiddleware
@@ -113,9 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnexpectedErrorMiddleware)
     # Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
+    # ETag on API GETs (of the identity body), 304 for If-None-Match; inside compression, so
+    # a 304 is never encoded (src/api/asgi/conditional.py).
+    app.add_middleware(ConditionalGetMiddleware, settings=settings)
     # Outside the hot reads, which answer most bodies: zstd, br or gzip as Accept-Encoding
     # allows (q=0 refuses one), with Vary: Accept-Encoding; never tiny bodies or 304s.
     app.add_middleware(CompressMiddleware, minimum_size=settings.compression_min_bytes)
+    # A compressed body's ETag names its coding: a strong tag per representation.
+    app.add_middleware(CodedETagMiddleware)
     # Outermost (keep it the last add_middleware): X-Request-ID, access log, HTTP metrics,
     # security headers on every response and CORS (src/api/asgi/edge.py).
     app.add_middleware(

@@ -18,6 +18,10 @@ ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
     403: ("Authenticated, but not allowed to do this", {"{about}": [messages.FORBIDDEN]}),
     404: ("Not found", {"{about}": [messages.NOT_FOUND]}),
     409: ("Conflict with the current state; retry", {"slug": [messages.SLUG_EXHAUSTED]}),
+    412: (
+        "`If-Match` names a version that is no longer current; read it again",
+        {"{about}": [messages.PRECONDITION_FAILED]},
+    ),
     413: ("Request body too large", {"body": [messages.BODY_TOO_LARGE]}),
     422: ("Invalid input; messages grouped by field", {OWN_INPUT: [messages.BLANK]}),
     429: (

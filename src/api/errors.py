@@ -23,6 +23,7 @@ from src.services.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     Unauthorized,
 )
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Forbidden: 403,
     Unauthorized: 401,
     Conflict: 409,
+    PreconditionFailed: 412,
     RateLimited: 429,
 }
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}

@@ -25,6 +25,14 @@ ALLOW = "Allow"
 RATE_LIMIT_POLICY = "RateLimit-Policy"
 RATE_LIMIT = "RateLimit"
 RATE_LIMIT_HEADERS = (RATE_LIMIT_POLICY, RATE_LIMIT)
+# Conditional requests (src/api/asgi/conditional.py, src/api/etags.py).
+ETAG = "ETag"
+IF_NONE_MATCH = "If-None-Match"
+IF_MATCH = "If-Match"
+CACHE_CONTROL = "Cache-Control"
+VARY = "Vary"
+# The content codings the compression layer may apply (src/main.py): a tag names its coding.
+CODINGS = ("zstd", "br", "gzip")
 
 # What a browser client may send cross-origin: the CORS preflight allows these.
 CLIENT_REQUEST_HEADERS = (
@@ -32,8 +40,8 @@ CLIENT_REQUEST_HEADERS = (
     "Content-Type",
     REQUEST_ID,
     "Idempotency-Key",
-    "If-None-Match",
-    "If-Match",
+    IF_NONE_MATCH,
+    IF_MATCH,
     "X-Requested-With",
 )
 # What a browser client may read of a cross-origin response: CORS exposes these.
@@ -41,7 +49,7 @@ EXPOSED_RESPONSE_HEADERS = (
     RETRY_AFTER,
     REQUEST_ID,
     LOCATION,
-    "ETag",
+    ETAG,
     "Link",
     WWW_AUTHENTICATE,
     *RATE_LIMIT_HEADERS,

@@ -21,6 +21,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from src.api import http_headers
+from src.api.asgi.conditional import API_PREFIX
 from src.api.asgi.text_guard import NUL_MESSAGE
 from src.api.deps import authorization_header, required_token
 from src.api.error_docs import OWN_INPUT
@@ -57,6 +58,20 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": "Seconds to wait before retrying.",
         "required": True,
         "schema": {"type": "integer", "minimum": 0},
+    },
+    http_headers.ETAG: {
+        "description": "The entity tag of this answer (a hash of its identity body; a "
+        'compressed body\'s names its coding, `"<hash>-gzip"`). Send it back as `If-None-Match` '
+        "to get 304 while nothing changed, or as `If-Match` on a write to refuse (412) if "
+        "something did.",
+        "required": True,
+        "schema": _TEXT,
+    },
+    http_headers.CACHE_CONTROL: {
+        "description": "`private, no-cache` when a token was sent; anonymous reads `no-cache` "
+        "or `public, max-age=N` (ANONYMOUS_CACHE_MAX_AGE_SECONDS).",
+        "required": True,
+        "schema": _TEXT,
     },
     http_headers.RATE_LIMIT_POLICY: {
         "description": "The rate limits this request was counted against (IETF "
@@ -109,6 +124,7 @@ def finish(document: Document, app: FastAPI) -> None:
             operation["security"] = OPTIONAL_AUTHENTICATION
             _set_example(operation, "401", BAD_TOKEN)
     limited = _limited_operations(document)
+    conditional = _conditional_operations(document)
     for operation_id, operation in operations.items():
         invalid = _example(operation, "422")
         if invalid is not None and OWN_INPUT in invalid:
@@ -119,7 +135,49 @@ def finish(document: Document, app: FastAPI) -> None:
             headers = response.setdefault("headers", {})
             for name in names:
                 headers[name] = {"$ref": f"#/components/headers/{name}"}
+        if operation_id in conditional:
+            _declare_conditional_get(operation)
     document.setdefault("components", {}).setdefault("headers", {}).update(HEADERS)
+
+
+# A conditional GET (src/api/asgi/conditional.py): If-None-Match in, ETag out, or a 304.
+IF_NONE_MATCH_PARAMETER: dict[str, Any] = {
+    "name": http_headers.IF_NONE_MATCH,
+    "in": "header",
+    "required": False,
+    "description": "`ETag`s of answers already held (`*` for any): 304 with no body if the "
+    "answer would carry one of them (weak comparison: `W/` tags match too).",
+    "schema": _TEXT,
+}
+NOT_MODIFIED = "304"
+
+
+def _conditional_operations(document: Document) -> set[str]:
+    return {
+        operation["operationId"]
+        for path, item in document.get("paths", {}).items()
+        if path.startswith(API_PREFIX)
+        for method, operation in item.items()
+        if method == "get" and "200" in operation["responses"]
+    }
+
+
+def _declare_conditional_get(operation: dict[str, Any]) -> None:
+    parameters = operation.setdefault("parameters", [])
+    if all(p.get("name") != http_headers.IF_NONE_MATCH for p in parameters):
+        parameters.append(IF_NONE_MATCH_PARAMETER)
+    tagged = (http_headers.ETAG, http_headers.CACHE_CONTROL)
+    for name in tagged:
+        operation["responses"]["200"]["headers"][name] = {"$ref": f"#/components/headers/{name}"}
+    refs = {
+        name: {"$ref": f"#/components/headers/{name}"}
+        for name in (http_headers.REQUEST_ID, *tagged)
+    }
+    operation["responses"][NOT_MODIFIED] = {
+        "description": "Not modified: the `ETag` sent in `If-None-Match` is still current. "
+        "No body.",
+        "headers": refs,
+    }
 
 
 def _operations(document: Document) -> dict[str, dict[str, Any]]:

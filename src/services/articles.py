@@ -18,6 +18,7 @@ from src.services import article_queries, auth, counters, feeds, messages
 from src.services.article_queries import ArticleFilter
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.preconditions import Precondition
 from src.services.read_models import ArticlePage, ArticleView
 from src.services.roles import is_admin
 from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
@@ -327,11 +328,16 @@ async def create_article(session: AsyncSession, author: User, data: NewArticle) 
 
 
 async def update_article(
-    session: AsyncSession, slug: str, editor: User, changes: ArticleChanges
+    session: AsyncSession,
+    slug: str,
+    editor: User,
+    changes: ArticleChanges,
+    precondition: Precondition[ArticleView] | None = None,
 ) -> ArticleView:
     article = await find_article(session, slug, lock=True)
     if article.author_id != editor.id:
         raise Forbidden(messages.FORBIDDEN, field="article")
+    await _require(session, precondition, slug, editor)
     if changes.description is not None:
         article.description = changes.description
     if changes.body is not None:
@@ -347,6 +353,15 @@ async def update_article(
     return await get_article(SessionReads(session), article.slug, Viewer(editor.id))
 
 
+async def _require(
+    session: AsyncSession, precondition: Precondition[ArticleView] | None, slug: str, user: User
+) -> None:
+    """The client's If-Match, checked on the article as this user reads it now, under the row
+    lock the write took: no other write to it can come between the check and this one."""
+    if precondition is not None:
+        precondition.require(await get_article(SessionReads(session), slug, Viewer(user.id)))
+
+
 def slug_base_of(slug: str) -> str:
     """The title part of a stored slug (without a collision suffix)."""
     head, _, tail = slug.rpartition("-")
@@ -355,10 +370,16 @@ def slug_base_of(slug: str) -> str:
     return slug
 
 
-async def delete_article(session: AsyncSession, slug: str, user: User) -> None:
+async def delete_article(
+    session: AsyncSession,
+    slug: str,
+    user: User,
+    precondition: Precondition[ArticleView] | None = None,
+) -> None:
     article = await find_article(session, slug, for_delete=True)
     if article.author_id != user.id and not is_admin(user):  # admins moderate
         raise Forbidden(messages.FORBIDDEN, field="article")
+    await _require(session, precondition, slug, user)
     # The row lock keeps favorites and tags of this article still until commit, so the counts
     # below are exactly what the cascade removes. Locks: users, then tags, the total, the feeds.
     fans = await session.scalars(select(Favorite.user_id).where(Favorite.article_id == article.id))

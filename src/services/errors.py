@@ -46,6 +46,11 @@ class Conflict(DomainError):
     that could not be allocated)."""
 
 
+class PreconditionFailed(DomainError):
+    """The client's precondition (If-Match) no longer holds: the resource changed since it read
+    it."""
+
+
 class RateLimited(DomainError):
     """Too many requests of this kind in the current window; retry after `retry_after` s."""
 

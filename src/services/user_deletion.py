@@ -23,6 +23,7 @@ from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import admin, auth, counters, feeds, messages, users
 from src.services.errors import Forbidden, NotFound, Unauthorized
+from src.services.preconditions import Precondition, require
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Proof:
 
     password_hash: str
     session_id: str
+    precondition: Precondition[User] | None = None  # the client's If-Match
 
 
 async def delete_account(
@@ -41,9 +43,11 @@ async def delete_account(
     user: User,
     session_id: str,
     current_password: str | None,
+    precondition: Precondition[User] | None = None,
 ) -> None:
     """The caller deletes their own account, after the proof a new email or password needs
     (users.prove_password). No connection is held while the password is checked."""
+    require(precondition, user)  # stale already: refused before any password work
     await users.prove_password(
         open_reads,
         settings,
@@ -53,7 +57,8 @@ async def delete_account(
         required=messages.CURRENT_PASSWORD_REQUIRED_TO_DELETE,
     )
     async with open_session() as session:
-        await delete_user(session, user.id, proof=Proof(user.password_hash, session_id))
+        proof = Proof(user.password_hash, session_id, precondition)
+        await delete_user(session, user.id, proof=proof)
 
 
 async def delete_by_username(session: AsyncSession, username: str) -> None:
@@ -73,6 +78,7 @@ async def _check_proof(session: AsyncSession, user: User, proof: Proof) -> None:
         raise Unauthorized(messages.TOKEN_INVALID, field="token")
     if user.password_hash != proof.password_hash:
         raise Forbidden(messages.CURRENT_PASSWORD_INVALID, field="currentPassword")
+    require(proof.precondition, user)  # on the row locked for the deletion
 
 
 async def delete_user(session: AsyncSession, user_id: int, *, proof: Proof | None = None) -> None:

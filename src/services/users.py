@@ -24,6 +24,7 @@ from src.models.user import EMAIL_MAX_LENGTH
 from src.services import account_email, auth, messages, sessions
 from src.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from src.services.mail import notices
+from src.services.preconditions import Precondition, require
 from src.services.read_models import AuthenticatedUser
 from src.services.sessions import IssuedTokens
 from src.services.sql import AnySelect, rows_matched
@@ -263,6 +264,7 @@ async def update(
     token: str,
     *,
     session_id: str,
+    precondition: Precondition[User] | None = None,
 ) -> AuthenticatedUser:
     """Apply the changes. A new email or password needs a recent proof of the password
     (prove_password); a new password ends every other session of the user.
@@ -270,6 +272,7 @@ async def update(
     `user` was loaded when the token was checked, on a connection since returned: none is held
     while a password is checked or hashed. The write then holds only if the account still has
     the password that was proven and the session is still live."""
+    require(precondition, user)  # stale already: refused before any password work
     new_email = normalize_email(changes.email) if changes.email is not None else None
     new_username = changes.username
     if new_email == user.email:
@@ -305,6 +308,7 @@ async def update(
             auth.session_is_live(User.id, session_id, now),
         ]
     async with open_session() as session:
+        await require_current(session, precondition, user.id)
         await _ensure_unique(
             session, email=new_email, username=new_username, except_id=user.id, refusal=Invalid
         )
@@ -378,6 +382,23 @@ async def prove_password(
     if verified_at is None or utc_now() - verified_at > window:
         raise Forbidden(required, field="currentPassword")
     return False
+
+
+async def require_current(
+    session: AsyncSession, precondition: Precondition[User] | None, user_id: int
+) -> None:
+    """The client's If-Match, checked on the account's row locked for this write: no other
+    change to it can come between the check and the write."""
+    if precondition is None:
+        return
+    locked = await session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is not None:  # gone: the write itself refuses the token
+        precondition.require(locked)
 
 
 async def _why_not_written(

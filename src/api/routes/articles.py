@@ -15,9 +15,10 @@ from src.api.deps import (
     log_viewer,
 )
 from src.api.error_docs import error_responses
+from src.api.etags import IfMatchHeader, if_match
 from src.api.http_headers import LOCATION, location
 from src.api.query_params import IntParam, QueryParams, QueryValues, TextParam
-from src.api.render import article_list_response, article_response
+from src.api.render import article_bytes, article_list_response, article_response
 from src.api.schemas.articles import (
     ArticleListResponse,
     ArticleResponse,
@@ -129,12 +130,17 @@ async def get_article(slug: str, reads: ReadsDep, viewer: OptionalViewer) -> Res
     operation_id="UpdateArticle",
     response_model=ArticleResponse,
     summary="Update an article",
-    responses=error_responses(401, 403, 404, 409, 413, 422, about="article"),
+    responses=error_responses(401, 403, 404, 409, 412, 413, 422, about="article"),
 )
 async def update_article(
-    slug: str, payload: ArticleUpdateRequest, session: SessionDep, user: CurrentUser
+    slug: str,
+    payload: ArticleUpdateRequest,
+    session: SessionDep,
+    user: CurrentUser,
+    if_match_header: IfMatchHeader = None,
 ) -> Response:
-    """The author changes title, description, body or tags; a new title gives a new slug."""
+    """The author changes title, description, body or tags; a new title gives a new slug.
+    With `If-Match`, only if the article is still as the author last read it (412 if not)."""
     update = payload.article
     changes = ArticleChanges(
         title=update.title,
@@ -142,7 +148,10 @@ async def update_article(
         body=update.body,
         tag_list=update.tag_list,
     )
-    return article_response(await articles.update_article(session, slug, user, changes))
+    precondition = if_match(if_match_header, article_bytes, "article")
+    return article_response(
+        await articles.update_article(session, slug, user, changes, precondition)
+    )
 
 
 @router.delete(
@@ -151,8 +160,12 @@ async def update_article(
     summary="Delete an article",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(401, 403, 404, about="article"),
+    responses=error_responses(401, 403, 404, 412, about="article"),
 )
-async def delete_article(slug: str, session: SessionDep, user: CurrentUser) -> None:
-    """The author deletes the article, with its comments and favorites."""
-    await articles.delete_article(session, slug, user)
+async def delete_article(
+    slug: str, session: SessionDep, user: CurrentUser, if_match_header: IfMatchHeader = None
+) -> None:
+    """The author deletes the article, with its comments and favorites. With `If-Match`, only
+    if the article is still as they last read it (412 if not)."""
+    precondition = if_match(if_match_header, article_bytes, "article")
+    await articles.delete_article(session, slug, user, precondition)

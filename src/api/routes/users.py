@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request, Response, status
 
 from src.api import ratelimits
@@ -16,7 +17,9 @@ from src.api.deps import (
     UnheldUser,
 )
 from src.api.error_docs import error_responses
+from src.api.etags import IfMatchHeader, if_match
 from src.api.http_headers import LOCATION, location
+from src.api.render import JSON
 from src.api.routes import profiles
 from src.api.schemas.account import (
     NO_PROOF_SENT,
@@ -36,8 +39,10 @@ from src.api.schemas.users import (
     UserResponse,
     UserUpdateRequest,
 )
+from src.models import User
 from src.services import messages, sessions, user_deletion, user_export, users
 from src.services.errors import Conflict, Forbidden, Unauthorized
+from src.services.preconditions import Precondition
 from src.services.read_models import AuthenticatedUser
 from src.services.users import UserChanges
 
@@ -148,15 +153,25 @@ async def logout(_caller: CurrentUser, session_id: CurrentSessionId, session: Se
     await sessions.end(session, session_id)
 
 
+def _user_bytes(user: AuthenticatedUser) -> bytes:
+    """`GET /api/user`'s body, which its ETag hashes and an If-Match is checked against."""
+    return orjson.dumps(_user_response(user).model_dump(mode="json", by_alias=True))
+
+
+def _user_precondition(header: str | None, token: str) -> Precondition[User] | None:
+    return if_match(header, lambda current: _user_bytes(users.current(current, token)), "user")
+
+
 @router.get(
     "/user",
     operation_id="GetCurrentUser",
     summary="Get current user",
+    response_model=UserResponse,
     responses=error_responses(401),
 )
-async def get_current_user(user: CurrentUser, token: CurrentToken) -> UserResponse:
+async def get_current_user(user: CurrentUser, token: CurrentToken) -> Response:
     """The user the token belongs to."""
-    return _user_response(users.current(user, token))
+    return Response(_user_bytes(users.current(user, token)), media_type=JSON)
 
 
 @router.put(
@@ -164,7 +179,12 @@ async def get_current_user(user: CurrentUser, token: CurrentToken) -> UserRespon
     operation_id="UpdateCurrentUser",
     summary="Update current user",
     responses=error_responses(
-        401, Forbidden(messages.CURRENT_PASSWORD_REQUIRED, field="currentPassword"), 413, 422
+        401,
+        Forbidden(messages.CURRENT_PASSWORD_REQUIRED, field="currentPassword"),
+        412,
+        413,
+        422,
+        about="user",
     ),
 )
 async def update_current_user(
@@ -176,11 +196,13 @@ async def update_current_user(
     open_session: OpenSessionDep,
     open_reads: OpenReadsDep,
     settings: SettingsDep,
+    if_match_header: IfMatchHeader = None,
 ) -> UserResponse:
     """Change email, username, password, bio or image; fields not sent stay as they are.
     A new email or password needs `currentPassword` too (403 without it, or when wrong),
     unless this session logged in or registered within `REAUTH_WINDOW_SECONDS`. A new
-    password ends every other session of the user (this one stays)."""
+    password ends every other session of the user (this one stays). With `If-Match`, only if
+    the user is still as `GET /api/user` last showed it (412 if not)."""
     update = payload.user
     if update.current_password is not None:  # a password guess: limited as a login is
         await ratelimits.limit_login(request, user.email)
@@ -195,7 +217,14 @@ async def update_current_user(
     )
     return _user_response(
         await users.update(
-            open_session, open_reads, settings, user, changes, token, session_id=session_id
+            open_session,
+            open_reads,
+            settings,
+            user,
+            changes,
+            token,
+            session_id=session_id,
+            precondition=_user_precondition(if_match_header, token),
         )
     )
 
@@ -210,28 +239,39 @@ async def update_current_user(
         401,
         Forbidden(messages.CURRENT_PASSWORD_REQUIRED_TO_DELETE, field="currentPassword"),
         Conflict(messages.LAST_ACTIVE_ADMIN_DELETED, field="user"),
+        412,
         413,
         422,
+        about="user",
     ),
 )
 async def delete_current_user(
     request: Request,
     user: UnheldUser,
+    token: CurrentToken,
     session_id: CurrentSessionId,
     open_session: OpenSessionDep,
     open_reads: OpenReadsDep,
     settings: SettingsDep,
+    if_match_header: IfMatchHeader = None,
     payload: AccountDeletionRequest = NO_PROOF_SENT,
 ) -> None:
     """Delete the account for good: its articles, comments, favorites, follows and sessions
     go with it, and every token it holds stops working at once. Needs `currentPassword`
     (403 without it, or when wrong) unless this session logged in or registered within
-    `REAUTH_WINDOW_SECONDS`. The last active administrator cannot delete themselves (409)."""
+    `REAUTH_WINDOW_SECONDS`. The last active administrator cannot delete themselves (409).
+    With `If-Match`, only if the user is still as `GET /api/user` last showed it (412)."""
     current_password = payload.user.current_password
     if current_password is not None:  # a password guess: limited as a login is
         await ratelimits.limit_login(request, user.email)
     await user_deletion.delete_account(
-        open_session, open_reads, settings, user, session_id, current_password
+        open_session,
+        open_reads,
+        settings,
+        user,
+        session_id,
+        current_password,
+        _user_precondition(if_match_header, token),
     )
 
 

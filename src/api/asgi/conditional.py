@@ -1,0 +1,141 @@
+"""Conditional GETs: every 200 of an API `GET` gets an `ETag`, and `If-None-Match` naming it a 304.
+
+Two layers (src/main.py): `ConditionalGetMiddleware` inside compression tags the identity body
+and answers the 304 (which compression then leaves alone: no body, nothing to encode), and
+`CodedETagMiddleware` outside it appends the coding to the tag of a body it compressed, so a
+strong tag names one representation (RFC 9110, 8.8.3; docs/performance.md, "Conditional
+requests"). Both read paths (the hot reads and FastAPI) are inside them and answer alike.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from src.api.etags import coded, entity_tag, parse_entity_tags
+from src.core.config import Settings
+
+API_PREFIX = "/api/"
+_ETAG = b"etag"
+_CACHE_CONTROL = b"cache-control"
+_VARY = b"vary"
+_CONTENT_ENCODING = b"content-encoding"
+_PRIVATE = b"private, no-cache"  # a signed-in answer: the caller's cache only, revalidated
+_VARY_SMALL = b"Authorization"
+_VARY_COMPRESSIBLE = b"Authorization, Accept-Encoding"
+
+
+def anonymous_cache_control(settings: Settings) -> bytes:
+    """An anonymous answer: revalidated each time, or public for the operator's lifetime."""
+    seconds = settings.anonymous_cache_max_age_seconds
+    return f"public, max-age={seconds}".encode() if seconds else b"no-cache"
+
+
+def _request_headers(scope: Scope) -> tuple[str | None, bool]:
+    """(If-None-Match, whether a token was sent)."""
+    if_none_match: list[str] = []
+    signed_in = False
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match.append(value.decode("latin-1"))
+        elif name == b"authorization" and value:
+            signed_in = True
+    return (", ".join(if_none_match) if if_none_match else None), signed_in
+
+
+class ConditionalGetMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.anonymous = anonymous_cache_control(settings)
+        self.compressible = settings.compression_min_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(API_PREFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        if_none_match, signed_in = _request_headers(scope)
+        held: Message | None = None
+        passing = False
+
+        async def conditional_send(message: Message) -> None:
+            nonlocal held, passing
+            if passing:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                if message["status"] == 200:
+                    held = message
+                else:
+                    passing = True
+                    await send(message)
+            elif held is None or message.get("more_body", False):  # streamed: left alone
+                passing = True
+                if held is not None:
+                    await send(held)
+                await send(message)
+            else:
+                await self._answer(held, message, if_none_match, signed_in, send)
+
+        await self.app(scope, receive, conditional_send)
+
+    async def _answer(
+        self,
+        start: Message,
+        body_message: Message,
+        if_none_match: str | None,
+        signed_in: bool,
+        send: Send,
+    ) -> None:
+        headers: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
+        names = {name for name, _ in headers}
+        if _ETAG in names:  # the route chose its own
+            await send(start)
+            await send(body_message)
+            return
+        body: bytes = body_message.get("body", b"")
+        tag = entity_tag(body)
+        kept = [(_ETAG, tag.encode())]
+        if _CACHE_CONTROL not in names:
+            kept.append((_CACHE_CONTROL, _PRIVATE if signed_in else self.anonymous))
+        if if_none_match is not None and parse_entity_tags(if_none_match).weakly_match(tag):
+            # What the 200 would have said about caching, and no body (RFC 9110, 15.4.5).
+            vary = _VARY_COMPRESSIBLE if len(body) >= self.compressible else _VARY_SMALL
+            kept.append((_VARY, vary))
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        kept.append((_VARY, _VARY_SMALL))  # compression adds Accept-Encoding to what it may code
+        start["headers"] = headers + kept
+        await send(start)
+        await send(body_message)
+
+
+class CodedETagMiddleware:
+    """Outside compression: a compressed body's tag names its coding (`"h"` -> `"h-gzip"`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+
+        async def coded_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                _code_tag(message)
+            await send(message)
+
+        await self.app(scope, receive, coded_send)
+
+
+def _code_tag(message: Message) -> None:
+    headers: list[tuple[bytes, bytes]] = message["headers"]
+    coding = next((value for name, value in headers if name == _CONTENT_ENCODING), None)
+    if coding is None:
+        return
+    for index, (name, value) in enumerate(headers):
+        if name == _ETAG and value.startswith(b'"'):
+            headers[index] = (name, coded(value, coding))
