@@ -56,9 +56,6 @@ class Settings(BaseSettings):
     # Anonymous API reads: how long shared caches may keep them (public, max-age); 0 means
     # every use revalidates (no-cache). Signed-in reads are always private, no-cache.
     anonymous_cache_max_age_seconds: int = Field(default=0, ge=0, le=86_400)
-    # Anonymous API reads: how long shared caches may keep them (public, max-age); 0 means
-    # every use revalidates (no-cache). Signed-in reads are always private, no-cache.
-    anonymous_cache_max_age_seconds: int = Field(default=0, ge=0, le=86_400)
     db_echo: bool = False
 
     # --- Accounts and security: passwords, sessions, abuse limits, headers ---
