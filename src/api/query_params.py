@@ -23,6 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from src.services import cursors
+
 MAX_TEXT_LENGTH = 255
 PLAIN_DIGITS = re.compile(r"-?[0-9]+")  # a sign so that -5 is "too small", not "not a number"
 
@@ -32,16 +34,23 @@ QueryValues = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class IntParam:
-    """An integer within [ge, le], written as plain digits."""
+    """An integer within [ge, le], written as plain digits; `default` None: absent means no
+    bound at all (comments' `limit`). `past_le`: the message for a number above `le`, when
+    it should say more than the bound."""
 
     name: str
     description: str
-    default: int
+    default: int | None
     ge: int
     le: int
+    past_le: str | None = None
 
     def of(self, values: QueryValues) -> int:
         number: int = values[self.name]
+        return number
+
+    def given(self, values: QueryValues) -> int | None:
+        number: int | None = values[self.name]
         return number
 
 
@@ -58,7 +67,20 @@ class TextParam:
         return text
 
 
-Param = IntParam | TextParam
+@dataclass(frozen=True, slots=True)
+class CursorParam:
+    """An opaque cursor (src/services/cursors.py), bounded in length before anything decodes it."""
+
+    name: str
+    description: str
+    max_length: int
+
+    def of(self, values: QueryValues) -> str | None:
+        text: str | None = values[self.name]
+        return text
+
+
+Param = IntParam | TextParam | CursorParam
 
 
 class NotPlain(Exception):
@@ -70,6 +92,11 @@ def _digits_within(param: IntParam) -> BeforeValidator:
     before int() or Pydantic reads it (its cost and Pydantic's message grow with the input)."""
     width = len(str(max(abs(param.ge), abs(param.le))))
 
+    def too_large() -> PydanticCustomError:
+        if param.past_le is not None:  # the errors' envelope shows a custom type's message
+            return PydanticCustomError("past_maximum", param.past_le)
+        return PydanticCustomError("less_than_equal", "too large", {"le": param.le})
+
     def check(value: object) -> object:
         if not isinstance(value, str):
             return value
@@ -80,8 +107,11 @@ def _digits_within(param: IntParam) -> BeforeValidator:
         if len(digits) > width:
             if negative:
                 raise PydanticCustomError("greater_than_equal", "too small", {"ge": param.ge})
-            raise PydanticCustomError("less_than_equal", "too large", {"le": param.le})
-        return -int(digits) if negative else int(digits)
+            raise too_large()
+        number = -int(digits) if negative else int(digits)
+        if number > param.le and param.past_le is not None:
+            raise too_large()
+        return number
 
     return BeforeValidator(check)
 
@@ -90,6 +120,8 @@ def _annotation(param: Param) -> Any:
     """The parameter's FastAPI annotation: its type, bounds and documentation."""
     if isinstance(param, IntParam):
         query = Query(ge=param.ge, le=param.le, description=param.description)
+        if param.default is None:
+            return Annotated[int | None, query, _digits_within(param)]
         return Annotated[int, query, _digits_within(param)]
     query = Query(max_length=param.max_length, description=param.description)
     return Annotated[str | None, query]
@@ -205,3 +237,12 @@ def _refuse_repeated(request: Request, names: frozenset[str]) -> None:
 
 # The parameters of a route that declares none.
 NO_PARAMS = QueryParams()
+
+# Where a page starts in a newest-first list (the article lists, the feed, comments): the
+# previous page's `nextCursor`, declared once for every list that takes it.
+CURSOR = CursorParam(
+    "cursor",
+    "Where the page starts: the previous page's `nextCursor` (opaque, valid only for the same "
+    "list and filters). Not together with `offset`.",
+    max_length=cursors.MAX_LENGTH,
+)

@@ -10,7 +10,10 @@ from src.models.base import Base, UTCDateTime, utc_now
 
 class Comment(Base):
     __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_article_id_created_at", "article_id", "created_at"),)
+    __table_args__ = (
+        # A page of an article's comments, newest first, is one range of it (migration 0018).
+        Index("ix_comments_article_id_created_at_id", "article_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     body: Mapped[str] = mapped_column(Text)

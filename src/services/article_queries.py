@@ -24,15 +24,28 @@ from sqlalchemy import (
     func,
     select,
     true,
+    tuple_,
+    union_all,
 )
 from sqlalchemy.orm import aliased
 
-from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Tag, User
+from src.models import (
+    Article,
+    ArticleTag,
+    Favorite,
+    FeedCount,
+    FeedEntry,
+    FeedPull,
+    Tag,
+    User,
+)
+from src.models.base import UTCDateTime
 from src.services import counters
 
 # A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
 # a signed-in read is one round trip like an anonymous one (auth.Viewer).
 from src.services.auth import VIEWER, viewer_live
+from src.services.cursors import Keyset
 from src.services.sql import AnySelect, has_favorited, is_following, key_probe
 
 SLUG = bindparam("slug", type_=String)
@@ -41,6 +54,21 @@ SLUG = bindparam("slug", type_=String)
 # generic plan for an unknown limit (docs/performance.md, "The request path").
 LIMIT = bindparam("limit", type_=Integer, literal_execute=True)
 OFFSET = bindparam("offset", type_=Integer, literal_execute=True)
+# A cursor's position (src/services/cursors.py): the page starts after this (created_at, id).
+AFTER_AT = bindparam("after_at", type_=UTCDateTime())
+AFTER_ID = bindparam("after_id", type_=Integer)
+
+
+def past_cursor(created_at: Any, row_id: Any) -> Any:
+    """The rows after a cursor in newest-first order: a row-value comparison, which both
+    databases read as one range of an index ending in (created_at, id), however deep the page
+    (docs/performance.md, "Cursor pages"). Every keyset read (lists, feed, comments) uses it."""
+    return tuple_(created_at, row_id) < tuple_(AFTER_AT, AFTER_ID)
+
+
+def cursor_params(after: Keyset | None) -> dict[str, Any]:
+    """The bind values of `past_cursor` (none for a first page)."""
+    return {} if after is None else {"after_at": after.created_at, "after_id": after.id}
 
 
 def _article_columns(with_viewer: bool, checked: bool = False, followed: bool = False) -> AnySelect:
@@ -226,20 +254,23 @@ class ArticleFilter:
         """The bind values by parameter name."""
         return dict(zip(self.shape, self.values, strict=True))
 
-    def statements(self, with_viewer: bool, checked: bool = False) -> tuple[AnySelect, AnySelect]:
-        """(page, count) for this shape; see _page."""
-        return article_page(with_viewer, self.shape, checked)
+    def statements(
+        self, with_viewer: bool, checked: bool = False, after: bool = False
+    ) -> tuple[AnySelect, AnySelect]:
+        """(page, count) for this shape; see _page. `after`: the page starts past a cursor."""
+        return article_page(with_viewer, self.shape, checked, after)
 
 
 def _lone(shape: tuple[str, ...]) -> Filter | None:
     return _BY_NAME[shape[0]] if len(shape) == 1 else None
 
 
-def _matches(shape: tuple[str, ...]) -> AnySelect:
+def _matches(shape: tuple[str, ...], after: bool = False) -> AnySelect:
     """The shape's matches as (article_id, created_at), newest first: the range of its
     narrowest filter with an index in page order (all the articles' without one), each entry
     probed by key for the other filters. Its cost is bounded by that range, however large the
-    other filters' ranges are (docs/performance.md, "Combined filters")."""
+    other filters' ranges are (docs/performance.md, "Combined filters"). `after`: only the
+    part of that range past a cursor."""
     declared = [_BY_NAME[name] for name in shape]
     driver = next((each for each in declared if each.ordered is not None), None)
     if driver is None or driver.ordered is None:
@@ -247,6 +278,8 @@ def _matches(shape: tuple[str, ...]) -> AnySelect:
     else:
         walked = driver.ordered(driver.bind())
     probes = [each.keeps(each.bind(), walked.article_id) for each in declared if each is not driver]
+    if after:
+        probes.append(past_cursor(walked.created_at, walked.article_id))
     return walked.entries(*probes)
 
 
@@ -263,11 +296,11 @@ def _count(shape: tuple[str, ...]) -> AnySelect:
     return matches.with_only_columns(func.count(), maintain_column_froms=True)
 
 
-def _page_entries(shape: tuple[str, ...]) -> AnySelect:
+def _page_entries(shape: tuple[str, ...], after: bool) -> AnySelect:
     """The entries of one page, through an index that is already in page order (the narrowest
     filter's, else the articles' (created_at, id) index; docs/performance.md, "Pages in index
-    order")."""
-    return _matches(shape).limit(LIMIT).offset(OFFSET)
+    order"), from a cursor on when `after`."""
+    return _matches(shape, after).limit(LIMIT).offset(OFFSET)
 
 
 def _page(
@@ -299,20 +332,57 @@ def _total_alone(total: Any, checked: bool) -> AnySelect:
 
 @cache
 def article_page(
-    with_viewer: bool, shape: tuple[str, ...], checked: bool = False
+    with_viewer: bool, shape: tuple[str, ...], checked: bool = False, after: bool = False
 ) -> tuple[AnySelect, AnySelect]:
-    """(page, count) for the filters named in `shape`; see _page."""
+    """(page, count) for the filters named in `shape`; see _page. The count is always all the
+    matches', cursor or not."""
     total = _count(shape).scalar_subquery().label("total")
-    return _page(with_viewer, checked, _page_entries(shape), total)
+    return _page(with_viewer, checked, _page_entries(shape, after), total)
+
+
+def _pulled_entries(dialect: str, after: bool) -> AnySelect:
+    """The newest LIMIT + OFFSET articles (past the cursor when `after`) of each author the
+    viewer pulls (src/services/feeds.py, "Pulled authors"): on PostgreSQL one backward range
+    of that author's index each (LATERAL); SQLite has no LATERAL and sorts them."""
+    newest = _newest_entries(Article.id, Article.created_at)
+    if after:
+        newest = newest.where(past_cursor(Article.created_at, Article.id))
+    if dialect != "postgresql":
+        pulled = newest.join(FeedPull, FeedPull.author_id == Article.author_id)
+        return pulled.where(FeedPull.follower_id == VIEWER).limit(LIMIT + OFFSET)
+    each = newest.where(Article.author_id == FeedPull.author_id).limit(LIMIT + OFFSET).lateral()
+    return (
+        select(each.c.article_id, each.c.created_at)
+        .select_from(FeedPull)
+        .join(each, true())
+        .where(FeedPull.follower_id == VIEWER)
+    )
 
 
 @cache
-def feed_page(checked: bool = False) -> tuple[AnySelect, AnySelect]:
-    """(page, count) of the feed, fanned out on write (src/services/feeds.py): the page is the
-    first entries of the viewer's `feed_entries` (its primary key is the page order), the total
-    its `feed_counts` row."""
+def feed_page(
+    checked: bool = False, after: bool = False, dialect: str = "sqlite"
+) -> tuple[AnySelect, AnySelect]:
+    """(page, count) of the feed, fanned out on write (src/services/feeds.py): the first
+    entries of the viewer's `feed_entries` (its primary key is the page order; past a cursor
+    when `after`) merged with the newest articles of the authors it pulls (none for most
+    readers: one empty probe); the total its `feed_counts` row plus those authors' counts."""
     own = _newest_entries(FeedEntry.article_id, FeedEntry.article_created_at)
-    entries = own.where(FeedEntry.follower_id == VIEWER).limit(LIMIT).offset(OFFSET)
+    own = own.where(FeedEntry.follower_id == VIEWER)
+    if after:
+        own = own.where(past_cursor(FeedEntry.article_created_at, FeedEntry.article_id))
+    # Each side its own subquery: SQLite takes no ORDER BY or LIMIT on a UNION's members.
+    sides = [own.limit(LIMIT + OFFSET).subquery(), _pulled_entries(dialect, after).subquery()]
+    merged = union_all(*(select(side.c.article_id, side.c.created_at) for side in sides))
+    both = merged.subquery("both")
+    entries = _newest_entries(both.c.article_id, both.c.created_at).limit(LIMIT).offset(OFFSET)
     count = select(FeedCount.articles_count).where(FeedCount.user_id == VIEWER)
-    total = func.coalesce(count.scalar_subquery(), 0).label("total")
+    pulls = (
+        select(func.sum(User.articles_count))
+        .join(FeedPull, FeedPull.author_id == User.id)
+        .where(FeedPull.follower_id == VIEWER)
+    )
+    total = (
+        func.coalesce(count.scalar_subquery(), 0) + func.coalesce(pulls.scalar_subquery(), 0)
+    ).label("total")
     return _page(True, checked, entries, total, followed=True)

@@ -17,6 +17,7 @@ from src.services import article_queries
 from src.services.slugs import RESERVED_SLUGS
 from tests.api.article_helpers import (
     ARTICLE_KEYS,
+    DEEPEST_OFFSET_MESSAGE,
     LIST_ITEM_KEYS,
     PROFILE_KEYS,
     TIMESTAMP,
@@ -961,7 +962,7 @@ async def test_offset_goes_as_deep_as_ten_thousand_and_a_page_past_it_is_a_422(
             assert deepest.status_code == 200, deepest.text
             assert deepest.json() == {"articles": [], "articlesCount": 1}
             past = await door.get("/api/articles", params={"offset": 10_001, "tag": "x"})
-            assert_error(past, 422, "offset", "must be less than or equal to 10000")
+            assert_error(past, 422, "offset", DEEPEST_OFFSET_MESSAGE)
 
 
 @pytest.mark.parametrize("param", ["tag", "author", "favorited"])

@@ -12,7 +12,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, NotBlank, Timestamp, sent_as, sent_at_most
+from src.api.schemas.base import (
+    CamelModel,
+    NextCursor,
+    NotBlank,
+    Timestamp,
+    sent_as,
+    sent_at_most,
+)
 from src.api.schemas.profiles import ProfileOut
 from src.models.article import TAG_MAX_LENGTH
 from src.services import messages
@@ -154,3 +161,4 @@ class ArticleListResponse(CamelModel):
 
     articles: list[ArticleListItemOut]
     articles_count: int = Field(description="How many articles match, across all pages.")
+    next_cursor: NextCursor = None

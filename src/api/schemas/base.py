@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
@@ -20,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from src.services import messages
+from src.services import cursors, messages
 
 
 @lru_cache(maxsize=8192)
@@ -38,6 +39,17 @@ Timestamp = Annotated[
     WithJsonSchema(
         {"type": "string", "format": "date-time", "example": "2016-02-18T03:22:56.637Z"}
     ),
+]
+
+
+# A list's next page (src/api/paging.py): in the body only when another page follows.
+NextCursor = Annotated[
+    str | None,
+    Field(
+        exclude_if=lambda value: value is None,
+        description="Pass as `cursor` for the next page; absent on the last page.",
+    ),
+    WithJsonSchema({"type": "string", "maxLength": cursors.MAX_LENGTH}),
 ]
 
 

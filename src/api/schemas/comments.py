@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from src.api.schemas import examples as ex
-from src.api.schemas.base import CamelModel, NotBlank, Timestamp
+from src.api.schemas.base import CamelModel, NextCursor, NotBlank, Timestamp
 from src.api.schemas.profiles import ProfileOut
 
 COMMENT_MAX_LENGTH = 10_000
@@ -41,3 +41,4 @@ class CommentListResponse(CamelModel):
     model_config = ex.examples({"comments": [ex.COMMENT]})
 
     comments: list[CommentOut]
+    next_cursor: NextCursor = None
