@@ -42,6 +42,8 @@ class Scenario:
     users: bool = False
     # Sent by wrk only (the answer check before the run sends none): If-None-Match for 304s.
     headers: dict[str, str] | None = None
+    # Sent by wrk only (the answer check before the run sends none): If-None-Match for 304s.
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -328,6 +330,12 @@ def scenarios(f: Fixtures) -> list[Scenario]:
                 if s == 200 and b["article"]["slug"] == f.slug and b["article"]["body"]
                 else f"status {s}"
             ),
+        ),
+        # Conditional GETs (src/api/asgi/conditional.py): `*` matches whatever tag the page has,
+        # so each request pays the same as one naming the current tag and is answered 304.
+        Scenario("list 304", "GET", "/api/articles", headers={"If-None-Match": "*"}),
+        Scenario(
+            "single article 304", "GET", f"/api/articles/{f.slug}", headers={"If-None-Match": "*"}
         ),
         # Conditional GETs (src/api/asgi/conditional.py): `*` matches whatever tag the page has,
         # so each request pays the same as one naming the current tag and is answered 304.

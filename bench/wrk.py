@@ -23,6 +23,7 @@ def lua_script(scenario: Scenario, token: str | None, tokens: tuple[str, ...] = 
     headers = {"Content-Type": "application/json"}
     if scenario.auth and token:
         headers["Authorization"] = f"Token {token}"
+    headers.update(scenario.headers or {})
     lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append(f'wrk.method = "{scenario.method}"')
     if scenario.body:
