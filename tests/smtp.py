@@ -46,7 +46,7 @@ class _Collector:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         parsed = message_from_bytes(content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -54,7 +54,7 @@ class _Collector:
         return "250 OK"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -64,7 +64,7 @@ def _free_port() -> int:
 @contextmanager
 def smtp_server() -> Iterator[Mailbox]:
     """An SMTP server on a free loopback port for the duration of the block."""
-    box = Mailbox("127.0.0.1", _free_port())
+    box = Mailbox("127.0.0.1", free_port())
     controller = Controller(_Collector(box), hostname=box.host, port=box.port)
     controller.start()
     try:

@@ -111,16 +111,16 @@ async def verify_email(open_session: OpenSession, token: str) -> None:
             )
             await session.commit()
             return
-        await session.execute(
-            update(User)
-            .where(User.id == user.id, User.email == user.email)
-            .values(email=redeemed.email, email_verified_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        await notices.email_changed(
-            session, old_email=user.email, new_email=redeemed.email, username=user.username
-        )
         try:
+            await session.execute(
+                update(User)
+                .where(User.id == user.id, User.email == user.email)
+                .values(email=redeemed.email, email_verified_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            await notices.email_changed(
+                session, old_email=user.email, new_email=redeemed.email, username=user.username
+            )
             await session.commit()
         except IntegrityError:  # another account took the address since the link was sent
             await session.rollback()
