@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from functools import partial
 from typing import Annotated
@@ -18,7 +18,7 @@ from src.core.db import ConnectionGate, OpenSession
 from src.core.logging import set_user_id
 from src.core.reads import OpenReads, ReadPool, Reads, SessionReads
 from src.models import User
-from src.services import auth, messages, roles
+from src.services import auth, credentials, messages, roles, scopes
 from src.services.auth import Viewer
 from src.services.errors import Forbidden, Unauthorized
 
@@ -35,7 +35,8 @@ authorization_header = APIKeyHeader(
     name="Authorization",
     scheme_name="Token",
     description="Send `Token <jwt>` (as the RealWorld spec says) or `Bearer <jwt>`. "
-    "Get the JWT from `POST /api/users/login` or `POST /api/users`.",
+    "Get the JWT from `POST /api/users/login` or `POST /api/users`. "
+    "An API key (`Bearer cdt_...`, scheme `ApiKey`) goes in the same header.",
     auto_error=False,
 )
 
@@ -58,7 +59,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def _open_write_session(state: State) -> AsyncIterator[AsyncSession]:
+async def open_write_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A write session behind the connection gate (also src/api/asgi/idempotency.py's)."""
     gate: ConnectionGate | None = state.db_gate
     async with gate.slot() if gate else nullcontext(), state.sessionmaker() as session:
         yield session
@@ -66,7 +68,7 @@ async def _open_write_session(state: State) -> AsyncIterator[AsyncSession]:
 
 async def get_open_session(request: Request) -> OpenSession:
     """A write session that takes its pooled connection only when the service opens it."""
-    return partial(_open_write_session, request.app.state)
+    return partial(open_write_session, request.app.state)
 
 
 def open_reads(state: State) -> AbstractAsyncContextManager[Reads]:
@@ -123,8 +125,15 @@ async def required_token(token: Annotated[str | None, Depends(optional_token)]) 
     return token
 
 
+async def account_token(token: Annotated[str, Depends(required_token)]) -> str:
+    """The caller's access token, for routes that take no API key (account changes, sessions,
+    key management): a key is 403 there, whatever its scopes."""
+    credentials.refuse_key(token)
+    return token
+
+
 async def current_user(
-    token: Annotated[str, Depends(required_token)],
+    token: Annotated[str, Depends(account_token)],
     session: SessionDep,
     settings: SettingsDep,
 ) -> User:
@@ -134,7 +143,7 @@ async def current_user(
 
 
 async def current_user_unheld(
-    token: Annotated[str, Depends(required_token)],
+    token: Annotated[str, Depends(account_token)],
     open_session: OpenSessionDep,
     settings: SettingsDep,
 ) -> User:
@@ -147,14 +156,21 @@ async def current_user_unheld(
 
 
 async def limit_writes(request: Request) -> None:
-    """Count an authenticated write against its token's user before the request takes a
-    database connection: a slow rate limiter must not hold pooled connections.
+    """Count an authenticated write against its token's user, and every request made with an
+    API key against its key, before the request takes a database connection: a slow rate
+    limiter must not hold pooled connections.
     The API router's first dependency; a bad token is left to the route's own 401."""
-    if request.method in SAFE_METHODS:
+    header = request.headers.get("authorization")
+    if header is None:
         return
     try:
-        token = parse_authorization(request.headers.get("authorization"))
+        token = parse_authorization(header)
         if token is None:
+            return
+        if credentials.is_api_key(token):
+            await ratelimits.limit_api_key(request, credentials.key_id_of(token))
+            return
+        if request.method in SAFE_METHODS:
             return
         claims = auth.claims_of(token, request.app.state.settings)
     except Unauthorized:
@@ -163,7 +179,7 @@ async def limit_writes(request: Request) -> None:
 
 
 async def current_session_id(
-    token: Annotated[str, Depends(required_token)], settings: SettingsDep
+    token: Annotated[str, Depends(account_token)], settings: SettingsDep
 ) -> str:
     """The session (`sid`) the caller's access token belongs to."""
     return auth.claims_of(token, settings).session_id
@@ -175,19 +191,54 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+async def viewer_for(state: State, reads: Reads, token: str | None) -> Viewer | None:
+    """The caller of a read, for both doors (FastAPI's and src/api/asgi/hot_reads.py): an
+    access token's viewer, known by its signature and claims, whose session the read's own
+    statement checks (docs/performance.md, "One statement per page"); or an API key's owner,
+    the key read on these reads and needing the `read` scope (docs/api-keys.md)."""
+    return None if token is None else await _viewer(state, reads, token)
+
+
+async def _viewer(state: State, reads: Reads, token: str) -> Viewer:
+    open_session: OpenSession = partial(open_write_session, state)
+    return await credentials.viewer_of(reads, open_session, state.settings, token)
+
+
 async def optional_viewer(
-    token: Annotated[str | None, Depends(optional_token)], settings: SettingsDep
+    request: Request, token: Annotated[str | None, Depends(optional_token)], reads: ReadsDep
 ) -> Viewer | None:
-    """The caller of an article read, known by its token's signature and claims; the read's
-    own statement checks the session is live (docs/performance.md, "One statement per page")."""
-    return None if token is None else auth.viewer_of(token, settings)
+    """The caller of a read, if a credential was sent (viewer_for)."""
+    return await viewer_for(request.app.state, reads, token)
 
 
 async def required_viewer(
-    token: Annotated[str, Depends(required_token)], settings: SettingsDep
+    request: Request, token: Annotated[str, Depends(required_token)], reads: ReadsDep
 ) -> Viewer:
     """As optional_viewer, for reads that need a signed-in user (the feed)."""
-    return auth.viewer_of(token, settings)
+    return await _viewer(request.app.state, reads, token)
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[User]]:
+    """A dependency giving the caller of a route an API key may call if it holds `scope`
+    (an access token may call it whatever the scope). The scope is the route's declaration:
+    the OpenAPI document (src/api/openapi.py) and any other door read it as
+    `dependency.required_scope`."""
+
+    async def scoped_user(
+        request: Request,
+        token: Annotated[str, Depends(required_token)],
+        session: SessionDep,
+        settings: SettingsDep,
+    ) -> User:
+        # A GET's session never commits: a key's last use is then written in one of its own.
+        apart = partial(open_write_session, request.app.state)
+        touch_apart = apart if request.method in SAFE_METHODS else None
+        user = await credentials.user_of(session, settings, token, scope, touch_apart)
+        set_user_id(user.id)
+        return user
+
+    scoped_user.required_scope = scope  # type: ignore[attr-defined]
+    return scoped_user
 
 
 def log_viewer(viewer: Viewer | None) -> None:
@@ -196,7 +247,31 @@ def log_viewer(viewer: Viewer | None) -> None:
         set_user_id(viewer.user_id)
 
 
+def require_scope_viewer(scope: str) -> Callable[..., Awaitable[Viewer]]:
+    """As require_scope, for a write that needs only its caller's id (a Viewer: an access
+    token's session is left to the write's own statement, as for reads)."""
+
+    async def scoped_viewer(
+        token: Annotated[str, Depends(required_token)],
+        session: SessionDep,
+        settings: SettingsDep,
+    ) -> Viewer:
+        return await credentials.writer_of(session, settings, token, scope)
+
+    scoped_viewer.required_scope = scope  # type: ignore[attr-defined]
+    return scoped_viewer
+
+
 CurrentToken = Annotated[str, Depends(required_token)]
+# The caller of a route an API key may call with the named scope (src/services/scopes.py).
+Reader = Annotated[User, Depends(require_scope(scopes.READ))]
+ArticleWriter = Annotated[User, Depends(require_scope(scopes.ARTICLES_WRITE))]
+CommentWriter = Annotated[User, Depends(require_scope(scopes.COMMENTS_WRITE))]
+SocialWriter = Annotated[User, Depends(require_scope(scopes.SOCIAL_WRITE))]
+WebhookWriter = Annotated[User, Depends(require_scope(scopes.WEBHOOKS_WRITE))]
+ArticleWriterViewer = Annotated[Viewer, Depends(require_scope_viewer(scopes.ARTICLES_WRITE))]
+CommentWriterViewer = Annotated[Viewer, Depends(require_scope_viewer(scopes.COMMENTS_WRITE))]
+SocialWriterViewer = Annotated[Viewer, Depends(require_scope_viewer(scopes.SOCIAL_WRITE))]
 CurrentUser = Annotated[User, Depends(current_user)]
 UnheldUser = Annotated[User, Depends(current_user_unheld)]
 AdminUser = Annotated[User, Depends(admin_user)]

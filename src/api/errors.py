@@ -40,7 +40,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     RateLimited: 429,
 }
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}
-REQUEST_WRAPPERS = frozenset({"user", "article", "comment"})
+REQUEST_WRAPPERS = frozenset({"user", "article", "comment", "key"})
 
 
 def error_response(

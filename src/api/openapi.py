@@ -7,6 +7,8 @@ FastAPI does not write down (generated clients and fuzzers take the document at 
 - 422 examples are each operation's own: the validation-error mapping's answer to the
   operation's first input (a required body field, a bounded field of an update, an integer
   parameter), or else the NUL-in-path refusal any route gives.
+- API keys. Routes an API key may call (src/api/deps.py `require_scope`, and every read) also
+  accept the `ApiKey` scheme, with the scope they need named in the requirement.
 - The response headers the service sends on purpose, declared once under
   `components.headers` and referenced from every response that carries them.
 """
@@ -23,16 +25,24 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from src.api import http_headers
 from src.api.asgi.conditional import API_PREFIX
 from src.api.asgi.text_guard import NUL_MESSAGE
-from src.api.deps import authorization_header, required_token
+from src.api.deps import authorization_header, optional_viewer, required_token, required_viewer
 from src.api.error_docs import OWN_INPUT
 from src.api.errors import validation_errors
-from src.services import messages
+from src.services import messages, scopes
 
 Document = dict[str, Any]
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "options", "head", "trace"})
 SCHEME = authorization_header.scheme_name
 OPTIONAL_AUTHENTICATION: list[dict[str, list[str]]] = [{}, {SCHEME: []}]
+KEY_SCHEME = "ApiKey"
+KEY_SCHEME_DOC = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "cdt_<id><random><checksum>",
+    "description": "An API key (`Authorization: Bearer cdt_...`) from `POST /api/user/keys`; "
+    "it may call a route only with the scope the route names (docs/api-keys.md).",
+}
 # An optional token is refused only when it is sent and unusable.
 BAD_TOKEN = {"token": [messages.TOKEN_INVALID]}
 
@@ -120,9 +130,17 @@ def finish(document: Document, app: FastAPI) -> None:
     operations = _operations(document)
     for route in _api_routes(app):
         operation = operations.get(str(route.operation_id))
-        if operation is not None and _token_is_optional(route.dependant):
+        if operation is None:
+            continue
+        if _token_is_optional(route.dependant):
             operation["security"] = OPTIONAL_AUTHENTICATION
             _set_example(operation, "401", BAD_TOKEN)
+        scope = _key_scope(route)
+        if scope is not None:
+            operation.setdefault("security", [{SCHEME: []}])
+            operation["security"].append({KEY_SCHEME: [scope]})
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[KEY_SCHEME] = KEY_SCHEME_DOC
     limited = _limited_operations(document)
     conditional = _conditional_operations(document)
     for operation_id, operation in operations.items():
@@ -215,6 +233,19 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
 def _token_is_optional(dependant: Dependant) -> bool:
     calls = list(_calls(dependant))
     return authorization_header in calls and required_token not in calls
+
+
+def _key_scope(route: APIRoute) -> str | None:
+    """The scope an API key needs for this route; None when it takes no key. Reads (a viewer
+    dependency) need `read`."""
+    calls = list(_calls(route.dependant))
+    for call in calls:
+        scope = getattr(call, "required_scope", None)
+        if isinstance(scope, str):
+            return scope
+    if optional_viewer in calls or required_viewer in calls:
+        return scopes.READ
+    return None
 
 
 def _example(operation: dict[str, Any], status: str) -> dict[str, list[str]] | None:

@@ -1,4 +1,5 @@
-"""Rate limits for the routes that attackers hammer: login, registration, refresh, writes.
+"""Rate limits for the routes that attackers hammer: login, registration, refresh, writes,
+and per API key.
 
 Every limit a request is counted against is also told to the client, on whatever response it
 gets (the 429 included), in the IETF draft's structured headers (draft-ietf-httpapi-ratelimit-
@@ -125,6 +126,12 @@ async def limit_refresh_session(request: Request, session_id: str) -> None:
         request,
         [("refresh-session", f"refresh:session:{session_id}", s.rate_limit_refresh_per_session)],
     )
+
+
+async def limit_api_key(request: Request, key_id: str) -> None:
+    """Every request made with an API key, reads included, per key (its id is no secret)."""
+    s: Settings = request.app.state.settings
+    await _enforce(request, [("api-key", f"api-key:{key_id}", s.rate_limit_per_api_key)])
 
 
 async def limit_writes(request: Request, user_id: int) -> None:

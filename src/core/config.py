@@ -150,8 +150,8 @@ class Settings(BaseSettings):
     feed_pull_articles: int = Field(default=10_000, ge=1)
     # --- Webhooks (src/services/webhooks; docs/webhooks.md) ---
     # Targets whose address (after DNS, and after each redirect) is loopback, private,
-    # link-local or a cloud metadata address are refused unless this allows them.
-    webhooks_allow_private_targets: bool = False
+    # link-local or a cloud metadata address are refused unless in these networks (CIDRs).
+    webhooks_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Plain http:// endpoints are refused unless this allows them.
     webhooks_allow_http: bool = False
     # Redirects an attempt follows, each target checked again; 0: a 3xx is a failed attempt.
@@ -204,7 +204,13 @@ class Settings(BaseSettings):
     otel_service_name: str = "conduit"
     otel_sdk_disabled: bool = False
 
-    @field_validator("cors_origins", "trusted_proxies", "trusted_hosts", mode="before")
+    @field_validator(
+        "cors_origins",
+        "trusted_proxies",
+        "trusted_hosts",
+        "webhooks_allowed_networks",
+        mode="before",
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         # Operators write CORS_ORIGINS=https://a.example,https://b.example

@@ -20,16 +20,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from src.api.deps import open_reads, optional_viewer, parse_authorization
+from src.api import ratelimits
+from src.api.deps import open_reads, parse_authorization, viewer_for
 from src.api.errors import domain_error_response
 from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
 from src.api.routes import articles, comments, profiles, tags
 from src.core.config import Settings
 from src.core.reads import Reads
-from src.services import messages
+from src.services import credentials, messages
 from src.services.auth import Viewer
 from src.services.errors import DomainError, Unauthorized
 
@@ -140,8 +142,10 @@ class HotReadsMiddleware:
         scope[ROUTE_KEY] = template
         try:
             token = parse_authorization(_authorization(scope))
-            viewer = await optional_viewer(token, self.settings)
+            if token is not None and credentials.is_api_key(token):  # as deps.limit_writes
+                await ratelimits.limit_api_key(Request(scope), credentials.key_id_of(token))
             async with open_reads(scope["app"].state) as reads:
+                viewer = await viewer_for(scope["app"].state, reads, token)
                 response = await handler(reads, viewer, params)
         except DomainError as exc:
             response = domain_error_response(exc)

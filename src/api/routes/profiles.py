@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import CurrentUser, OptionalViewer, ReadsDep, SessionDep, log_viewer
+from src.api.deps import OptionalViewer, ReadsDep, SessionDep, SocialWriter, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
@@ -41,7 +41,7 @@ async def get_profile(username: str, reads: ReadsDep, viewer: OptionalViewer) ->
         401, 404, Invalid(messages.CANNOT_FOLLOW_SELF, field="username"), about="profile"
     ),
 )
-async def follow(username: str, session: SessionDep, user: CurrentUser) -> ProfileResponse:
+async def follow(username: str, session: SessionDep, user: SocialWriter) -> ProfileResponse:
     """Follow a user (idempotent)."""
     return _profile_response(await profiles.follow(session, username, user))
 
@@ -52,6 +52,6 @@ async def follow(username: str, session: SessionDep, user: CurrentUser) -> Profi
     summary="Unfollow a user",
     responses=error_responses(401, 404, about="profile"),
 )
-async def unfollow(username: str, session: SessionDep, user: CurrentUser) -> ProfileResponse:
+async def unfollow(username: str, session: SessionDep, user: SocialWriter) -> ProfileResponse:
     """Stop following a user (idempotent)."""
     return _profile_response(await profiles.unfollow(session, username, user))

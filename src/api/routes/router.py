@@ -7,6 +7,7 @@ from src.api.error_docs import COMMON_ERRORS, error_responses
 from src.api.routes import (
     account_email,
     admin,
+    api_keys,
     articles,
     comments,
     favorites,
@@ -28,4 +29,6 @@ api_router = APIRouter(
 for module in (users, account_email, profiles, articles, favorites, comments, tags):
     api_router.include_router(module.router)
 api_router.include_router(admin.router)  # /api/admin/..., tagged "Admin"
+api_router.include_router(api_keys.router)  # /api/user/keys
+api_router.include_router(api_keys.admin_router)  # /api/admin/users/{username}/keys
 api_router.include_router(webhooks.router)  # /api/user/webhooks

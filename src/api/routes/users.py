@@ -12,6 +12,7 @@ from src.api.deps import (
     CurrentUser,
     OpenReadsDep,
     OpenSessionDep,
+    Reader,
     SessionDep,
     SettingsDep,
     UnheldUser,
@@ -169,7 +170,7 @@ def _user_precondition(header: str | None, token: str) -> Precondition[User] | N
     response_model=UserResponse,
     responses=error_responses(401),
 )
-async def get_current_user(user: CurrentUser, token: CurrentToken) -> Response:
+async def get_current_user(user: Reader, token: CurrentToken) -> Response:
     """The user the token belongs to."""
     return Response(_user_bytes(users.current(user, token)), media_type=JSON)
 

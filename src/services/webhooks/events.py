@@ -49,7 +49,7 @@ EVENT_BITS: dict[str, int] = {
 EVENT_TYPES = tuple(EVENT_BITS)
 
 # What a resource reference may hold: slugs, usernames, comment ids.
-ResourceRef = Mapping[str, str | int]
+ResourceRef = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,6 @@ async def record_event(
     event_type: str,
     subject_user_ids: Sequence[int],
     resource: ResourceRef,
-    *,
     followers_of: int | None = None,
     author_of_slug: str | None = None,
 ) -> None:

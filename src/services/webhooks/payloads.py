@@ -32,6 +32,7 @@ _COMMENT: AnySelect = (
     .join(User, User.id == Comment.author_id)
     .where(Comment.id == bindparam("comment_id", type_=Integer))
 )
+_USERNAME: AnySelect = select(User.username).where(User.id == bindparam("user_id", type_=Integer))
 
 
 def timestamp(value: datetime) -> str:
@@ -70,10 +71,11 @@ async def _article_or_slug(reads: Reads, slug: str) -> Json:
         return {"slug": slug}
 
 
-async def _profile_or_name(reads: Reads, username: str) -> Json:
+async def _profile_of(reads: Reads, user_id: int) -> Json:
+    username = await reads.scalar(_USERNAME, {"user_id": user_id})
     try:
-        return _profile(await profiles.get_profile(reads, username, None))
-    except NotFound:
+        return _profile(await profiles.get_profile(reads, str(username), None))
+    except NotFound:  # gone meanwhile
         return {"username": username}
 
 
@@ -103,10 +105,10 @@ async def render_data(reads: Reads, event_type: str, resource: dict[str, Any]) -
     if event_type == "comment.deleted":
         return {"article": {"slug": slug}, "comment": {"id": int(resource["comment_id"])}}
     if event_type == "article.favorited":
-        fan = await _profile_or_name(reads, str(resource["username"]))
+        fan = await _profile_of(reads, int(resource["user_id"]))
         return {"article": await _article_or_slug(reads, slug), "profile": fan}
     if event_type == "profile.followed":
-        return {"profile": await _profile_or_name(reads, str(resource["username"]))}
+        return {"profile": await _profile_of(reads, int(resource["user_id"]))}
     return dict(resource)
 
 

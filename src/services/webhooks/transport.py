@@ -27,6 +27,7 @@ from src.models.base import utc_now
 from src.services import messages
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 EXCERPT_CHARS = 1024
 
@@ -90,13 +91,17 @@ def _literal_address(host: str) -> IPAddress | None:
 
 def check_address(address: IPAddress, settings: Settings) -> None:
     """Refuse loopback, private, link-local (cloud metadata) and other non-public addresses,
-    unless the operator allows them; never multicast or unspecified ones."""
+    unless in WEBHOOKS_ALLOWED_NETWORKS; never multicast or unspecified ones."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     if address.is_multicast or address.is_unspecified:
         raise TargetRefused(messages.WEBHOOK_URL_NOT_PUBLIC, address)
-    if not address.is_global and not settings.webhooks_allow_private_targets:
+    if not address.is_global and not any(address in net for net in _allowed(settings)):
         raise TargetRefused(messages.WEBHOOK_URL_NOT_PUBLIC, address)
+
+
+def _allowed(settings: Settings) -> list[IPNetwork]:
+    return [ipaddress.ip_network(text, strict=False) for text in settings.webhooks_allowed_networks]
 
 
 async def _checked_address(url: httpx.URL, settings: Settings) -> str:
