@@ -218,6 +218,12 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # Compose passes unset variables as "": no server, no login.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -309,6 +315,11 @@ def config_warnings(settings: Settings) -> dict[str, list[str]]:
         warnings["SECRET_KEY"] = [
             "is the development default: anyone can sign tokens this service accepts; "
             "set a private value of at least 32 characters"
+        ]
+    if settings.is_production and settings.smtp_host is None:
+        warnings["SMTP_HOST"] = [
+            "is unset: messages (password reset, verification, notices) are not sent, only "
+            "logged and written to MAIL_OUTBOX_DIR"
         ]
     if unshared := unshared_limits_warning(settings):
         warnings["REDIS_URL"] = [unshared]
