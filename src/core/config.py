@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     rate_limit_writes_per_user: int = Field(default=120, ge=0)
     # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the socket peer.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Every request made with an API key (reads too), per key, in the same window.
+    rate_limit_per_api_key: int = Field(default=600, ge=0)
     # Host headers accepted; ["*"] accepts any (put the real names here in production).
     trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response, status
 
 from src.api.deps import (
-    CurrentUser,
+    ArticleWriter,
     OptionalViewer,
     ReadsDep,
     RequiredViewer,
@@ -97,7 +97,7 @@ async def feed(
     responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
-    payload: NewArticleRequest, request: Request, session: SessionDep, user: CurrentUser
+    payload: NewArticleRequest, request: Request, session: SessionDep, user: ArticleWriter
 ) -> Response:
     """Publish an article; its slug comes from the title and is unique. `Location` is the
     article's URL."""
@@ -136,7 +136,7 @@ async def update_article(
     slug: str,
     payload: ArticleUpdateRequest,
     session: SessionDep,
-    user: CurrentUser,
+    user: ArticleWriter,
     if_match_header: IfMatchHeader = None,
 ) -> Response:
     """The author changes title, description, body or tags; a new title gives a new slug.
@@ -163,7 +163,7 @@ async def update_article(
     responses=error_responses(401, 403, 404, 412, about="article"),
 )
 async def delete_article(
-    slug: str, session: SessionDep, user: CurrentUser, if_match_header: IfMatchHeader = None
+    slug: str, session: SessionDep, user: ArticleWriter, if_match_header: IfMatchHeader = None
 ) -> None:
     """The author deletes the article, with its comments and favorites. With `If-Match`, only
     if the article is still as they last read it (412 if not)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from src.api.deps import CurrentUser, OptionalViewer, ReadsDep, SessionDep, log_viewer
+from src.api.deps import CommentWriter, OptionalViewer, ReadsDep, SessionDep, log_viewer
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.render import comment_list_response
@@ -48,7 +48,7 @@ async def add_comment(
     request: Request,
     response: Response,
     session: SessionDep,
-    user: CurrentUser,
+    user: CommentWriter,
 ) -> CommentResponse:
     """Comment on an article. `Location` is the comment's URL (the one that deletes it)."""
     comment = await comments.add_comment(session, slug, user, payload.comment.body)
@@ -68,7 +68,7 @@ async def delete_comment(
     slug: str,
     comment_id: Annotated[int, Path(alias="id", ge=1, le=2**31 - 1)],
     session: SessionDep,
-    user: CurrentUser,
+    user: CommentWriter,
 ) -> None:
     """The comment's author, or the article's author, deletes the comment."""
     await comments.delete_comment(session, slug, comment_id, user)
