@@ -10,13 +10,20 @@ re-serializing it (docs/performance.md, "The request path").
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from fastapi import Response, status
 
 from src.api.schemas.base import format_timestamp
-from src.services.read_models import ArticlePage, ArticleView, CommentView, ProfileView
+from src.services.read_models import (
+    ArticlePage,
+    ArticleView,
+    CommentPage,
+    CommentView,
+    ProfileView,
+)
 from src.services.sql import decode_tag_names
 
 JSON = "application/json"
@@ -66,25 +73,34 @@ def _article(article: ArticleView) -> dict[str, Any]:
     return body
 
 
-def article_list_bytes(page: ArticlePage) -> bytes:
+def article_list_bytes(page: ArticlePage, next_cursor: str | None = None) -> bytes:
     articles = [_article(article) for article in page.articles]
-    return orjson.dumps({"articles": articles, "articlesCount": page.articles_count})
+    body: dict[str, Any] = {"articles": articles, "articlesCount": page.articles_count}
+    if next_cursor is not None:  # only when another page follows
+        body["nextCursor"] = next_cursor
+    return orjson.dumps(body)
 
 
 def article_bytes(article: ArticleView) -> bytes:
     return orjson.dumps({"article": _article(article)})
 
 
-def comment_list_bytes(comments: list[CommentView]) -> bytes:
-    return orjson.dumps({"comments": [_comment(comment) for comment in comments]})
+def comment_list_bytes(comments: Sequence[CommentView], next_cursor: str | None = None) -> bytes:
+    body: dict[str, Any] = {"comments": [_comment(comment) for comment in comments]}
+    if next_cursor is not None:  # only when another page follows
+        body["nextCursor"] = next_cursor
+    return orjson.dumps(body)
 
 
 def profile_bytes(profile: ProfileView) -> bytes:
     return orjson.dumps({"profile": _profile(profile)})
 
 
-def comment_list_response(comments: list[CommentView]) -> Response:
-    return Response(comment_list_bytes(comments), media_type=JSON)
+def comment_list_response(
+    page: CommentPage, next_cursor: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = comment_list_bytes(page.comments, next_cursor)
+    return Response(body, media_type=JSON, headers=headers)
 
 
 def profile_response(profile: ProfileView) -> Response:
@@ -95,8 +111,10 @@ def tag_list_response(tags: list[str]) -> Response:
     return Response(orjson.dumps({"tags": tags}), media_type=JSON)
 
 
-def article_list_response(page: ArticlePage) -> Response:
-    return Response(article_list_bytes(page), media_type=JSON)
+def article_list_response(
+    page: ArticlePage, next_cursor: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(article_list_bytes(page, next_cursor), media_type=JSON, headers=headers)
 
 
 def article_response(article: ArticleView, status_code: int = status.HTTP_200_OK) -> Response:

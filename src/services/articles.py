@@ -17,6 +17,7 @@ from src.models.base import utc_now
 from src.services import article_queries, auth, counters, feeds, messages
 from src.services.article_queries import ArticleFilter
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
+from src.services.cursors import Keyset
 from src.services.errors import Conflict, Forbidden, NotFound
 from src.services.preconditions import Precondition
 from src.services.read_models import ArticlePage, ArticleView
@@ -51,34 +52,56 @@ async def _page(
     queries: tuple[AnySelect, AnySelect],
     params: dict[str, Any],
     viewer: Viewer | None,
+    limit: int,
 ) -> ArticlePage:
     """One statement for a page, its total and the viewer's session check; only a page past
-    the end (no row to carry them) costs a second one."""
+    the end (no row to carry them) costs a second one. It reads one article more than the
+    page: whether there is a next page, without a statement to ask."""
     page, count = queries
-    rows = await reads.all(page, params)
+    rows = await reads.all(page, {**params, "limit": limit + 1})
     head = rows[0] if rows else await reads.first(count, params)
     if head is None:  # not reached: the count statement always returns its one row
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, head)
+    last = rows[limit - 1] if len(rows) > limit else None
     # The rows are the read models (ArticleView): each article reaches the renderer as it was read.
-    articles = cast(list[ArticleView], rows)
-    return ArticlePage(articles=articles, articles_count=int(head["total"] or 0))
+    articles = cast(list[ArticleView], rows[:limit])
+    return ArticlePage(
+        articles=articles,
+        articles_count=int(head["total"] or 0),
+        next=None if last is None else Keyset(last["created_at"], last["id"]),
+    )
 
 
 async def list_articles(
-    reads: Reads, filters: ArticleFilter, viewer: Viewer | None, limit: int, offset: int
+    reads: Reads,
+    filters: ArticleFilter,
+    viewer: Viewer | None,
+    limit: int,
+    offset: int,
+    after: Keyset | None = None,
 ) -> ArticlePage:
-    """Newest first; every filter narrows; an unknown tag or user simply matches nothing."""
-    queries = filters.statements(viewer is not None, auth.checks_session(viewer))
-    params = {**viewer_params(viewer), **filters.params(), "limit": limit, "offset": offset}
-    return await _page(reads, queries, params, viewer)
+    """Newest first; every filter narrows; an unknown tag or user simply matches nothing.
+    `after`: the page starts past that cursor position (then `offset` is 0)."""
+    checked = auth.checks_session(viewer)
+    queries = filters.statements(viewer is not None, checked, after is not None)
+    params = {
+        **viewer_params(viewer),
+        **filters.params(),
+        **article_queries.cursor_params(after),
+        "offset": offset,
+    }
+    return await _page(reads, queries, params, viewer, limit)
 
 
-async def feed(reads: Reads, viewer: Viewer, limit: int, offset: int) -> ArticlePage:
-    """Articles by the authors the viewer follows, newest first."""
-    params = {**viewer_params(viewer), "limit": limit, "offset": offset}
-    queries = article_queries.feed_page(auth.checks_session(viewer))
-    return await _page(reads, queries, params, viewer)
+async def feed(
+    reads: Reads, viewer: Viewer, limit: int, offset: int, after: Keyset | None = None
+) -> ArticlePage:
+    """Articles by the authors the viewer follows, newest first (past `after`, if given)."""
+    params = {**viewer_params(viewer), **article_queries.cursor_params(after), "offset": offset}
+    checked = auth.checks_session(viewer)
+    queries = article_queries.feed_page(checked, after is not None, reads.dialect)
+    return await _page(reads, queries, params, viewer, limit)
 
 
 async def get_article(reads: Reads, slug: str, viewer: Viewer | None) -> ArticleView:

@@ -14,25 +14,28 @@ from src.core.reads import Row as ReadRow
 from src.models import Article, Comment, User
 from src.models.base import UTCDateTime, utc_now
 from src.services import auth, messages
+from src.services.article_queries import LIMIT, cursor_params, past_cursor
 from src.services.articles import find_article
 from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
+from src.services.cursors import Keyset
 from src.services.errors import Forbidden, NotFound
-from src.services.read_models import CommentView, ProfileView
+from src.services.read_models import CommentPage, CommentView, ProfileView
 from src.services.roles import is_admin
 from src.services.sql import AnySelect, is_following, table_of
 
 
-def _comment_columns(viewer: Any) -> tuple[Any, ...]:
-    """A comment as CommentView reads it; `viewer` is a user id, a bound parameter or None."""
+def _comment_columns(comments: Any, viewer: Any) -> tuple[Any, ...]:
+    """A comment as CommentView reads it, from `comments` (the table or a page of it); `viewer`
+    is a user id, a bound parameter or None."""
     return (
-        Comment.id,
-        Comment.created_at,
-        Comment.updated_at,
-        Comment.body,
+        comments.id,
+        comments.created_at,
+        comments.updated_at,
+        comments.body,
         User.username,
         User.bio,
         User.image,
-        is_following(viewer, Comment.author_id).label("following"),
+        is_following(viewer, comments.author_id).label("following"),
     )
 
 
@@ -88,34 +91,69 @@ async def add_comment(session: AsyncSession, slug: str, author: User, body: str)
     return CommentView(id=comment_id, created_at=now, updated_at=now, body=body, author=profile)
 
 
+_SLUG = bindparam("slug", type_=String)
+
+
+def _page_of_comments(after: bool) -> Any:
+    """One page of the article's comments, newest first: a range of
+    `ix_comments_article_id_created_at_id` from its start or from a cursor on, as long as the
+    page (migration 0018). The article is found by slug inside it, so the range is read once."""
+    article_id = select(Article.id).where(Article.slug == _SLUG).scalar_subquery()
+    query = select(Comment).where(Comment.article_id == article_id)
+    if after:
+        query = query.where(past_cursor(Comment.created_at, Comment.id))
+    page = query.order_by(Comment.created_at.desc(), Comment.id.desc()).limit(LIMIT)
+    return page.subquery("comments")
+
+
 @cache
-def _article_comments(with_viewer: bool, checked: bool) -> AnySelect:
+def _article_comments(
+    with_viewer: bool, checked: bool, paged: bool = False, after: bool = False
+) -> AnySelect:
     """The article (by slug) with its comments, outer-joined: no row means no such article, a
     row without a comment id an article without comments. Signed in, the caller's session is
-    checked in the same statement (auth.viewer_live)."""
-    columns = _comment_columns(VIEWER if with_viewer else None)
+    checked in the same statement (auth.viewer_live). `paged`: only the first `limit` comments
+    (past a cursor when `after`), read in index order before the join, so a page costs its
+    own length whatever the article's number of comments."""
+    source: Any = _page_of_comments(after) if paged else Comment
+    comments = source.c if paged else Comment
+    columns = _comment_columns(comments, VIEWER if with_viewer else None)
     query: AnySelect = (
         select(Article.id.label("article_id"), *columns)
         .select_from(Article)
-        .outerjoin(Comment, Comment.article_id == Article.id)
-        .outerjoin(User, User.id == Comment.author_id)
-        .where(Article.slug == bindparam("slug", type_=String))
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .outerjoin(source, comments.article_id == Article.id)
+        .outerjoin(User, User.id == comments.author_id)
+        .where(Article.slug == _SLUG)
+        .order_by(comments.created_at.desc(), comments.id.desc())
     )
     return query.add_columns(viewer_live()) if checked else query
 
 
-async def list_comments(reads: Reads, slug: str, viewer: Viewer | None) -> list[CommentView]:
-    """Newest first, in one statement whatever the number of comments."""
+async def list_comments(
+    reads: Reads,
+    slug: str,
+    viewer: Viewer | None,
+    limit: int | None = None,
+    after: Keyset | None = None,
+) -> CommentPage:
+    """Newest first, in one statement whatever the number of comments: all of them (the
+    spec's list), or a page of `limit` past `after` with the position of the next one."""
     checked = auth.checks_session(viewer)
-    rows = await reads.all(
-        _article_comments(viewer is not None, checked), {**viewer_params(viewer), "slug": slug}
-    )
+    paged = limit is not None
+    query = _article_comments(viewer is not None, checked, paged, after is not None)
+    params = {**viewer_params(viewer), **cursor_params(after), "slug": slug}
+    if limit is not None:
+        params["limit"] = limit + 1  # one more: whether a next page follows
+    rows = await reads.all(query, params)
     if not rows:
         await auth.ensure_live(reads, viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, rows[0])
-    return [_to_view(row) for row in rows if row["id"] is not None]
+    found = [_to_view(row) for row in rows if row["id"] is not None]
+    if limit is None or len(found) <= limit:
+        return CommentPage(found)
+    last = found[limit - 1]
+    return CommentPage(found[:limit], Keyset(last.created_at, last.id))
 
 
 async def delete_comment(session: AsyncSession, slug: str, comment_id: int, user: User) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, NotRequired, TypedDict
 
+from src.services.cursors import Keyset
+
 
 @dataclass(frozen=True, slots=True)
 class AuthenticatedUser:
@@ -55,6 +57,13 @@ class ArticleView(TypedDict):
 class ArticlePage:
     articles: Sequence[ArticleView]
     articles_count: int
+    next: Keyset | None = None  # the last article's position when another page follows
+
+
+@dataclass(frozen=True, slots=True)
+class CommentPage:
+    comments: Sequence[CommentView]
+    next: Keyset | None = None  # the last comment's position when another page follows
 
 
 class CommentView(NamedTuple):

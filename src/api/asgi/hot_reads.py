@@ -47,42 +47,55 @@ PROFILE_PREFIX = "/api/profiles/"
 PROFILE = "/api/profiles/{username}"
 
 Params = dict[str, Any]
-Handler = Callable[[Reads, Viewer | None, Params], Awaitable[Response]]
+Handler = Callable[[Reads, Viewer | None, Params, Settings], Awaitable[Response]]
 
 # Each hot route's query parameters: the declaration its FastAPI route is built from.
 QUERY_PARAMS: dict[str, QueryParams] = {
     ARTICLES: articles.LIST_PARAMS,
     FEED: articles.FEED_PARAMS,
     SINGLE_ARTICLE: NO_PARAMS,
-    COMMENTS: NO_PARAMS,
+    COMMENTS: comments.LIST_PARAMS,
     PROFILE: NO_PARAMS,
     TAGS: NO_PARAMS,
 }
 
 
-async def _list(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
-    return await articles.list_articles(params, reads, viewer)
+async def _list(
+    reads: Reads, viewer: Viewer | None, params: Params, settings: Settings
+) -> Response:
+    return await articles.list_articles(params, reads, viewer, settings)
 
 
-async def _feed(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
+async def _feed(
+    reads: Reads, viewer: Viewer | None, params: Params, settings: Settings
+) -> Response:
     if viewer is None:
         raise Unauthorized(messages.AUTH_REQUIRED, field="token")
-    return await articles.feed(params, reads, viewer)
+    return await articles.feed(params, reads, viewer, settings)
 
 
-async def _single(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
+async def _single(
+    reads: Reads, viewer: Viewer | None, params: Params, _settings: Settings
+) -> Response:
     return await articles.get_article(params["slug"], reads, viewer)
 
 
-async def _comments(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
-    return await comments.list_comments(params["slug"], reads, viewer)
+async def _comments(
+    reads: Reads, viewer: Viewer | None, params: Params, settings: Settings
+) -> Response:
+    query = params["query"]
+    return await comments.list_comments(params["slug"], query, reads, viewer, settings)
 
 
-async def _profile(reads: Reads, viewer: Viewer | None, params: Params) -> Response:
+async def _profile(
+    reads: Reads, viewer: Viewer | None, params: Params, _settings: Settings
+) -> Response:
     return await profiles.get_profile(params["username"], reads, viewer)
 
 
-async def _tags(reads: Reads, viewer: Viewer | None, _params: Params) -> Response:
+async def _tags(
+    reads: Reads, viewer: Viewer | None, _params: Params, _settings: Settings
+) -> Response:
     return await tags.list_tags(reads, viewer)
 
 
@@ -106,7 +119,8 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
             return SINGLE_ARTICLE, _single, {"slug": slug}
         slug = slug.removesuffix(COMMENTS_SUFFIX)
         if path.endswith(COMMENTS_SUFFIX) and slug and "/" not in slug:
-            return COMMENTS, _comments, {"slug": slug}
+            query = QUERY_PARAMS[COMMENTS].parse(scope["query_string"])
+            return COMMENTS, _comments, {"slug": slug, "query": query}
     if path.startswith(PROFILE_PREFIX):
         username = path[len(PROFILE_PREFIX) :]
         if username and "/" not in username:
@@ -146,7 +160,7 @@ class HotReadsMiddleware:
                 await ratelimits.limit_api_key(Request(scope), credentials.key_id_of(token))
             async with open_reads(scope["app"].state) as reads:
                 viewer = await viewer_for(scope["app"].state, reads, token)
-                response = await handler(reads, viewer, params)
+                response = await handler(reads, viewer, params, self.settings)
         except DomainError as exc:
             response = domain_error_response(exc)
         await response(scope, receive, send)

@@ -6,18 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
 
+from src.api import paging
 from src.api.deps import (
     ArticleWriter,
     OptionalViewer,
     ReadsDep,
     RequiredViewer,
     SessionDep,
+    SettingsDep,
     log_viewer,
 )
 from src.api.error_docs import error_responses
 from src.api.etags import IfMatchHeader, if_match
 from src.api.http_headers import LOCATION, location
-from src.api.query_params import IntParam, QueryParams, QueryValues, TextParam
+from src.api.query_params import CURSOR, IntParam, QueryParams, QueryValues, TextParam
 from src.api.render import article_bytes, article_list_response, article_response
 from src.api.schemas.articles import (
     ArticleListResponse,
@@ -25,15 +27,15 @@ from src.api.schemas.articles import (
     ArticleUpdateRequest,
     NewArticleRequest,
 )
-from src.services import articles
+from src.services import articles, messages
 from src.services.article_queries import ArticleFilter
 from src.services.articles import ArticleChanges, NewArticle
 
 router = APIRouter(prefix="/articles", tags=["Articles"])
 
 MAX_PAGE_SIZE = 100
-# Deep offsets cost the skipped index entries: pages stop here (docs/performance.md, "Deep
-# pages"); going further is for cursors.
+# Deep offsets cost the skipped index entries: pages stop here, and the 422 names `cursor` as
+# the way further (docs/performance.md, "Deep pages").
 MAX_OFFSET = 10_000
 
 # The lists' query parameters, declared once: the routes' signatures and the hot path's parser
@@ -43,7 +45,13 @@ LIMIT = IntParam(
     "limit", "How many articles to return (1-100).", default=20, ge=1, le=MAX_PAGE_SIZE
 )
 OFFSET = IntParam(
-    "offset", f"How many articles to skip first (0-{MAX_OFFSET}).", default=0, ge=0, le=MAX_OFFSET
+    "offset",
+    f"How many articles to skip first (0-{MAX_OFFSET}); further, or when articles come and go "
+    "between loads, page with `cursor` instead.",
+    default=0,
+    ge=0,
+    le=MAX_OFFSET,
+    past_le=messages.OFFSET_PAST_MAXIMUM.format(maximum=MAX_OFFSET),
 )
 LIST_PARAMS = QueryParams(
     TextParam("tag", "Filter by tag"),
@@ -51,8 +59,9 @@ LIST_PARAMS = QueryParams(
     TextParam("favorited", "Filter by favorites of a user (username)"),
     LIMIT,
     OFFSET,
+    CURSOR,
 )
-FEED_PARAMS = QueryParams(LIMIT, OFFSET)
+FEED_PARAMS = QueryParams(LIMIT, OFFSET, CURSOR)
 
 
 @router.get(
@@ -60,16 +69,25 @@ FEED_PARAMS = QueryParams(LIMIT, OFFSET)
     operation_id="GetArticles",
     response_model=ArticleListResponse,
     summary="Get recent articles globally",
-    responses=error_responses(401, 422),
+    responses={**error_responses(401, 422), **paging.NEXT_PAGE_RESPONSE},
 )
 async def list_articles(
-    query: Annotated[QueryValues, LIST_PARAMS.depends], reads: ReadsDep, viewer: OptionalViewer
+    query: Annotated[QueryValues, LIST_PARAMS.depends],
+    reads: ReadsDep,
+    viewer: OptionalViewer,
+    settings: SettingsDep,
 ) -> Response:
-    """Newest first. `articlesCount` is the number of matches across all pages."""
+    """Newest first. `articlesCount` is the number of matches across all pages. Page with
+    `offset`, or with `cursor` (the previous page's `nextCursor`), which never repeats or skips
+    an article when others are published or deleted between loads."""
     filters = ArticleFilter.of(query)
-    page = await articles.list_articles(reads, filters, viewer, LIMIT.of(query), OFFSET.of(query))
+    bound = paging.articles_scope(filters)
+    offset = OFFSET.of(query)
+    after = paging.start(settings, bound, query, offset)
+    page = await articles.list_articles(reads, filters, viewer, LIMIT.of(query), offset, after)
     log_viewer(viewer)
-    return article_list_response(page)
+    cursor, headers = paging.next_page(settings, bound, page.next, LIST_PARAMS, query)
+    return article_list_response(page, cursor, headers)
 
 
 @router.get(
@@ -77,15 +95,22 @@ async def list_articles(
     operation_id="GetArticlesFeed",
     response_model=ArticleListResponse,
     summary="Get recent articles from users you follow",
-    responses=error_responses(401, 422),
+    responses={**error_responses(401, 422), **paging.NEXT_PAGE_RESPONSE},
 )
 async def feed(
-    query: Annotated[QueryValues, FEED_PARAMS.depends], reads: ReadsDep, viewer: RequiredViewer
+    query: Annotated[QueryValues, FEED_PARAMS.depends],
+    reads: ReadsDep,
+    viewer: RequiredViewer,
+    settings: SettingsDep,
 ) -> Response:
-    """Articles by authors the caller follows, newest first."""
-    page = await articles.feed(reads, viewer, LIMIT.of(query), OFFSET.of(query))
+    """Articles by authors the caller follows, newest first; pages by `offset` or `cursor`."""
+    bound = paging.feed_scope(viewer)
+    offset = OFFSET.of(query)
+    after = paging.start(settings, bound, query, offset)
+    page = await articles.feed(reads, viewer, LIMIT.of(query), offset, after)
     log_viewer(viewer)
-    return article_list_response(page)
+    cursor, headers = paging.next_page(settings, bound, page.next, FEED_PARAMS, query)
+    return article_list_response(page, cursor, headers)
 
 
 @router.post(

@@ -6,9 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from src.api.deps import CommentWriter, OptionalViewer, ReadsDep, SessionDep, log_viewer
+from src.api import paging
+from src.api.deps import (
+    CommentWriter,
+    OptionalViewer,
+    ReadsDep,
+    SessionDep,
+    SettingsDep,
+    log_viewer,
+)
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
+from src.api.query_params import CURSOR, IntParam, QueryParams, QueryValues
 from src.api.render import comment_list_response
 from src.api.schemas.comments import (
     CommentListResponse,
@@ -20,19 +29,42 @@ from src.services import comments
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
 
+MAX_PAGE_SIZE = 100
+# Declared once for both doors (src/api/query_params.py). Without `limit`, all of an article's
+# comments, as the spec says; with it, pages that cost their own length (docs/performance.md,
+# "Cursor pages").
+LIMIT = IntParam(
+    "limit",
+    f"How many comments to return (1-{MAX_PAGE_SIZE}); all of them when left out.",
+    default=None,
+    ge=1,
+    le=MAX_PAGE_SIZE,
+)
+LIST_PARAMS = QueryParams(LIMIT, CURSOR)
+
 
 @router.get(
     "",
     operation_id="GetArticleComments",
     summary="Get comments for an article",
     response_model=CommentListResponse,
-    responses=error_responses(401, 404, about="article"),
+    responses={**error_responses(401, 404, 422, about="article"), **paging.NEXT_PAGE_RESPONSE},
 )
-async def list_comments(slug: str, reads: ReadsDep, viewer: OptionalViewer) -> Response:
-    """All comments of the article, newest first."""
-    found = await comments.list_comments(reads, slug, viewer)
+async def list_comments(
+    slug: str,
+    query: Annotated[QueryValues, LIST_PARAMS.depends],
+    reads: ReadsDep,
+    viewer: OptionalViewer,
+    settings: SettingsDep,
+) -> Response:
+    """The article's comments, newest first: all of them, or pages of `limit` by `cursor`
+    (the previous page's `nextCursor`)."""
+    bound = paging.comments_scope(slug)
+    after = paging.start(settings, bound, query)
+    page = await comments.list_comments(reads, slug, viewer, LIMIT.given(query), after)
     log_viewer(viewer)
-    return comment_list_response(found)
+    cursor, headers = paging.next_page(settings, bound, page.next, LIST_PARAMS, query)
+    return comment_list_response(page, cursor, headers)
 
 
 @router.post(
