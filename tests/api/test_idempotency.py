@@ -277,8 +277,9 @@ async def test_a_malformed_key_is_400_before_anything_runs(
 
 async def test_a_key_sent_twice_or_not_ascii_is_400(client: AsyncClient, app: FastAPI) -> None:
     author = await register(client)
-    twice = [*author.headers.items(), (KEY, "a"), (KEY, "b")]
-    not_ascii = [*author.headers.items(), (KEY.encode(), "clé".encode())]
+    signed = [(name.encode(), value.encode()) for name, value in author.headers.items()]
+    twice = [*signed, (KEY.encode(), b"a"), (KEY.encode(), b"b")]
+    not_ascii = [*signed, (KEY.encode(), "clé".encode())]
 
     for headers in (twice, not_ascii):
         response = await client.post("/api/articles", json=article_payload(), headers=headers)
@@ -413,3 +414,24 @@ async def test_the_document_declares_the_key_on_signed_in_writes_only(
     for name in ("CreateUser", "Login", "GetArticle"):
         assert not declares_key(operations[name])
     assert REPLAYED in openapi_document["components"]["headers"]
+
+
+async def test_a_browser_may_send_the_key_and_read_the_replay_mark(client: AsyncClient) -> None:
+    origin = {"Origin": "https://app.example.com"}
+    author = await register(client)
+
+    preflight = await client.options(
+        "/api/articles",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        },
+    )
+    created = await client.post(
+        "/api/articles", json=article_payload(), headers={**keyed(author, "cors-1"), **origin}
+    )
+
+    assert preflight.status_code == 200
+    assert KEY.lower() in preflight.headers["access-control-allow-headers"].lower()
+    assert REPLAYED.lower() in created.headers["access-control-expose-headers"].lower()
