@@ -53,6 +53,7 @@ EXPOSED_RESPONSE_HEADERS = (
     "Link",
     WWW_AUTHENTICATE,
     *RATE_LIMIT_HEADERS,
+    "Idempotent-Replayed",  # a retry's answer is the stored first one (src/api/asgi/idempotency.py)
 )
 
 
