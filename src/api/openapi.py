@@ -24,10 +24,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from src.api import http_headers
 from src.api.asgi.conditional import API_PREFIX
+from src.api.asgi.idempotency import KEYED_METHODS
 from src.api.asgi.text_guard import NUL_MESSAGE
 from src.api.deps import authorization_header, optional_viewer, required_token, required_viewer
 from src.api.error_docs import OWN_INPUT
 from src.api.errors import validation_errors
+from src.api.idempotency_docs import declare_idempotency
 from src.services import messages, scopes
 
 Document = dict[str, Any]
@@ -141,6 +143,8 @@ def finish(document: Document, app: FastAPI) -> None:
             operation["security"].append({KEY_SCHEME: [scope]})
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})[KEY_SCHEME] = KEY_SCHEME_DOC
+    keyed = [str(route.operation_id) for route in _api_routes(app) if _writes_as_user(route)]
+    declare_idempotency(document, operations, keyed)  # Idempotency-Key (before the headers)
     limited = _limited_operations(document)
     conditional = _conditional_operations(document)
     for operation_id, operation in operations.items():
@@ -228,6 +232,12 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         if dependency.call is not None:
             yield dependency.call
         yield from _calls(dependency)
+
+
+def _writes_as_user(route: APIRoute) -> bool:
+    """A write that needs a signed-in caller: the ones an Idempotency-Key makes safe to retry."""
+    writes = bool((route.methods or set()) & KEYED_METHODS)
+    return writes and required_token in _calls(route.dependant)
 
 
 def _token_is_optional(dependant: Dependant) -> bool:
