@@ -172,6 +172,12 @@ _EVENT_DOCS: tuple[tuple[str, type, str], ...] = (
 )
 
 
+_FAILED_ATTEMPT = (
+    "Any answer but 2xx fails the attempt: a 429 (its Retry-After honoured) or 5xx is retried, "
+    "as are network errors and timeouts; others are not."
+)
+
+
 def _declare(name: str, body: type, description: str) -> None:
     async def receive(event: body) -> None:  # type: ignore[valid-type]
         """Answer 2xx within the timeout; verify the signature first (docs/webhooks.md)."""
@@ -184,6 +190,7 @@ def _declare(name: str, body: type, description: str) -> None:
         summary=description,
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
+        responses={"default": {"description": _FAILED_ATTEMPT}},
     )(receive)
 
 
