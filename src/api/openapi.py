@@ -138,9 +138,9 @@ def finish(document: Document, app: FastAPI) -> None:
             operation["security"] = OPTIONAL_AUTHENTICATION
             _set_example(operation, "401", BAD_TOKEN)
         scope = _key_scope(route)
-        if scope is not None:
-            operation.setdefault("security", [{SCHEME: []}])
-            operation["security"].append({KEY_SCHEME: [scope]})
+        requirement = {KEY_SCHEME: [scope]}
+        if scope is not None and requirement not in operation.setdefault("security", []):
+            operation["security"] = [*(operation["security"] or [{SCHEME: []}]), requirement]
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})[KEY_SCHEME] = KEY_SCHEME_DOC
     keyed = [str(route.operation_id) for route in _api_routes(app) if _writes_as_user(route)]

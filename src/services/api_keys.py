@@ -21,7 +21,7 @@ from src.core.reads import Reads
 from src.models import ApiKey, User
 from src.models.base import UTCDateTime, utc_now
 from src.services import messages, scopes
-from src.services.errors import Invalid, NotFound
+from src.services.errors import Conflict, NotFound
 from src.services.mail import notices
 from src.services.sql import AnySelect, rows_matched
 
@@ -170,7 +170,7 @@ async def create(
         .where(ApiKey.user_id == owner.id, ApiKey.revoked_at.is_(None))
     )
     if (count or 0) >= MAX_KEYS_PER_USER:
-        raise Invalid(messages.API_KEY_LIMIT.format(maximum=MAX_KEYS_PER_USER), field="key")
+        raise Conflict(messages.API_KEY_LIMIT.format(maximum=MAX_KEYS_PER_USER), field="key")
     key_id, secret = api_key_tokens.new_key()
     now = utc_now()
     key = ApiKey(

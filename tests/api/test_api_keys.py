@@ -309,7 +309,7 @@ async def test_malformed_keys_are_401_before_any_lookup(
         secret = (await new_key(http, owner, "read", "articles:write"))["secret"]
         app = http._transport.app  # type: ignore[attr-defined]
         for bad in _malformed(secret):
-            headers = {"Authorization": f"Bearer {bad}".encode("latin-1")}
+            headers = {b"Authorization": f"Bearer {bad}".encode("latin-1")}
             with count_statements(app) as statements:
                 unauthorized(await http.get("/api/articles", headers=headers))
                 unauthorized(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from src.services import scopes
 from tests.factories import auth, create_article, register
 
 # The 19 operationIds of the official RealWorld openapi.yml (generated clients use them).
@@ -158,10 +159,12 @@ async def test_the_document_declares_the_token_security_scheme(
     assert scheme["name"] == "Authorization"
 
 
-async def test_the_token_scheme_is_the_only_security_scheme(
+async def test_the_token_and_api_key_are_the_only_security_schemes(
     openapi_document: dict[str, Any],
 ) -> None:
-    assert set(openapi_document["components"]["securitySchemes"]) == {"Token"}
+    schemes = openapi_document["components"]["securitySchemes"]
+    assert set(schemes) == {"Token", "ApiKey"}
+    assert schemes["ApiKey"]["type"] == "http" and schemes["ApiKey"]["scheme"] == "bearer"
 
 
 async def test_every_official_operation_id_is_there(openapi_document: dict[str, Any]) -> None:
@@ -199,7 +202,7 @@ async def test_public_reads_declare_the_token_optional(
 ) -> None:
     operation = operations(openapi_document)[operation_id]
 
-    assert operation["security"] == [{}, {"Token": []}]
+    assert operation["security"] == [{}, {"Token": []}, {"ApiKey": ["read"]}]
     assert set(example(operation, "401")) == {"token"}
 
 
@@ -208,7 +211,10 @@ async def test_every_other_operation_that_takes_a_token_requires_it(
 ) -> None:
     for operation_id, operation in operations(openapi_document).items():
         if operation_id not in PUBLIC_READS and "security" in operation:
-            assert operation["security"] == [{"Token": []}], operation_id
+            token, *key = operation["security"]
+            assert token == {"Token": []}, operation_id
+            # A route an API key may call names the one scope it needs (src/services/scopes.py).
+            assert key in ([], *([{"ApiKey": [scope]}] for scope in scopes.ALL)), operation_id
 
 
 @pytest.mark.parametrize("operation_id", sorted(PUBLIC_READS))

@@ -19,7 +19,7 @@ from src.api.schemas.api_keys import (
 )
 from src.services import api_keys, messages, scopes
 from src.services.api_keys import KeyView
-from src.services.errors import Forbidden, Invalid
+from src.services.errors import Conflict, Forbidden
 
 router = APIRouter(prefix="/user/keys", tags=["API keys"])
 admin_router = APIRouter(prefix="/admin/users/{username}/keys", tags=["Admin"])
@@ -39,7 +39,7 @@ def _list(keys: list[KeyView]) -> ApiKeyListResponse:
     responses=error_responses(
         401,
         NO_KEYS_HERE,
-        Invalid(messages.API_KEY_LIMIT.format(maximum=api_keys.MAX_KEYS_PER_USER), field="key"),
+        Conflict(messages.API_KEY_LIMIT.format(maximum=api_keys.MAX_KEYS_PER_USER), field="key"),
         413,
     ),
 )
