@@ -330,7 +330,7 @@ async def test_a_cursor_with_an_offset_is_refused(
     client: AsyncClient, first_page: tuple[RegisteredUser, str], path: str
 ) -> None:
     author, cursor = first_page
-    params = {"cursor": cursor, "offset": 2}
+    params: dict[str, str | int] = {"cursor": cursor, "offset": 2}
     if path == "/api/articles":
         params["author"] = author.username
     response = await client.get(path, params=params, headers=author.headers)
@@ -474,11 +474,12 @@ async def test_cursor_pages_are_the_same_bytes_and_links_from_both_doors(
     await follow(client, reader, author.username)
     await publish(client, app, author, 5, tagList=["both"])
     await run_jobs_until_idle(app)
-    for path, params in (
+    lists: list[tuple[str, dict[str, str | int]]] = [
         ("/api/articles", {"tag": "both", "author": author.username, "limit": 2}),
         ("/api/articles/feed", {"limit": 2}),
         (f"/api/articles/{slug}/comments", {"limit": 2}),
-    ):
+    ]
+    for path, params in lists:
         cursor = None
         for _ in range(2):
             query = {**params, **({"cursor": cursor} if cursor else {})}
