@@ -169,9 +169,7 @@ async def test_a_reset_token_does_not_verify_an_address_nor_the_reverse(
     reset = await reset_token(client, app, mailbox, jake.email)
 
     assert (await confirm_reset(client, verification)).status_code == 422
-    used_to_verify = await client.post(
-        "/api/users/verify-email", json={"user": {"token": reset}}
-    )
+    used_to_verify = await client.post("/api/users/verify-email", json={"user": {"token": reset}})
     assert used_to_verify.status_code == 422
     # Neither was spent by the refusal.
     assert (await confirm_reset(client, reset)).status_code == 204
@@ -239,8 +237,7 @@ async def test_reset_requests_are_limited_per_address_and_per_ip(
     limited_client: AsyncClient,
 ) -> None:
     statuses = [
-        (await request_reset(limited_client, "someone@example.com")).status_code
-        for _ in range(3)
+        (await request_reset(limited_client, "someone@example.com")).status_code for _ in range(3)
     ]
     assert statuses == [202, 202, 429]
     # Another address from the same IP: its own count, until the IP's quota is spent.
