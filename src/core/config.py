@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from typing import Annotated, Literal
@@ -218,6 +219,20 @@ class Settings(BaseSettings):
         # Operators write CORS_ORIGINS=https://a.example,https://b.example
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("webhooks_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        # Refused at start-up, not at the first delivery that would have needed it.
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{text[:60]!r} is not an IP network (write CIDRs such as 10.0.0.0/8, "
+                    "comma-separated)"
+                ) from None
         return value
 
     @field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")

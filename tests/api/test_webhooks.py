@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from src.core.config import Settings
@@ -28,6 +29,7 @@ from src.models.base import utc_now
 from src.services import messages
 from src.services.jobs import Worker, queue, run_until_idle
 from src.services.webhooks import transport
+from tests.cli import Conduit
 from tests.factories import RegisteredUser, register
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
@@ -434,3 +436,14 @@ async def test_the_document_declares_every_event(openapi_document: dict[str, Any
     from src.services.webhooks import EVENT_TYPES
 
     assert set(openapi_document["webhooks"]) == set(EVENT_TYPES)
+
+
+def test_a_bad_allowed_network_fails_settings_loading_with_its_name(conduit: Conduit) -> None:
+    with pytest.raises(ValidationError, match="'10.0.0.300/8' is not an IP network"):
+        Settings(webhooks_allowed_networks="127.0.0.0/8,10.0.0.300/8")
+    assert Settings(webhooks_allowed_networks="127.0.0.0/8, ::1/128").webhooks_allowed_networks
+
+    refused = conduit.invoke("config", env={"WEBHOOKS_ALLOWED_NETWORKS": "localhost"})
+    assert refused.exit_code == 2
+    assert "WEBHOOKS_ALLOWED_NETWORKS" in refused.output
+    assert "'localhost' is not an IP network" in refused.output
