@@ -14,6 +14,8 @@ from src import __version__
 from src.api.asgi.conditional import CodedETagMiddleware, ConditionalGetMiddleware
 from src.api.asgi.edge import EdgeMiddleware
 from src.api.asgi.hot_reads import HotReadsMiddleware
+from src.api.asgi.hot_writes import HotWritesMiddleware
+from src.api.asgi.idempotency import IdempotencyMiddleware
 from src.api.asgi.request_guard import RequestGuardMiddleware
 from src.api.asgi.unexpected_errors import UnexpectedErrorMiddleware
 from src.api.errors import install_error_handlers
@@ -113,6 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
     app.add_middleware(UnexpectedErrorMiddleware)
     # Host, body size, content type and JSON depth, answered inside CORS.
+    # The same for the busiest writes: creates, favorites, comments (src/api/asgi/hot_writes.py).
+    if settings.hot_writes_enabled:
+        app.add_middleware(HotWritesMiddleware, settings=settings)
+    # Outside every door to the routes (hot paths included), inside the guard and the 500
+    # envelope: keyed writes run once and their retries replay (src/api/asgi/idempotency.py).
+    app.add_middleware(IdempotencyMiddleware, settings=settings)
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     # ETag on API GETs (of the identity body), 304 for If-None-Match; inside compression, so
     # a 304 is never encoded (src/api/asgi/conditional.py).

@@ -96,6 +96,10 @@ def profile_bytes(profile: ProfileView) -> bytes:
     return orjson.dumps({"profile": _profile(profile)})
 
 
+def comment_response(comment: CommentView, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(orjson.dumps({"comment": _comment(comment)}), status_code, media_type=JSON)
+
+
 def comment_list_response(
     page: CommentPage, next_cursor: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:

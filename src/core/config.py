@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # The article list, feed and single article answered without FastAPI's router (the same
     # route functions; src/api/asgi/hot_reads.py). Off only to compare the two paths.
     hot_reads_enabled: bool = True
+    # Creates, favorites and comments likewise (src/api/asgi/hot_writes.py); off to compare.
+    hot_writes_enabled: bool = True
     # Bodies at least this large are compressed (zstd, br or gzip, as Accept-Encoding allows);
     # smaller ones cost more to compress than they save. 0: every compressible body.
     compression_min_bytes: int = Field(default=1024, ge=0)

@@ -6,7 +6,21 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, select
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,14 +30,15 @@ from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import article_queries, auth, counters, feeds, messages
 from src.services.article_queries import ArticleFilter
-from src.services.auth import Viewer, refuse_dead_session, viewer_params
+from src.services.auth import NOW, SESSION_ID, VIEWER, Viewer, refuse_dead_session, viewer_params
 from src.services.cursors import Keyset
-from src.services.errors import Conflict, Forbidden, NotFound
+from src.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from src.services.preconditions import Precondition
 from src.services.read_models import ArticlePage, ArticleView
 from src.services.roles import is_admin
 from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
 from src.services.sql import AnySelect, conflict_insert, encode_tag_names, table_of
+from src.services.webhooks import record_event
 
 SLUG_ATTEMPTS = 5
 
@@ -260,6 +275,7 @@ async def _create_tag(session: AsyncSession, name: str) -> int:
 
 # A new article's statements, built once on the tables (no ORM unit of work).
 _ARTICLES, _ARTICLE_TAGS = table_of(Article), table_of(ArticleTag)
+_USERS, _TAGS = table_of(User), table_of(Tag)
 _NEW_ARTICLE_COLUMNS = (
     "slug",
     "title",
@@ -302,35 +318,160 @@ async def _insert_with_free_slug(session: AsyncSession, values: dict[str, Any]) 
     raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
 
 
-async def create_article(session: AsyncSession, author: User, data: NewArticle) -> ArticleView:
+# The author's count moved (+`grow`), for a live caller only: the caller's check, the
+# author's row lock and the profile the response shows, in one statement.
+_GROW = bindparam("grow", type_=Integer)
+
+
+@cache
+def _counted_author(checked: bool) -> Any:
+    """`checked`: the caller's token session must be live (auth.session_is_live); a trusted
+    viewer (already verified, no session) skips it."""
+    condition = [_USERS.c.id == VIEWER, _USERS.c.is_active.is_(True)]
+    if checked:
+        condition.append(auth.session_is_live(VIEWER, SESSION_ID, NOW))
+    return (
+        update(_USERS)
+        .where(*condition)
+        .values(articles_count=_USERS.c.articles_count + _GROW)
+        .returning(_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image)
+    )
+
+
+@cache
+def _create_in_one_statement(checked: bool) -> Any:
+    """PostgreSQL: a whole create as one statement of CTEs, in the lock order of counters.py:
+    the author's row (and the caller's check), the article under a candidate slug, its tags'
+    counts (name order) and links, one shard of the total. Each part after the author reads
+    the one before it, which fixes the order they run in; no row back for the article when the
+    slug is taken (the caller retries with `grow` 0: the author is counted once). Foreign-key
+    checks run at the end of the statement, after the rows they lock were updated."""
+    author = _counted_author(checked).cte("author")
+    # Named apart from every column: an UPDATE in the statement would SET a column that a
+    # parameter of the same name is given for.
+    values = {
+        name: bindparam(f"new_{name}", type_=_ARTICLES.c[name].type)
+        for name in _NEW_ARTICLE_COLUMNS
+    }
+    values["author_id"] = author.c.id
+    columns = [*values, "favorites_count"]
+    article = (
+        postgresql.insert(_ARTICLES)
+        .from_select(columns, select(*values.values(), literal(0)).select_from(author))
+        .on_conflict_do_nothing(index_elements=[_ARTICLES.c.slug])
+        .returning(_ARTICLES.c.id)
+        .cte("article")
+    )
+    written = exists(select(article.c.id))
+    names = func.unnest(bindparam("tags", type_=postgresql.ARRAY(String))).table_valued("name")
+    tag_rows = select(names.c.name, literal(1)).where(written)
+    tags = postgresql.insert(_TAGS).from_select(["name", "articles_count"], tag_rows)
+    tags_cte = (
+        tags.on_conflict_do_update(
+            index_elements=[_TAGS.c.name], set_={"articles_count": _TAGS.c.articles_count + 1}
+        )
+        .returning(_TAGS.c.id)
+        .cte("tag")
+    )
+    links = (
+        insert(_ARTICLE_TAGS)
+        .from_select(
+            ["article_id", "tag_id", "article_created_at"],
+            select(article.c.id, tags_cte.c.id, values["created_at"]).join_from(
+                article,
+                tags_cte,
+                true(),  # one article: its every tag
+            ),
+        )
+        .returning(_ARTICLE_TAGS.c.tag_id)
+        .cte("link")
+    )
+    total = counters.bump_total_when("postgresql", written)
+    total = total.returning(total.table.c.shard).cte("total")
+    return select(
+        author.c.id,
+        author.c.username,
+        author.c.bio,
+        author.c.image,
+        select(article.c.id).scalar_subquery().label("article_id"),
+        select(func.count()).select_from(links).scalar_subquery().label("links"),
+        select(func.count()).select_from(total).scalar_subquery().label("total"),
+    )
+
+
+async def _create_postgresql(
+    session: AsyncSession, viewer: Viewer, values: dict[str, Any], tags: list[str]
+) -> tuple[Any, str]:
+    """The author's row and the new article's slug, after one statement per slug tried."""
+    conn = await session.connection()
+    statement = _create_in_one_statement(auth.checks_session(viewer))
+    params = {
+        **viewer_params(viewer),
+        **{f"new_{name}": value for name, value in values.items()},
+        "tags": tags,
+        "grow": 1,
+        "start": viewer.user_id % counters.SHARDS,
+        "delta": 1,
+    }
+    base = slug_base(values["title"])
+    candidate = base if base not in RESERVED_SLUGS else with_suffix(base)
+    for _ in range(SLUG_ATTEMPTS):
+        author = (await conn.execute(statement, {**params, "new_slug": candidate})).first()
+        if author is None:
+            raise Unauthorized(messages.TOKEN_INVALID, field="token")
+        if author.article_id is not None:
+            values["id"] = author.article_id
+            return author, candidate
+        params["grow"] = 0
+        candidate = with_suffix(base)
+    raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
+
+
+async def _create_in_turn(
+    session: AsyncSession, viewer: Viewer, values: dict[str, Any], tags: list[str]
+) -> tuple[Any, str]:
+    """SQLite (one writer at a time): the same parts, one statement each, in the same order."""
+    conn = await session.connection()
+    counted = _counted_author(auth.checks_session(viewer))
+    author = (await conn.execute(counted, {**viewer_params(viewer), "grow": 1})).first()
+    if author is None:
+        raise Unauthorized(messages.TOKEN_INVALID, field="token")
+    slug = await _insert_with_free_slug(session, values)
+    tag_ids = await counters.tags_of_new_article(session, tags)
+    if tag_ids:
+        links = [
+            {
+                "article_id": values["id"],
+                "tag_id": tag_id,
+                "article_created_at": values["created_at"],
+            }
+            for tag_id in sorted(tag_ids)
+        ]
+        await conn.execute(_INSERT_ARTICLE_TAGS, links)
+    await counters.bump_articles_total(session, +1, viewer.user_id)
+    return author, slug
+
+
+async def create_article(session: AsyncSession, viewer: Viewer, data: NewArticle) -> ArticleView:
+    """The caller's session is checked by the write itself (a dead one: Unauthorized)."""
     now = utc_now()
     tags = encode_tag_names(data.tag_list)
     values: dict[str, Any] = {
         "title": data.title,
         "description": data.description,
         "body": data.body,
-        "author_id": author.id,
+        "author_id": viewer.user_id,
         "tag_names": tags,
         "created_at": now,
         "updated_at": now,
     }
-    # The author's count first: the article's reference to the author finds the row lock
-    # already taken (counters.py: "locked before they are referenced"); the tags' likewise.
-    await counters.add_user_article(session, author.id)
-    slug = await _insert_with_free_slug(session, values)
-    article_id: int = values["id"]
-    tag_ids = await counters.tags_of_new_article(session, data.tag_list)
-    if tag_ids:
-        conn = await session.connection()
-        await conn.execute(
-            _INSERT_ARTICLE_TAGS,
-            [
-                {"article_id": article_id, "tag_id": tag_id, "article_created_at": now}
-                for tag_id in sorted(tag_ids)
-            ],
-        )
-    await counters.bump_articles_total(session, +1, author.id)
-    await feeds.add_article(session, author.id, article_id, now)
+    names = sorted(set(data.tag_list))  # the tags' lock order (counters.py)
+    dialect = session.get_bind().dialect.name
+    create = _create_postgresql if dialect == "postgresql" else _create_in_turn
+    author, slug = await create(session, viewer, values, names)
+    await feeds.add_article(session, viewer.user_id, values["id"], now)
+    author_id = viewer.user_id
+    await record_event(session, "article.published", [author_id], {"slug": slug}, author_id)
     await session.commit()
     # What a read would return, known without one: the author's own new article.
     return ArticleView(
@@ -372,6 +513,7 @@ async def update_article(
     if changes.tag_list is not None:
         await _replace_tags(session, article, changes.tag_list)
     article.updated_at = utc_now()
+    await record_event(session, "article.updated", [editor.id], {"slug": article.slug}, editor.id)
     await session.commit()
     return await get_article(SessionReads(session), article.slug, Viewer(editor.id))
 
@@ -416,5 +558,7 @@ async def delete_article(
     await counters.move_tags(session, removed=tag_id_list, added=())
     await counters.bump_articles_total(session, -1, article.author_id)
     await feeds.remove_article(session, article.author_id, article.id, article.created_at)
+    author_id = article.author_id
+    await record_event(session, "article.deleted", [author_id], {"slug": slug}, author_id)
     await session.delete(article)
     await session.commit()

@@ -5,23 +5,32 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, bindparam, insert, select
+from sqlalchemy import String, Text, bindparam, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.reads import Reads
 from src.core.reads import Row as ReadRow
 from src.models import Article, Comment, User
-from src.models.base import UTCDateTime, utc_now
+from src.models.base import utc_now
 from src.services import auth, messages
 from src.services.article_queries import LIMIT, cursor_params, past_cursor
 from src.services.articles import find_article
-from src.services.auth import VIEWER, Viewer, refuse_dead_session, viewer_live, viewer_params
+from src.services.auth import (
+    NOW,
+    SESSION_ID,
+    VIEWER,
+    Viewer,
+    refuse_dead_session,
+    viewer_live,
+    viewer_params,
+)
 from src.services.cursors import Keyset
-from src.services.errors import Forbidden, NotFound
+from src.services.errors import Forbidden, NotFound, Unauthorized
 from src.services.read_models import CommentPage, CommentView, ProfileView
 from src.services.roles import is_admin
 from src.services.sql import AnySelect, is_following, table_of
+from src.services.webhooks import record_event
 
 
 def _comment_columns(comments: Any, viewer: Any) -> tuple[Any, ...]:
@@ -54,31 +63,63 @@ def _to_view(m: ReadRow) -> CommentView:
     )
 
 
-_COMMENTS = table_of(Comment)
-_NOW = bindparam("now", type_=UTCDateTime())
-# The comment under the article found by slug, in one statement: no row back, no article.
-_ADD_COMMENT = (
-    insert(_COMMENTS)
-    .from_select(
-        ["body", "article_id", "author_id", "created_at", "updated_at"],
-        select(
-            bindparam("body", type_=Text),
-            Article.id,
-            bindparam("author_id", type_=Integer),
-            _NOW,
-            _NOW,
-        ).where(Article.slug == bindparam("slug", type_=String)),
+_COMMENTS, _USERS = table_of(Comment), table_of(User)
+_NOW = NOW  # the comment is written when its caller's session is checked
+
+
+@cache
+def _caller(checked: bool) -> Any:
+    """The caller's profile as the response shows it, only for a live caller (its token's
+    session checked when `checked`; a trusted viewer is taken as it is)."""
+    condition = [_USERS.c.id == VIEWER, _USERS.c.is_active.is_(True)]
+    if checked:
+        condition.append(auth.session_is_live(VIEWER, SESSION_ID, NOW))
+    return select(_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image).where(*condition)
+
+
+def _insert_under(article_slug: Any, author_id: Any, *, from_: Any = None) -> Any:
+    """The comment under the article found by slug: no row back, no article."""
+    rows = select(bindparam("body", type_=Text), Article.id, author_id, _NOW, _NOW).where(
+        Article.slug == article_slug
     )
-    .returning(_COMMENTS.c.id)
-)
+    if from_ is not None:  # one caller row: the article's, joined to it
+        rows = rows.select_from(from_).join(Article, true())
+    columns = ["body", "article_id", "author_id", "created_at", "updated_at"]
+    return insert(_COMMENTS).from_select(columns, rows).returning(_COMMENTS.c.id)
 
 
-async def add_comment(session: AsyncSession, slug: str, author: User, body: str) -> CommentView:
+_SLUG = bindparam("slug", type_=String)
+_ADD_COMMENT = _insert_under(_SLUG, VIEWER)
+
+
+@cache
+def _add_in_one_statement(checked: bool) -> Any:
+    """PostgreSQL: the caller's check, its profile and the comment, in one statement; a row
+    with no comment id means no such article, no row a dead session."""
+    caller = _caller(checked).cte("caller")
+    added = _insert_under(_SLUG, caller.c.id, from_=caller).cte("added")
+    return select(caller, select(added.c.id).scalar_subquery().label("comment_id"))
+
+
+async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: str) -> CommentView:
+    """The caller's session is checked by the write itself (a dead one: Unauthorized)."""
     now = utc_now()
-    params = {"body": body, "author_id": author.id, "now": now, "slug": slug}
+    params = {**viewer_params(viewer), "body": body, "now": now, "slug": slug}
+    checked = auth.checks_session(viewer)
     try:
         conn = await session.connection()
-        comment_id = (await conn.execute(_ADD_COMMENT, params)).scalar()
+        if conn.dialect.name == "postgresql":
+            author = (await conn.execute(_add_in_one_statement(checked), params)).first()
+            comment_id = None if author is None else author.comment_id
+        else:  # SQLite cannot write in a CTE: the caller, then the comment
+            author = (await conn.execute(_caller(checked), params)).first()
+            added = None if author is None else await conn.execute(_ADD_COMMENT, params)
+            comment_id = None if added is None else added.scalar()
+        if author is None:
+            raise Unauthorized(messages.TOKEN_INVALID, field="token")
+        if comment_id is not None:
+            ref = {"slug": slug, "comment_id": comment_id}
+            await record_event(session, "comment.created", [viewer.user_id], ref, None, slug)
         await session.commit()
     except IntegrityError:
         # The article was deleted between our lookup and the insert: its foreign key refuses us.
@@ -166,5 +207,7 @@ async def delete_comment(session: AsyncSession, slug: str, comment_id: int, user
         raise NotFound(messages.NOT_FOUND, field="comment")
     if user.id not in (comment.author_id, article.author_id) and not is_admin(user):
         raise Forbidden(messages.FORBIDDEN, field="comment")
+    ref = {"slug": slug, "comment_id": comment_id}
+    await record_event(session, "comment.deleted", [comment.author_id, article.author_id], ref)
     await session.delete(comment)
     await session.commit()

@@ -70,6 +70,13 @@ def articles_total_query() -> Select[int]:
 def _bump_total(dialect: str) -> Any:
     """Move the first shard no other transaction holds, from `start` on (SKIP LOCKED); when all
     are held (or none exists yet), the `start` shard, created if missing. Built once."""
+    # WHERE true: SQLite's upsert needs its SELECT to end in a clause that ON cannot extend.
+    return bump_total_when(dialect, true())
+
+
+def bump_total_when(dialect: str, condition: Any) -> Any:
+    """`_bump_total`, moving a shard only when `condition` holds: a write's one statement
+    (PostgreSQL's CTEs) moves the total only if its article row was written."""
     start = bindparam("start", type_=Integer)
     free = (
         select(Counter.shard)
@@ -80,10 +87,9 @@ def _bump_total(dialect: str) -> Any:
         .with_for_update(key_share=True, skip_locked=True)
         .scalar_subquery()
     )
-    # WHERE true: SQLite's upsert needs its SELECT to end in a clause that ON cannot extend.
     rows = select(
         literal(ARTICLES), func.coalesce(free, start), bindparam("delta", type_=BigInteger)
-    ).where(true())
+    ).where(condition)
     table = table_of(Counter)
     statement = conflict_insert(dialect)(table).from_select(["name", "shard", "value"], rows)
     return statement.on_conflict_do_update(

@@ -1,9 +1,9 @@
 """Favorites, with exact counts (the article's and the user's) kept in the same transaction.
 
 A favorite or unfavorite is two statements built once: the article as the response shows it,
-taking its row lock (the first lock in the order of counters.py), then the favorite row with
-both counts. On PostgreSQL the second is one statement (data-modifying CTEs); SQLite, which
-cannot modify in a CTE, runs its three parts in turn (`_move_favorite`).
+taking its row lock (the first lock in the order of counters.py) and checking the caller's
+session, then the favorite row with both counts. On PostgreSQL the second is one statement
+(data-modifying CTEs); SQLite, which cannot modify in a CTE, runs its three parts in turn.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from typing import Any, cast
 from sqlalchemy import Integer, bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.core.reads import SessionReads
 from src.models import Article, Favorite, User
 from src.models.base import UTCDateTime
-from src.services import article_queries, counters, messages
+from src.services import article_queries, auth, counters, messages
+from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import NotFound
 from src.services.read_models import ArticleView
 from src.services.sql import insert_once, table_of
+from src.services.webhooks import record_event
 
 _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(User)
 _USER_ID = bindparam("user_id", type_=Integer)
@@ -47,10 +50,11 @@ _MOVE_ARTICLE = (
 
 
 @cache
-def _article_for_update() -> Any:
+def _article_for_update(checked: bool) -> Any:
     """The article as the response shows it to the caller, its row locked FOR NO KEY UPDATE:
-    favorites of one article serialize on it, and a deletion (FOR UPDATE) waits or wins."""
-    query = article_queries.single_article(with_viewer=True)
+    favorites of one article serialize on it, and a deletion (FOR UPDATE) waits or wins.
+    `checked`: the caller's session is checked in the same statement (`viewer_live`)."""
+    query = article_queries.single_article(with_viewer=True, checked=checked)
     return query.with_for_update(of=_ARTICLES, key_share=True)
 
 
@@ -58,7 +62,10 @@ def _article_for_update() -> Any:
 def _moved_in_one_statement(add: bool) -> Any:
     """PostgreSQL: the favorite row written (or removed) and, only if it was, both counts
     moved; the statement returns a row then. Its foreign-key checks run at the end of the
-    statement, after the user's row is updated ("locked before they are referenced")."""
+    statement, after the user's row is updated ("locked before they are referenced"). Not
+    folded into the article's locking read: an UPDATE in the statement that locked the row
+    would read it from the statement's snapshot, older than the lock when it waited, and
+    queue behind the waiters for the row it holds (a deadlock)."""
     write = _add("postgresql") if add else _REMOVE
     changed = write.returning(_FAVORITES.c.user_id).cte("changed")
     user = (
@@ -68,52 +75,68 @@ def _moved_in_one_statement(add: bool) -> Any:
         .returning(_USERS.c.id)
         .cte("moved_user")
     )
-    return _MOVE_ARTICLE.where(exists(select(user.c.id))).returning(_ARTICLES.c.id)
+    return _MOVE_ARTICLE.where(exists(select(user.c.id))).returning(_ARTICLES.c.favorites_count)
 
 
-async def _move_favorite(
-    session: AsyncSession, user_id: int, article: dict[str, Any], add: bool
-) -> bool:
-    """Write or remove the favorite; True when a row was (both counts then moved by one)."""
+async def _write(
+    session: AsyncSession, params: dict[str, Any], add: bool, checked: bool
+) -> dict[str, Any] | None:
+    """The article read with its lock (the caller's session checked in the same statement),
+    then for a live caller the favorite and both counts: on PostgreSQL one statement, on
+    SQLite (one writer at a time) its parts in turn. `moved_count`: the article's count
+    after the write, None when nothing changed."""
     conn = await session.connection()
-    params = {
-        "user_id": user_id,
-        "article_id": article["id"],
-        "article_created_at": article["created_at"],
-        "delta": 1 if add else -1,
-    }
-    if conn.dialect.name == "postgresql":
-        moved = await conn.execute(_moved_in_one_statement(add), params)
-        return moved.first() is not None
-    # SQLite: one writer at a time, so the parts in turn keep the same order.
-    written = await conn.execute(_add(conn.dialect.name) if add else _REMOVE, params)
-    if written.rowcount != 1:
-        return False
-    await counters.bump_user_favorites(session, [user_id], params["delta"])
-    await conn.execute(_MOVE_ARTICLE, params)
-    return True
-
-
-async def _set_favorite(session: AsyncSession, slug: str, user: User, add: bool) -> ArticleView:
-    """Idempotent: the counts move only when a favorite row is actually written or removed.
-    The write is tried even when the read says it is done: the read's snapshot predates the
-    lock it may have waited for (a concurrent unfavorite by the same user)."""
-    conn = await session.connection()
-    found = await conn.execute(_article_for_update(), {"slug": slug, "viewer_id": user.id})
+    found = await conn.execute(_article_for_update(checked), params)
     row = found.mappings().first()
     if row is None:
+        return None
+    article = {**row, "moved_count": None}
+    if checked and not article["viewer_live"]:
+        return article
+    # Only the write's own values: an UPDATE would SET any column a parameter is named after.
+    values = {
+        "user_id": params["viewer_id"],
+        "article_id": article["id"],
+        "article_created_at": article["created_at"],
+        "delta": params["delta"],
+    }
+    if conn.dialect.name == "postgresql":
+        moved = (await conn.execute(_moved_in_one_statement(add), values)).first()
+        article["moved_count"] = None if moved is None else moved[0]
+        return article
+    written = await conn.execute(_add(conn.dialect.name) if add else _REMOVE, values)
+    if written.rowcount == 1:
+        await counters.bump_user_favorites(session, [values["user_id"]], values["delta"])
+        await conn.execute(_MOVE_ARTICLE, values)
+        article["moved_count"] = article["favorites_count"] + values["delta"]
+    return article
+
+
+async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: bool) -> ArticleView:
+    """Idempotent: the counts move only when a favorite row is actually written or removed.
+    The write is tried even when the read says it is done: the read's snapshot predates the
+    lock it may have waited for (a concurrent unfavorite by the same user). The caller's
+    session is checked by the same statement (a dead one: Unauthorized)."""
+    checked = auth.checks_session(viewer)
+    params = {**viewer_params(viewer), "slug": slug, "delta": 1 if add else -1}
+    article = await _write(session, params, add, checked)
+    if article is None:
+        await auth.ensure_live(SessionReads(session), viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")
-    article = dict(row)
-    if await _move_favorite(session, user.id, article, add):
-        article["favorites_count"] += 1 if add else -1
+    refuse_dead_session(viewer, article)
+    if add and article["moved_count"] is not None:  # a new favorite: its article's author hears
+        fan = {"slug": slug, "user_id": viewer.user_id}
+        await record_event(session, "article.favorited", [], fan, None, slug)
     await session.commit()
+    if article["moved_count"] is not None:
+        article["favorites_count"] = article["moved_count"]
     article["favorited"] = add
     return cast(ArticleView, article)
 
 
-async def favorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
-    return await _set_favorite(session, slug, user, add=True)
+async def favorite(session: AsyncSession, slug: str, viewer: Viewer) -> ArticleView:
+    return await _set_favorite(session, slug, viewer, add=True)
 
 
-async def unfavorite(session: AsyncSession, slug: str, user: User) -> ArticleView:
-    return await _set_favorite(session, slug, user, add=False)
+async def unfavorite(session: AsyncSession, slug: str, viewer: Viewer) -> ArticleView:
+    return await _set_favorite(session, slug, viewer, add=False)

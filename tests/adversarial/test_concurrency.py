@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from src.core.config import Settings
 from src.models import User
-from src.services import counters
+from src.services import articles
 from src.services.jobs import Worker
 from src.services.user_deletion import delete_user
 from tests.adversarial.test_integrity import assert_counts_match_rows
@@ -464,15 +464,16 @@ async def test_two_authors_creating_at_once_do_not_wait_for_each_other(
         pytest.skip("SQLite serializes every writer by design (BEGIN IMMEDIATE)")
     first, second = await seed_users(app, settings, 2)
     held, release = asyncio.Event(), asyncio.Event()
-    bump = counters.bump_articles_total
+    create = articles._create_postgresql  # the create's one statement, the total's shard in it
 
-    async def bump_then_hold(session: Any, delta: int, author_id: int) -> None:
-        await bump(session, delta, author_id)
+    async def create_then_hold(*args: Any) -> Any:
+        created = await create(*args)
         if not held.is_set():  # the first create keeps its transaction open here
             held.set()
             await release.wait()
+        return created
 
-    monkeypatch.setattr(counters, "bump_articles_total", bump_then_hold)
+    monkeypatch.setattr(articles, "_create_postgresql", create_then_hold)
     holding = asyncio.create_task(create_article(client, first, tagList=["first"]))
     await asyncio.wait_for(held.wait(), timeout=30)
     try:
@@ -528,3 +529,57 @@ async def test_creates_favorites_and_deletes_by_many_authors_at_once_lose_no_cou
     await assert_counts_match_rows(app)
     listed = await client.get("/api/articles")
     assert listed.json()["articlesCount"] == len(authors) * 3 - 20
+
+
+async def test_one_authors_creates_one_tags_and_one_viral_articles_writes_at_once_lose_no_count(
+    client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """The rows writers still share (the author's, the popular tag's, the viral article's)
+    serialize them without losing a count: one author publishing with one tag while deleting,
+    and fans favoriting and unfavoriting one article, all at once."""
+    author, *fans = await seed_users(app, settings, 31)
+    viral = (await create_article(client, author, tagList=["popular"]))["slug"]
+    doomed = [
+        (await create_article(client, author, tagList=["popular", f"d{i}"]))["slug"]
+        for i in range(5)
+    ]
+    for fan in fans[:10]:
+        await favorite(client, fan, viral)
+    burst: list[Callable[[], Awaitable[Response]]] = [
+        partial(
+            client.post,
+            "/api/articles",
+            json=article_payload(tagList=["popular", f"t{i % 3}"]),
+            headers=author.headers,
+        )
+        for i in range(12)
+    ]
+    burst += [partial(client.delete, f"/api/articles/{s}", headers=author.headers) for s in doomed]
+    burst += [  # the first ten take their favorite back, the other twenty add theirs
+        partial(
+            client.request,
+            "DELETE" if i < 10 else "POST",
+            f"/api/articles/{viral}/favorite",
+            headers=fan.headers,
+        )
+        for i, fan in enumerate(fans)
+    ]
+    burst += [
+        partial(
+            client.post,
+            f"/api/articles/{viral}/comments",
+            json={"comment": {"body": "!"}},
+            headers=fan.headers,
+        )
+        for fan in fans[:10]
+    ]
+    random.Random(7).shuffle(burst)  # noqa: S311 - a reproducible order, not a secret
+    responses = await _all(burst)
+
+    assert {r.status_code for r in responses} <= {200, 201, 204}
+    await assert_counts_match_rows(app)
+    assert await _count(client, viral) == 20
+    by_tag = await client.get("/api/articles?tag=popular")
+    assert by_tag.json()["articlesCount"] == 1 + 12
+    by_author = await client.get(f"/api/articles?author={author.username}")
+    assert by_author.json()["articlesCount"] == 1 + 12

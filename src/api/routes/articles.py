@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from src.api import paging
 from src.api.deps import (
     ArticleWriter,
+    ArticleWriterViewer,
     OptionalViewer,
     ReadsDep,
     RequiredViewer,
@@ -122,7 +123,10 @@ async def feed(
     responses=error_responses(401, 409, 413, 422),
 )
 async def create_article(
-    payload: NewArticleRequest, request: Request, session: SessionDep, user: ArticleWriter
+    payload: NewArticleRequest,
+    request: Request,
+    session: SessionDep,
+    viewer: ArticleWriterViewer,
 ) -> Response:
     """Publish an article; its slug comes from the title and is unique. `Location` is the
     article's URL."""
@@ -130,7 +134,8 @@ async def create_article(
     data = NewArticle(
         title=new.title, description=new.description, body=new.body, tag_list=new.tag_list
     )
-    article = await articles.create_article(session, user, data)
+    article = await articles.create_article(session, viewer, data)
+    log_viewer(viewer)
     response = article_response(article, status.HTTP_201_CREATED)
     response.headers[LOCATION] = location(request, get_article, slug=article["slug"])
     return response

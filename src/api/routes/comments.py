@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from src.api import paging
 from src.api.deps import (
     CommentWriter,
+    CommentWriterViewer,
     OptionalViewer,
     ReadsDep,
     SessionDep,
@@ -18,13 +19,8 @@ from src.api.deps import (
 from src.api.error_docs import error_responses
 from src.api.http_headers import LOCATION, location
 from src.api.query_params import CURSOR, IntParam, QueryParams, QueryValues
-from src.api.render import comment_list_response
-from src.api.schemas.comments import (
-    CommentListResponse,
-    CommentOut,
-    CommentResponse,
-    NewCommentRequest,
-)
+from src.api.render import comment_list_response, comment_response
+from src.api.schemas.comments import CommentListResponse, CommentResponse, NewCommentRequest
 from src.services import comments
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
@@ -72,20 +68,22 @@ async def list_comments(
     operation_id="CreateArticleComment",
     summary="Create a comment for an article",
     status_code=status.HTTP_201_CREATED,
+    response_model=CommentResponse,
     responses=error_responses(401, 404, 413, 422, about="article"),
 )
 async def add_comment(
     slug: str,
     payload: NewCommentRequest,
     request: Request,
-    response: Response,
     session: SessionDep,
-    user: CommentWriter,
-) -> CommentResponse:
+    viewer: CommentWriterViewer,
+) -> Response:
     """Comment on an article. `Location` is the comment's URL (the one that deletes it)."""
-    comment = await comments.add_comment(session, slug, user, payload.comment.body)
+    comment = await comments.add_comment(session, slug, viewer, payload.comment.body)
+    log_viewer(viewer)
+    response = comment_response(comment, status.HTTP_201_CREATED)
     response.headers[LOCATION] = location(request, delete_comment, slug=slug, id=comment.id)
-    return CommentResponse(comment=CommentOut.model_validate(comment))
+    return response
 
 
 @router.delete(

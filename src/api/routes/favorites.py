@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import SessionDep, SocialWriter
+from src.api.deps import SessionDep, SocialWriterViewer, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import article_response
 from src.api.schemas.articles import ArticleResponse
@@ -20,9 +20,11 @@ router = APIRouter(prefix="/articles/{slug}/favorite", tags=["Favorites"])
     summary="Favorite an article",
     responses=error_responses(401, 404, about="article"),
 )
-async def favorite(slug: str, session: SessionDep, user: SocialWriter) -> Response:
+async def favorite(slug: str, session: SessionDep, viewer: SocialWriterViewer) -> Response:
     """Favorite an article (idempotent); returns it with the new count."""
-    return article_response(await favorites.favorite(session, slug, user))
+    article = await favorites.favorite(session, slug, viewer)
+    log_viewer(viewer)
+    return article_response(article)
 
 
 @router.delete(
@@ -32,6 +34,8 @@ async def favorite(slug: str, session: SessionDep, user: SocialWriter) -> Respon
     summary="Unfavorite an article",
     responses=error_responses(401, 404, about="article"),
 )
-async def unfavorite(slug: str, session: SessionDep, user: SocialWriter) -> Response:
+async def unfavorite(slug: str, session: SessionDep, viewer: SocialWriterViewer) -> Response:
     """Remove a favorite (idempotent); returns the article with the new count."""
-    return article_response(await favorites.unfavorite(session, slug, user))
+    article = await favorites.unfavorite(session, slug, viewer)
+    log_viewer(viewer)
+    return article_response(article)
