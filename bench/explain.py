@@ -1,6 +1,7 @@
 """EXPLAIN ANALYZE the SQL the app really sends for the read scenarios (bench/scenarios.py).
 
 Usage: .venv/bin/python -m bench.explain --database-url postgresql+asyncpg://.../bench1m
+    [--only "list deep cursor,comments page"]
 Each scenario runs once in-process; every SELECT it sent is re-run under
 EXPLAIN (ANALYZE, BUFFERS) with the same parameters, and the plans are printed.
 """
@@ -15,15 +16,16 @@ from typing import Any
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event
 
-from bench.scenarios import LOGIN_EMAIL, PASSWORD, load_fixtures, scenarios
+from bench.scenarios import LOGIN_EMAIL, PASSWORD, choose, load_fixtures, scenarios
 from bench.servers import asyncpg_dsn
 from src.core.config import Settings
 from src.main import create_app, release_resources
 
 
-async def main(database_url: str) -> None:
-    fixtures = await load_fixtures(asyncpg_dsn(database_url))
+async def main(database_url: str, only: str) -> None:
     settings = Settings(database_url=database_url, rate_limit_enabled=False, log_level="WARNING")
+    secret = settings.secret_key.get_secret_value()  # the deep pages' cursors are signed with it
+    fixtures = await load_fixtures(asyncpg_dsn(database_url), secret)
     app = create_app(settings)
     # The reads run through SQLAlchemy's session here, where each statement is seen with its
     # parameters: the same statements, compiled for the same dialect, as on the asyncpg path.
@@ -40,7 +42,7 @@ async def main(database_url: str) -> None:
         login = await client.post("/api/users/login", content=body, headers=json_type)
         assert login.status_code == 200, login.text
         token = login.json()["user"]["token"]
-        for s in scenarios(fixtures):
+        for s in choose(scenarios(fixtures), only):
             if s.write:
                 continue
             headers = {"Authorization": f"Token {token}"} if s.auth else {}
@@ -65,4 +67,6 @@ async def main(database_url: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="bench.explain", description=__doc__)
     parser.add_argument("--database-url", required=True)
-    asyncio.run(main(parser.parse_args().database_url))
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    args = parser.parse_args()
+    asyncio.run(main(args.database_url, args.only))

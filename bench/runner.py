@@ -55,7 +55,7 @@ def main() -> None:
     secret = secrets.token_urlsafe(48)
     env = server_env(options.database_url, secret, options.log_level)
     logs = Path(tempfile.mkdtemp(prefix="conduit-bench-"))
-    fixtures = asyncio.run(load_fixtures(dsn))
+    fixtures = asyncio.run(load_fixtures(dsn, secret))
     report = report_head(options, fixtures, pinned)
     ports = (options.port, options.floor_port)
     url, workers = options.database_url, options.workers
@@ -66,7 +66,7 @@ def main() -> None:
         chosen = choose(scenarios(fixtures), options.only)
         if any(s.users for s in chosen):
             load = replace(load, tokens=tuple(open_sessions(url, secret)))
-        results = measure_all(load, chosen, options, dsn, report)
+        results = measure_all(load, chosen, options, (dsn, secret), report)
         if not options.only or "logins" in options.only:
             logins = Logins(
                 load.base,
@@ -124,10 +124,15 @@ def same_bytes(load: Load) -> bool:
 
 
 def measure_all(
-    load: Load, chosen: list[Scenario], options: Options, dsn: str, report: dict[str, Any]
+    load: Load,
+    chosen: list[Scenario],
+    options: Options,
+    database: tuple[str, str],
+    report: dict[str, Any],
 ) -> list[Result]:
     """The floor, the reads, the target reads paired with the floor (into the report), the
-    writes, and then the floor and the target reads again on the data the writes moved."""
+    writes, and then the floor and the target reads again on the data the writes moved.
+    `database`: its DSN and the server's secret key (the fixtures' cursors are signed with it)."""
     same = bool(report["floor_same_bytes"])
     results = [measure_floor(load, FLOOR.name, same)]
     results += [measure(load, s) for s in chosen if not s.write]
@@ -139,11 +144,13 @@ def measure_all(
     writes = [s for s in chosen if s.write]
     results += [measure(load, s) for s in writes]
     if writes:
-        results += after_writes(load, {s.name for s in chosen}, dsn, same)
+        results += after_writes(load, {s.name for s in chosen}, database, same)
     return results
 
 
-def after_writes(load: Load, names: set[str], dsn: str, same: bool) -> list[Result]:
+def after_writes(
+    load: Load, names: set[str], database: tuple[str, str], same: bool
+) -> list[Result]:
     """The write scenarios just moved one user's and some tags' counter rows thousands of
     times: the reads must not have slowed down (no VACUUM in between; docs/performance.md,
     "Hot rows and MultiXacts"). The floor too: its statement reads the same rows the writes
@@ -151,7 +158,7 @@ def after_writes(load: Load, names: set[str], dsn: str, same: bool) -> list[Resu
     data."""
     results = [measure_floor(load, f"{FLOOR.name}, {AFTER_WRITES}", same)]
     targets = names & set(TARGET_READS)
-    for s in scenarios(asyncio.run(load_fixtures(dsn))):  # the counts the writes moved
+    for s in scenarios(asyncio.run(load_fixtures(*database))):  # the counts the writes moved
         if s.name in targets:
             results.append(measure(load, s, f"{s.name}, {AFTER_WRITES}"))
     return results

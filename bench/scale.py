@@ -139,7 +139,7 @@ def serve(stack: ExitStack, label: str, url: str, port: int, secret: str, logs: 
     stack.enter_context(
         serving(url, server_env(url, secret), SERVER_CPUS, ports, logs, label=label)
     )
-    fixtures = asyncio.run(load_fixtures(asyncpg_dsn(url)))
+    fixtures = asyncio.run(load_fixtures(asyncpg_dsn(url), secret))
     return Site(label, url, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}", fixtures)
 
 

@@ -10,11 +10,12 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 
+from bench.cursor_pages import CursorFixtures, DeepPage, comments_check, load_cursor_fixtures
 from src.api.routes.articles import MAX_OFFSET
 
 LOGIN_EMAIL = "user1@example.com"
@@ -24,6 +25,7 @@ PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/cli/be
 TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")
 
 Check = Callable[[int, Any], str | None]
+Each = Callable[[dict[str, Any]], bool]  # whether an article of a page matches its filters
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Fixtures:
     # Profiles the write scenarios' users follow and unfollow (users 201-400, none of them a
     # writer: nobody follows themself).
     followees: list[str]
+    # Deep cursor pages of the lists, the feed and a long comment thread (bench/cursor_pages.py).
+    cursors: CursorFixtures
     # The seed's celebrities (`conduit seed --star-followers/--prolific-articles`): user 1
     # (the signed-in user: its creates are the star's) and user 2.
     star: str = "user1"
@@ -92,7 +96,9 @@ async def _jobs_drained(conn: asyncpg.Connection) -> None:
         await asyncio.sleep(0.5)
 
 
-async def load_fixtures(dsn: str) -> Fixtures:
+async def load_fixtures(dsn: str, secret: str) -> Fixtures:
+    """The scenarios' data and truth; `secret`: the server's key, which signs the deep pages'
+    cursors."""
     conn = await asyncpg.connect(dsn)
     try:
         await _jobs_drained(conn)
@@ -203,6 +209,23 @@ async def load_fixtures(dsn: str) -> Fixtures:
                     "SELECT username FROM users ORDER BY id OFFSET 200 LIMIT 200"
                 )
             ],
+            cursors=await load_cursor_fixtures(
+                conn,
+                secret,
+                total=total,
+                tag=tag,
+                top_tag=top_tag,
+                author=author,
+                fan=fan,
+                counts={
+                    "tag": tag_count,
+                    "author": author_count,
+                    "favorited": fan_count,
+                    "author_tag": author_top_tag_count,
+                    "favorited_tag": fan_top_tag_count,
+                    "feed": feed_count,
+                },
+            ),
             star=await q("SELECT username FROM users WHERE id = 1"),
             prolific=await q("SELECT username FROM users WHERE id = 2"),
         )
@@ -211,8 +234,14 @@ async def load_fixtures(dsn: str) -> Fixtures:
 
 
 def _page_check(
-    expected_count: int, each: Callable[[dict[str, Any]], bool] | None = None, offset: int = 0
+    expected_count: int,
+    each: Each | None = None,
+    offset: int = 0,
+    first: str | None = None,
 ) -> Check:
+    """A page of `expected_count` matches after `offset` of them (a cursor page: starting with
+    the article `first`, and with `nextCursor` while more follow)."""
+
     def check(status: int, body: Any) -> str | None:
         if status != 200:
             return f"status {status}"
@@ -226,6 +255,11 @@ def _page_check(
             return "not newest first"
         if each and not all(each(a) for a in articles):
             return "an article does not match the filter"
+        if first is not None:
+            if articles[0]["slug"] != first:
+                return f"the page starts at {articles[0]['slug']}, not {first}"
+            if ("nextCursor" in body) != (expected_count - offset > len(articles)):
+                return "nextCursor present on the last page, or missing before it"
         return None
 
     return check
@@ -238,6 +272,156 @@ def scenarios(f: Fixtures) -> list[Scenario]:
         '\'","description":"bench","body":"benchmark body",'
         '"tagList":["bench","dragons"]}}\''
     )
+
+    return _beside(_first_pages(f, create_body, slugs_lua), _cursor_pages(f))
+
+
+def _beside(chosen: list[Scenario], extra: list[tuple[str, Scenario]]) -> list[Scenario]:
+    """`chosen` with each extra scenario right after the one it names: the two run back to
+    back, so that a comparison of their p99s sees the same moment of the machine."""
+    placed = list(chosen)
+    for after, scenario in extra:
+        at = next(i for i, s in enumerate(placed) if s.name == after)
+        placed.insert(at + 1, scenario)
+    return placed
+
+
+def _cursor_pages(f: Fixtures) -> list[tuple[str, Scenario]]:
+    """(the first page it pairs with, scenario): each list's page halfway down it by cursor,
+    the combined filters signed in and anonymous alike, and the long thread's pages."""
+    c = f.cursors
+    top, author, fan, admirer = f.top_tag, f.author, f.fan, f.admirer
+
+    def authored_and_tagged(article: dict[str, Any]) -> bool:
+        return bool(article["author"]["username"] == author and top in article["tagList"])
+
+    def deep(name: str, path: str, count: int, d: DeepPage, each: Each | None = None) -> Scenario:
+        join = "&" if "?" in path else "?"
+        page = _page_check(count, each, offset=d.before, first=d.first)
+        return Scenario(name, "GET", f"{path}{join}cursor={d.cursor}", check=page)
+
+    thread = f"/api/articles/{c.thread_slug}/comments?limit=20"
+    size = c.thread_comments
+    return [
+        ("list anonymous", deep("list deep cursor", "/api/articles", f.total, c.list_all)),
+        (
+            "list by tag",
+            deep(
+                "list by tag deep cursor",
+                f"/api/articles?tag={f.tag}",
+                f.tag_count,
+                c.tag,
+                lambda a: f.tag in a["tagList"],
+            ),
+        ),
+        (
+            "list by author",
+            deep(
+                "list by author deep cursor",
+                f"/api/articles?author={author}",
+                f.author_count,
+                c.author,
+                lambda a: a["author"]["username"] == author,
+            ),
+        ),
+        (
+            "list by favorited",
+            deep(
+                "list by favorited deep cursor",
+                f"/api/articles?favorited={fan}",
+                f.fan_count,
+                c.favorited,
+            ),
+        ),
+        (
+            "list by author+tag",
+            Scenario(
+                "list by author+tag signed in",
+                "GET",
+                f"/api/articles?tag={top}&author={author}",
+                auth=True,
+                check=_page_check(f.author_top_tag_count, authored_and_tagged),
+            ),
+        ),
+        (
+            "list by author+tag signed in",
+            deep(
+                "list by author+tag deep cursor",
+                f"/api/articles?tag={top}&author={author}",
+                f.author_top_tag_count,
+                c.author_tag,
+                authored_and_tagged,
+            ),
+        ),
+        (
+            "list by favorited+tag",
+            Scenario(
+                "list by favorited+tag signed in",
+                "GET",
+                f"/api/articles?tag={top}&favorited={fan}",
+                auth=True,
+                check=_page_check(f.fan_top_tag_count, lambda a: top in a["tagList"]),
+            ),
+        ),
+        (
+            "list by favorited+tag signed in",
+            deep(
+                "list by favorited+tag deep cursor",
+                f"/api/articles?tag={top}&favorited={fan}",
+                f.fan_top_tag_count,
+                c.favorited_tag,
+                lambda a: top in a["tagList"],
+            ),
+        ),
+        (
+            "list by author+favorited",
+            Scenario(
+                "list by author+favorited anonymous",
+                "GET",
+                f"/api/articles?author={author}&favorited={admirer}",
+                check=_page_check(f.admirer_count, lambda a: a["author"]["username"] == author),
+            ),
+        ),
+        (
+            "list by all three",
+            Scenario(
+                "list by all three anonymous",
+                "GET",
+                f"/api/articles?tag={top}&author={author}&favorited={admirer}",
+                check=_page_check(f.admirer_top_tag_count, authored_and_tagged),
+            ),
+        ),
+        (
+            "feed",
+            replace(
+                deep(
+                    "feed deep cursor",
+                    "/api/articles/feed",
+                    f.feed_count,
+                    c.feed,
+                    lambda a: a["author"]["following"] and a["author"]["username"] in f.followed,
+                ),
+                auth=True,
+            ),
+        ),
+        (
+            "comments",
+            Scenario("comments page", "GET", thread, check=comments_check(None, size)),
+        ),
+        (
+            "comments page",
+            Scenario(
+                "comments deep cursor",
+                "GET",
+                f"{thread}&cursor={c.thread.cursor}",
+                check=comments_check(c.thread.first, size, c.thread.before),
+            ),
+        ),
+    ]
+
+
+def _first_pages(f: Fixtures, create_body: str, slugs_lua: str) -> list[Scenario]:
+    """Every scenario but the deep cursor pages and their companions (_cursor_pages)."""
 
     def authored_and_tagged(article: dict[str, Any]) -> bool:
         return bool(article["author"]["username"] == f.author and f.top_tag in article["tagList"])
