@@ -1,7 +1,8 @@
 """How long after a publish's 201 a follower's feed shows the article (bench/README.md).
 
-Starts `conduit serve` on a seeded database (its fan-out jobs in-process, as bench/run does),
-then `--count` times: user1 publishes, and one of its followers among the writers
+Starts `conduit serve` on a seeded database (its fan-out jobs in-process, as bench/run does;
+`--worker separate`: a `conduit worker` process beside it instead, as on PostgreSQL in
+production), then `--count` times: user1 publishes, and one of its followers among the writers
 (bench/writers.py) reads its feed's first article every `--poll-ms` until it is the new one.
 Prints p50/p99/max of publish-to-visible and of the publish itself.
 """
@@ -19,7 +20,17 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.servers import asyncpg_dsn, http, pins, server_env, serving, sign_in, wait_ready
+from bench.servers import (
+    ROOT,
+    asyncpg_dsn,
+    http,
+    pins,
+    process,
+    server_env,
+    serving,
+    sign_in,
+    wait_ready,
+)
 from bench.writers import open_sessions
 
 
@@ -49,13 +60,21 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--port", type=int, default=8775)
+    parser.add_argument("--worker", choices=("in-process", "separate"), default="in-process")
     options = parser.parse_args()
     dsn = asyncpg_dsn(options.database_url)
     secret = secrets.token_urlsafe(48)
     env = server_env(options.database_url, secret)
     logs = Path(tempfile.mkdtemp(prefix="conduit-visibility-"))
     ports = (options.port, options.port + 1)
-    with serving(options.database_url, env, pins(1).server, ports, logs):
+    separate = options.worker == "separate"
+    if separate:
+        env["JOBS_IN_PROCESS"] = "false"
+    worker = [str(ROOT / ".venv/bin/conduit"), "worker"] if separate else ["true"]
+    with (
+        serving(options.database_url, env, pins(1).server, ports, logs),
+        process(worker, env, logs / "worker.log"),
+    ):
         base = f"http://127.0.0.1:{options.port}"
         wait_ready(f"{base}/api/tags", 120)
         _, author = sign_in(base)

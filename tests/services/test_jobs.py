@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from src.core.config import Settings
 from src.models import Job
 from src.models.base import utc_now
 from src.services.jobs import JobContext, Payload, Worker, enqueue, job, queue, run_until_idle
+from src.services.jobs import worker as worker_module
 from src.services.jobs.worker import backoff_seconds
 from tests.cli import Conduit
 
@@ -284,3 +285,86 @@ async def test_a_claim_in_progress_is_skipped_not_waited_for(
             assert await queue.claim(second, "second", now, lease_seconds=60) is None
             await second.rollback()
         await first.rollback()
+
+
+def _waiting(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> tuple[Worker, asyncio.Event]:
+    """A one-slot worker polling once an hour, and an event set when its slot sleeps with no
+    wake-up pending (and, on PostgreSQL, LISTEN on): only a new wake-up can get it a job."""
+    settings = app.state.settings.model_copy(
+        update={"jobs_poll_interval_seconds": 3600.0, "jobs_concurrency": 1}
+    )
+    worker, asleep = Worker(app.state.sessionmaker, settings), asyncio.Event()
+    idle = worker_module._idle
+
+    async def noted(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+        if not wake.is_set() and (settings.is_sqlite or worker.listening.is_set()):
+            asleep.set()
+        await idle(stop, wake, seconds)
+
+    monkeypatch.setattr(worker_module, "_idle", noted)
+    return worker, asleep
+
+
+async def _enqueue_from_another_process(app: FastAPI, name: str, payload: Payload) -> None:
+    """A commit this process's workers are not told of: only PostgreSQL's NOTIFY reaches them."""
+    async with app.state.sessionmaker() as session:
+        await enqueue(session, name, payload)
+        session.info.pop(queue.ENQUEUED)
+        await session.commit()
+
+
+async def _runs_job_while_asleep(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, enqueue_it: Callable[[], Awaitable[None]]
+) -> None:
+    worker, asleep = _waiting(app, monkeypatch)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):  # a hang guard: the poll would take an hour
+            await asleep.wait()
+            await enqueue_it()
+            await gate["entered"].wait()
+    finally:
+        gate["release"].set()
+        stop.set()
+        await running
+    assert ran == [{"n": 1}]
+
+
+async def test_a_commit_that_enqueued_wakes_the_idle_worker_of_its_process(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _runs_job_while_asleep(app, monkeypatch, lambda: _enqueue(app, BLOCKING, {"n": 1}))
+
+
+async def test_a_job_committed_elsewhere_wakes_an_idle_worker_through_notify(
+    app: FastAPI, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: other processes' jobs wait for the poll")
+    await _runs_job_while_asleep(
+        app, monkeypatch, lambda: _enqueue_from_another_process(app, BLOCKING, {"n": 1})
+    )
+
+
+async def test_a_lost_listen_connection_is_opened_again_and_catches_up(
+    app: FastAPI, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite has no LISTEN/NOTIFY")
+    monkeypatch.setattr(worker_module, "RELISTEN_SECONDS", 0.0)
+
+    async def kill_the_listener_then_enqueue() -> None:
+        async with app.state.sessionmaker() as session:
+            killed = await session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = :name"
+                ),
+                {"name": worker_module.LISTEN_APPLICATION_NAME},
+            )
+            await session.commit()
+        assert killed == 1
+        await _enqueue_from_another_process(app, BLOCKING, {"n": 1})
+
+    await _runs_job_while_asleep(app, monkeypatch, kill_the_listener_then_enqueue)

@@ -9,32 +9,62 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from src.models import Job
 from src.models.base import UTCDateTime, utc_now
 from src.services.jobs.registry import Payload, job_type
+from src.services.sql import table_of
 
 QUEUED, RUNNING, DEAD = "queued", "running", "dead"
 STATES = (QUEUED, RUNNING, DEAD)
 ERROR_MAX_CHARS = 2000
 # Marks a session whose commit makes new jobs due (src/services/jobs/worker.py wakes on it).
 ENQUEUED = "conduit_jobs_enqueued"
+# PostgreSQL: workers LISTEN on this channel; a transaction that enqueued notifies it, and
+# PostgreSQL delivers the notification only if that transaction commits.
+CHANNEL = "conduit_jobs"
+# Marks a session whose transaction has notified already (enqueue's statement does it).
+NOTIFIED = "conduit_jobs_notified"
+_NOTIFY = select(func.pg_notify(CHANNEL, ""))
 
 _NOW = bindparam("now", type_=UTCDateTime())
 _WORKER = bindparam("worker", type_=String())
 _ATTEMPT = bindparam("attempt", type_=Integer())
 _JOB_ID = bindparam("job_id", type_=BigInteger())
 
-_ENQUEUE = insert(Job).values(
-    name=bindparam("name"),
-    payload=bindparam("payload", type_=Job.payload.type),
-    state=QUEUED,
-    attempts=0,
-    run_at=bindparam("run_at", type_=UTCDateTime()),
-    created_at=_NOW,
-)
+
+def _enqueue(dialect: str) -> Any:
+    row = select(
+        bindparam("name", type_=String()),
+        bindparam("payload", type_=Job.payload.type),
+        literal(QUEUED, String()),
+        literal(0, Integer()),
+        bindparam("run_at", type_=UTCDateTime()),
+        _NOW,
+    )
+    if dialect == "postgresql":
+        # The notification rides on the insert: no round trip of its own.
+        row = row.select_from(func.pg_notify(CHANNEL, ""))
+    columns = ["name", "payload", "state", "attempts", "run_at", "created_at"]
+    return insert(table_of(Job)).from_select(columns, row)
+
+
+_ENQUEUE = {dialect: _enqueue(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def _claim(dialect: str) -> Any:
@@ -90,8 +120,9 @@ async def enqueue(
     if job_type(name) is None:
         raise LookupError(f"no job handler is registered as {name!r}")
     now = utc_now()
+    dialect = session.get_bind().dialect.name
     await session.execute(
-        _ENQUEUE,
+        _ENQUEUE[dialect],
         {
             "name": name,
             "payload": payload,
@@ -100,6 +131,18 @@ async def enqueue(
         },
     )
     session.info[ENQUEUED] = True
+    if dialect == "postgresql":
+        session.info[NOTIFIED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_workers(session: Session) -> None:
+    """Jobs inserted by a statement of their own (webhooks' events) notify here, once."""
+    if not session.info.get(ENQUEUED) or session.info.get(NOTIFIED):
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY)
+        session.info[NOTIFIED] = True
 
 
 async def claim(

@@ -2,7 +2,9 @@
 its own transaction.
 
 Run by `conduit worker`, and inside `conduit serve` when JOBS_IN_PROCESS says so (the app's
-lifespan). Design and guarantees: docs/architecture.md, "Background jobs".
+lifespan). An idle slot wakes when a commit in this process enqueued, on PostgreSQL when any
+process's did (LISTEN), and every JOBS_POLL_INTERVAL_SECONDS in any case. Design and
+guarantees: docs/architecture.md, "Background jobs".
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -31,6 +35,11 @@ from src.services.jobs.registry import JobContext, job_type, load_handlers
 logger = logging.getLogger("conduit.jobs")
 Clock = Callable[[], datetime]
 QUEUE_METRICS_EVERY_SECONDS = 10.0
+# The LISTEN connection: checked this often (a silent network loss sends no error), and
+# opened again this long after it was lost; polling carries on meanwhile.
+LISTEN_CHECK_SECONDS = 30.0
+RELISTEN_SECONDS = 5.0
+LISTEN_APPLICATION_NAME = "conduit-jobs-listen"  # pg_stat_activity tells it from the pool
 
 # Events of the in-process workers of this process, set when a session that enqueued commits.
 _wakers: set[asyncio.Event] = set()
@@ -38,6 +47,7 @@ _wakers: set[asyncio.Event] = set()
 
 @event.listens_for(Session, "after_commit")
 def _wake_local_workers(session: Session) -> None:
+    session.info.pop(queue.NOTIFIED, None)
     if session.info.pop(queue.ENQUEUED, False):
         for waker in _wakers:
             waker.set()
@@ -75,6 +85,10 @@ class Worker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue_seen_at = 0.0
+        self._slot_wakers: set[asyncio.Event] = set()
+        # Set while the LISTEN connection is up (PostgreSQL).
+        self.listening = asyncio.Event()
+        self._listen_failures = 0
 
     async def run_one(self) -> bool:
         """Claim one due job and run it; False when none is due."""
@@ -209,6 +223,8 @@ class Worker:
         try:
             # A task group waits for every slot, even when cancelled: no release is cut off.
             async with asyncio.TaskGroup() as slots:
+                if not self.settings.is_sqlite:
+                    slots.create_task(self._listen(stop))
                 for _ in range(self.settings.jobs_concurrency):
                     slots.create_task(self._run_slot(stop))
         finally:
@@ -217,8 +233,10 @@ class Worker:
     async def _run_slot(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
         _wakers.add(wake)
+        self._slot_wakers.add(wake)
         try:
             while not stop.is_set():
+                wake.clear()  # before the claim: a wake-up during it is not lost
                 try:
                     if await self.run_one():
                         continue
@@ -230,16 +248,68 @@ class Worker:
                         _error_text(exc),
                         extra={"worker": self.name},
                     )
-                wake.clear()
-                await _wait_any(stop, wake, self.settings.jobs_poll_interval_seconds)
+                await _idle(stop, wake, self.settings.jobs_poll_interval_seconds)
         finally:
             _wakers.discard(wake)
+            self._slot_wakers.discard(wake)
+
+    def _wake_slots(self, *_notification: object) -> None:
+        for wake in self._slot_wakers:
+            wake.set()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """PostgreSQL: LISTEN on a connection of its own; each notification (a commit that
+        enqueued, in any process) wakes the idle slots. Lost, it is opened again later."""
+        while not stop.is_set():
+            try:
+                await self._listen_until_lost(stop)
+            except Exception as exc:  # whatever it was, the slots poll on: never end the worker
+                if not self._listen_failures:  # one line per outage
+                    logger.warning(
+                        "job worker %s: not listening (%s); polling until it can again",
+                        self.name,
+                        _error_text(exc),
+                        extra={"worker": self.name},
+                    )
+                self._listen_failures += 1
+                await _wait_any(stop, asyncio.Event(), RELISTEN_SECONDS)
+
+    async def _listen_until_lost(self, stop: asyncio.Event) -> None:
+        dsn = make_url(self.settings.database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(
+            dsn.render_as_string(hide_password=False),
+            timeout=self.settings.db_connect_timeout_seconds,
+            server_settings={"application_name": LISTEN_APPLICATION_NAME},
+        )
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(queue.CHANNEL, self._wake_slots)
+            self.listening.set()
+            self._wake_slots()  # what was enqueued while nobody listened
+            if self._listen_failures:
+                logger.info("job worker %s: listening again", self.name)
+                self._listen_failures = 0
+            while not await _wait_any(stop, lost, LISTEN_CHECK_SECONDS):
+                await connection.fetchval("SELECT 1", timeout=LISTEN_CHECK_SECONDS)
+            if lost.is_set() and not stop.is_set():
+                raise ConnectionError("its connection was closed")
+        finally:
+            self.listening.clear()
+            connection.terminate()
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+async def _idle(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """A slot with nothing to claim waits here: stopped, woken, or the poll interval."""
+    await _wait_any(stop, wake, seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> bool:
+    """Until `stop` or `wake` is set (True) or `seconds` pass (False)."""
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
     finally:
         for waiter in waiters:
             waiter.cancel()
