@@ -22,6 +22,7 @@ from src.api.errors import install_error_handlers
 from src.api.openapi import install_openapi
 from src.api.routes.docs import fastapi_options, install_docs
 from src.api.routes.health import router as health_router
+from src.api.routes.media import router as media_router
 from src.api.routes.metrics import router as metrics_router
 from src.api.routes.router import api_router
 from src.api.routes.webhooks import events as webhook_events
@@ -39,6 +40,7 @@ from src.core.ratelimit import create_rate_limiter
 from src.core.reads import ReadPool
 from src.core.security import password_hasher
 from src.services.jobs import InProcessWorker
+from src.services.media import storage_from_settings
 
 DESCRIPTION = """
 Conduit is the backend of a Medium-like blogging platform, following the
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
     password_hasher(settings)  # argon2 hasher (and its dummy hash) built before serving
+    app.state.media_storage = storage_from_settings(settings)  # src/services/media
 
     # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/asgi/hot_reads.py).
     if settings.hot_reads_enabled:
@@ -139,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.webhooks.include_router(webhook_events)  # the events, in the document's `webhooks`
     app.include_router(health_router)  # /health/live, /health/ready (not in the API document)
+    if settings.media_storage == "local":
+        app.include_router(media_router)  # /media/..., the local pictures (not in the document)
     if settings.metrics_enabled:
         app.include_router(metrics_router)  # /metrics, Prometheus (not in the API document)
     # Only when OTEL_* is set; the asyncpg reads get spans too.

@@ -86,6 +86,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_enabled=False,
         # Mail sent without an SMTP server (tests/smtp.py gives one) lands here, not in the repo.
         mail_outbox_dir=str(tmp_path_factory.mktemp("mail-outbox")),
+        # Uploaded pictures land here, read back at the test client's own /media/.
+        media_root=str(tmp_path_factory.mktemp("media")),
+        media_public_url="http://conduit.test/media",
     )
 
 

@@ -23,6 +23,7 @@ ERROR_DOCS: dict[int, tuple[str, dict[str, list[str]]]] = {
         {"{about}": [messages.PRECONDITION_FAILED]},
     ),
     413: ("Request body too large", {"body": [messages.BODY_TOO_LARGE]}),
+    415: ("Not a kind of body this operation takes", {"body": [messages.UNSUPPORTED_MEDIA_TYPE]}),
     422: ("Invalid input; messages grouped by field", {OWN_INPUT: [messages.BLANK]}),
     429: (
         "Too many requests; retry after `Retry-After` seconds",

@@ -26,6 +26,7 @@ from src.services.errors import (
     PreconditionFailed,
     RateLimited,
     Unauthorized,
+    UnsupportedMediaType,
 )
 
 logger = logging.getLogger("conduit.errors")
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthorized: 401,
     Conflict: 409,
     PreconditionFailed: 412,
+    UnsupportedMediaType: 415,
     RateLimited: 429,
 }
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}

@@ -199,6 +199,29 @@ class Settings(BaseSettings):
     email_change_requires_confirmation: bool = False
     rate_limit_password_reset_per_ip: int = Field(default=10, ge=0)
     rate_limit_password_reset_per_account: int = Field(default=3, ge=0)
+    # --- Profile pictures (src/services/media; docs/deploy.md, "Profile pictures") ---
+    # "local": files under MEDIA_ROOT, served by this service at /media/; "s3": any
+    # S3-compatible store (S3_*), read by clients straight from MEDIA_PUBLIC_URL.
+    media_storage: Literal["local", "s3"] = "local"
+    media_root: str = "media"
+    # Where stored pictures are read from, without the trailing slash; unset: this service's
+    # http://localhost:8000/media (local), or the bucket's URL (S3_ENDPOINT_URL/S3_BUCKET).
+    media_public_url: str | None = Field(default=None, max_length=500)
+    # PUT /api/user/image's whole body (multipart or raw) at most; larger is 413 unread.
+    media_max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Width x height read from the header, refused above this before anything is decoded;
+    # bounded by Pillow's own decompression-bomb limit.
+    media_max_image_pixels: int = Field(default=25_000_000, ge=1, le=89_478_485)
+    # Threads per worker that decode and re-encode pictures; more uploads at once queue.
+    media_image_threads: int = Field(default=2, ge=1, le=64)
+    s3_bucket: str | None = None
+    # Unset: AWS S3 itself; MinIO and others: their URL (http:// is allowed for it).
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    # Unset: credentials found as AWS SDKs find them (environment, instance role).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Sentry (pip install 'conduit[sentry]'): off unless SENTRY_DSN is set.
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
@@ -237,7 +260,17 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "media_public_url",
+        "s3_bucket",
+        "s3_endpoint_url",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        mode="before",
+    )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         # Compose passes unset variables as "": no server, no login.
@@ -286,6 +319,8 @@ class Settings(BaseSettings):
             )
         if self.is_production and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters in production")
+        if self.media_storage == "s3" and not self.s3_bucket:
+            raise ValueError("S3_BUCKET must be set when MEDIA_STORAGE=s3")
         return self
 
     @property

@@ -22,6 +22,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     bio: Mapped[str | None] = mapped_column(String(2000), default=None)
     image: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # The stored object behind `image` when the user uploaded it (src/services/media).
+    image_key: Mapped[str | None] = mapped_column(String(255), default=None)
     role: Mapped[str] = mapped_column(String(16), default=ROLE_USER, server_default=ROLE_USER)
     # A deactivated user cannot log in, and every token they hold is refused.
     is_active: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())

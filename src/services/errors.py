@@ -46,6 +46,11 @@ class Conflict(DomainError):
     that could not be allocated)."""
 
 
+class UnsupportedMediaType(DomainError):
+    """The body is not of a kind the operation takes (an upload that is not a picture we
+    accept, or not the type it was declared as)."""
+
+
 class PreconditionFailed(DomainError):
     """The client's precondition (If-Match) no longer holds: the resource changed since it read
     it."""

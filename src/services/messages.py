@@ -55,6 +55,14 @@ IDEMPOTENCY_KEY_INVALID = (
 )
 IDEMPOTENCY_KEY_RUNNING = "a request with this key is still being processed; retry later"
 IDEMPOTENCY_KEY_REUSED = "was already used for a different request; use a new key"
+# --- profile pictures (src/services/media), under `image` (`body` for the request's type)
+IMAGE_TOO_LARGE = "is too large (maximum is {maximum} bytes)"
+IMAGE_REQUEST_TYPE = "send the picture as multipart/form-data (field `image`) or as an image/* body"
+IMAGE_UNSUPPORTED = "must be a PNG, JPEG, GIF or WebP image"
+IMAGE_TYPE_MISMATCH = "is declared as {declared} but its content is {actual}"
+IMAGE_CORRUPT = "is truncated or corrupt"
+IMAGE_TOO_MANY_PIXELS = "has too many pixels (maximum is {maximum})"
+IMAGE_POLYGLOT = "carries content that is not part of the picture (markup or another file)"
 # --- webhooks (under `url`, `webhook` or `delivery`)
 WEBHOOK_URL_INVALID = "is not a valid URL"
 WEBHOOK_URL_NOT_HTTPS = "must use https"

@@ -4,7 +4,8 @@ Foreign keys (ON DELETE CASCADE, on both databases) remove the user's articles, 
 favorites, follows and sessions. What a cascade cannot do is keep the maintained counts right
 (src/services/counters.py): the user's favorites fed other people's `favoritesCount`, and the
 user's articles fed their fans' favorites count, their tags' counts, the global total and the
-feeds of the user's followers (src/services/feeds.py; feed entries hold no foreign key). All
+feeds of the user's followers (src/services/feeds.py; feed entries hold no foreign key), nor
+delete an uploaded picture from object storage (a `media.delete` job, enqueued here). All
 of that moves here, by relative updates computed from the rows about to go, in the same
 transaction as the delete: concurrent writers still serialize on the row locks, none is lost.
 """
@@ -23,6 +24,7 @@ from src.models import Article, ArticleTag, Favorite, Tag, User
 from src.models.base import utc_now
 from src.services import admin, auth, counters, feeds, messages, users
 from src.services.errors import Forbidden, NotFound, Unauthorized
+from src.services.media import user_images
 from src.services.preconditions import Precondition, require
 
 
@@ -154,5 +156,7 @@ async def delete_user(session: AsyncSession, user_id: int, *, proof: Proof | Non
         await counters.bump_articles_total(session, -n_articles, user_id)
     # Its articles leave its followers' feeds; its own feed goes with it by cascade.
     await feeds.remove_author(session, user_id, n_articles)
+    if user.image_key is not None:  # the uploaded picture goes by a job once this commits
+        await user_images.forget(session, user.image_key)
     await session.execute(delete(User).where(User.id == user_id))
     await session.commit()

@@ -17,6 +17,9 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _QUOTE = ord('"')
 _OPENERS = frozenset(b"[{")
+# Routes that take a picture instead of JSON: their own size bound, multipart or image/* only
+# (the content itself is checked by src/services/media/images.py).
+UPLOAD_ROUTES = frozenset({("PUT", "/api/user/image")})
 
 
 def json_depth(body: bytes, limit: int | None = None) -> int:
@@ -57,6 +60,11 @@ def _declares_more_than(content_length: str, limit: int) -> bool:
     return len(digits) > len(str(limit)) or int(digits or "0") > limit
 
 
+def _is_upload(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "multipart/form-data" or media.startswith("image/")
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
@@ -66,7 +74,8 @@ def _is_json(content_type: str) -> bool:
 
 class RequestGuardMiddleware:
     """Refuses a foreign Host (400), a body that is not JSON (415), too large (413) or nested
-    too deeply (422); buffers accepted bodies (bounded) and replays them to the app."""
+    too deeply (422); buffers accepted bodies (bounded) and replays them to the app. An upload
+    route takes multipart or image/* instead, within MEDIA_MAX_UPLOAD_BYTES."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -99,10 +108,16 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
 
-        limit = self.settings.max_body_bytes
+        upload = (scope["method"], scope["path"]) in UPLOAD_ROUTES
+        limit = self.settings.media_max_upload_bytes if upload else self.settings.max_body_bytes
+        too_large = (
+            {"image": [messages.IMAGE_TOO_LARGE.format(maximum=limit)]}
+            if upload
+            else {"body": [messages.BODY_TOO_LARGE]}
+        )
         declared = headers.get("content-length")
         if declared is not None and _declares_more_than(declared, limit):
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, too_large)
             return
         chunks: list[bytes] = []
         size = 0
@@ -114,13 +129,18 @@ class RequestGuardMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, too_large)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
 
-        if body.strip():
+        if upload and body:
+            if not _is_upload(headers.get("content-type", "")):
+                response = error_response(415, {"body": [messages.IMAGE_REQUEST_TYPE]})
+                await response(scope, receive, send)
+                return
+        elif body.strip():
             if not _is_json(headers.get("content-type", "")):
                 response = error_response(415, {"body": [messages.UNSUPPORTED_MEDIA_TYPE]})
                 await response(scope, receive, send)
@@ -145,7 +165,9 @@ class RequestGuardMiddleware:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, {"body": [messages.BODY_TOO_LARGE]})
+    async def _too_large(
+        scope: Scope, receive: Receive, send: Send, errors: dict[str, list[str]]
+    ) -> None:
+        response = error_response(413, errors)
         response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -13,6 +13,7 @@ from src.api.routes import (
     favorites,
     profiles,
     tags,
+    user_image,
     users,
     webhooks,
 )
@@ -32,3 +33,4 @@ api_router.include_router(admin.router)  # /api/admin/..., tagged "Admin"
 api_router.include_router(api_keys.router)  # /api/user/keys
 api_router.include_router(api_keys.admin_router)  # /api/admin/users/{username}/keys
 api_router.include_router(webhooks.router)  # /api/user/webhooks
+api_router.include_router(user_image.router)  # /api/user/image

@@ -19,6 +19,7 @@ HANDLER_MODULES = (
     "src.services.mail.outbox",
     "src.services.account_email",
     "src.services.webhooks.delivery",
+    "src.services.media.user_images",
 )
 
 Payload = dict[str, Any]
