@@ -43,6 +43,7 @@ from bench.servers import (
     wait_ready,
 )
 from bench.statements import count_statements
+from bench.wire_bytes import wire_bytes
 from bench.writers import open_sessions
 from bench.wrk import require_wrk
 
@@ -64,6 +65,9 @@ def main() -> None:
         report["rss_idle_kib"] = rss_kib(server.pid)
         report["floor_same_bytes"] = same_bytes(load)
         chosen = choose(scenarios(fixtures), options.only)
+        if any("Accept-Encoding" in (s.headers or {}) for s in chosen):
+            paths = {"list": "/api/articles", "single article": f"/api/articles/{fixtures.slug}"}
+            report["wire_bytes"] = wire_bytes(load.base, paths)
         if any(s.users for s in chosen):
             load = replace(load, tokens=tuple(open_sessions(url, secret)))
         results = measure_all(load, chosen, options, (dsn, secret), report)

@@ -24,6 +24,9 @@ PASSWORD = "password"  # noqa: S105 - the seed's documented password (src/cli/be
 # paired with the floor, and measured again once the write scenarios have run.
 TARGET_READS = ("list anonymous", "list authenticated", "feed", "single article")
 
+# The compressed scenarios' Accept-Encoding (names use `+`: --only splits on commas).
+GZIP_BR = {"Accept-Encoding": "gzip, br"}
+ANY_TAG = {"If-None-Match": "*"}  # matches whatever tag the page has: always a 304
 Check = Callable[[int, Any], str | None]
 Each = Callable[[dict[str, Any]], bool]  # whether an article of a page matches its filters
 
@@ -518,6 +521,17 @@ def _first_pages(f: Fixtures, create_body: str, slugs_lua: str) -> list[Scenario
         Scenario("list 304", "GET", "/api/articles", headers={"If-None-Match": "*"}),
         Scenario(
             "single article 304", "GET", f"/api/articles/{f.slug}", headers={"If-None-Match": "*"}
+        ),
+        # As a phone asks (Accept-Encoding): its 200 is compressed (br) and its 304 is not, so
+        # the fair 200-vs-304 comparison is this pair. Bytes per coding: bench/wire_bytes.py.
+        Scenario("list gzip+br", "GET", "/api/articles", headers=GZIP_BR),
+        Scenario("list 304 gzip+br", "GET", "/api/articles", headers={**GZIP_BR, **ANY_TAG}),
+        Scenario("single article gzip+br", "GET", f"/api/articles/{f.slug}", headers=GZIP_BR),
+        Scenario(
+            "single article 304 gzip+br",
+            "GET",
+            f"/api/articles/{f.slug}",
+            headers={**GZIP_BR, **ANY_TAG},
         ),
         Scenario(
             "comments",
