@@ -7,6 +7,7 @@ and nothing hand-written, then registers, logs in, writes, lists, favorites and 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +142,40 @@ def test_generated_client_registers_logs_in_writes_lists_favorites_and_comments(
 
         comments = call("comments.get_article_comments", slug=article.slug, client=client).comments
         assert [c.body for c in comments] == ["Nice and typed."]
+
+
+def test_generated_client_uploads_a_profile_picture(generated: str, live_server: str) -> None:
+    models = module(generated, "models")
+    types = module(generated, "types")
+    client_mod = module(generated, "client")
+    with client_mod.Client(base_url=live_server, raise_on_unexpected_status=True) as anonymous:
+        created = module(generated, "api.user_and_authentication.create_user").sync(
+            client=anonymous,
+            body=models.NewUserRequest(
+                user=models.NewUser(
+                    username="painter", email="p@example.com", password="s3cret-pass"
+                )
+            ),
+        )
+    picture = io.BytesIO()
+    Image.new("RGB", (300, 200), "purple").save(picture, "PNG")
+    picture.seek(0)
+
+    with client_mod.AuthenticatedClient(
+        base_url=live_server, token=created.user.token, prefix="Token"
+    ) as client:
+        response = module(
+            generated, "api.user_and_authentication.upload_current_user_image"
+        ).sync_detailed(
+            client=client,
+            body=models.UploadCurrentUserImageFilesUserImageUpload(
+                image=types.File(payload=picture, file_name="me.png", mime_type="image/png")
+            ),
+        )
+
+    assert response.status_code == 200, response.content
+    image = response.parsed.user.image
+    name = image.split("/media/", 1)[1]  # MEDIA_PUBLIC_URL is not the live server's address
+    served = httpx.get(f"{live_server}/media/{name}")
+    assert served.status_code == 200
+    assert Image.open(io.BytesIO(served.content)).format == "WEBP"
