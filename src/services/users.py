@@ -24,6 +24,7 @@ from src.models.user import EMAIL_MAX_LENGTH
 from src.services import account_email, auth, messages, sessions
 from src.services.errors import Conflict, Forbidden, Invalid, Unauthorized
 from src.services.mail import notices
+from src.services.media import user_images
 from src.services.preconditions import Precondition, require
 from src.services.read_models import AuthenticatedUser
 from src.services.sessions import IssuedTokens
@@ -301,6 +302,11 @@ async def update(
     for name in ("bio", "image"):
         if name in changes.provided:
             values[name] = getattr(changes, name)
+    # Another URL in place of an uploaded picture: its stored object goes once this commits.
+    replaced = "image" in changes.provided and changes.image != user.image
+    dropped_key = user.image_key if replaced else None
+    if dropped_key is not None:
+        values["image_key"] = None
     guard = [User.id == user.id]
     if sensitive:
         guard += [
@@ -321,6 +327,8 @@ async def update(
         if rows_matched(written) != 1:
             await session.rollback()
             raise await _why_not_written(session, user.id, session_id, sensitive=sensitive)
+        if dropped_key is not None:
+            await user_images.forget(session, dropped_key)
         if new_hash is not None:
             await sessions.end_all(session, user.id, keep=session_id)
             await notices.password_changed(

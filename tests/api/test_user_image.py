@@ -176,6 +176,25 @@ async def test_deleting_the_account_deletes_its_picture(app: FastAPI, client: As
     assert (await client.get(image)).status_code == 404
 
 
+async def test_a_typed_image_url_replaces_the_uploaded_picture_and_deletes_it(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    user = await register(client)
+    image = (await upload(client, user, pictures.png(), "image/png")).json()["user"]["image"]
+
+    kept = await client.put("/api/user", json={"user": {"bio": "hi"}}, headers=user.headers)
+    await run_jobs_until_idle(app)
+    assert kept.json()["user"]["image"] == image
+    assert (await client.get(image)).status_code == 200
+
+    typed = "https://example.com/me.png"
+    changed = await client.put("/api/user", json={"user": {"image": typed}}, headers=user.headers)
+    await run_jobs_until_idle(app)
+
+    assert changed.json()["user"]["image"] == typed
+    assert (await client.get(image)).status_code == 404
+
+
 async def test_the_upload_needs_a_token(client: AsyncClient) -> None:
     response = await client.put(
         IMAGE, content=pictures.png(), headers={"Content-Type": "image/png"}
