@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 
 from src.models import Article, ArticleTag, Base, Favorite, Tag, User
 from src.models.base import utc_now
-from src.services import counters
+from src.services import counters, feeds
 from src.services import favorites as favorite_service
 from src.services.errors import NotFound
 from src.services.user_deletion import delete_user
@@ -222,8 +222,9 @@ async def test_creating_an_article_that_fails_after_its_first_insert_writes_noth
 ) -> None:
     author = await register(client)
     before = await _rows(app)
-    # The article row is written, then tagging fails: the row must not survive.
-    monkeypatch.setattr(counters, "tags_of_new_article", _explode_async)
+    # The article, its tags and counts are written, then the request fails before its
+    # commit (where the feed's job is enqueued): nothing may survive.
+    monkeypatch.setattr(feeds, "add_article", _explode_async)
 
     response = await client.post(
         "/api/articles",
@@ -244,13 +245,13 @@ async def test_a_favorite_that_fails_after_its_row_is_written_writes_nothing(
     slug = (await create_article(client, author))["slug"]
     before = await _rows(app)
     # The favorite row is written with its counts, then the request fails before its commit.
-    move = favorite_service._move_favorite
+    write = favorite_service._write
 
-    async def move_then_explode(*args: Any, **kwargs: Any) -> bool:
-        await move(*args, **kwargs)
+    async def write_then_explode(*args: Any, **kwargs: Any) -> None:
+        await write(*args, **kwargs)
         raise Boom
 
-    monkeypatch.setattr(favorite_service, "_move_favorite", move_then_explode)
+    monkeypatch.setattr(favorite_service, "_write", write_then_explode)
 
     response = await client.post(f"/api/articles/{slug}/favorite", headers=fan.headers)
 
