@@ -17,6 +17,7 @@ import pytest
 from fastapi import Request
 from httpx import AsyncClient, Response
 
+from src.api import deps
 from src.api.asgi import hot_writes
 from src.api.asgi.hot_reads import ROUTE_KEY
 from src.core.config import Settings
@@ -42,7 +43,7 @@ def hot_served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The templates of the requests the hot path answered itself (it counts each one's write
     limit, as the API router does, once it takes the request)."""
     served: list[str] = []
-    limit = hot_writes.limit_writes
+    limit = deps.limit_writes
 
     async def recording(request: Request) -> None:
         served.append(request.scope[ROUTE_KEY])
