@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     webhooks_disable_after_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
     # Attempts to one endpoint in flight at once per worker process; more wait their turn.
     webhooks_endpoint_concurrency: int = Field(default=2, ge=1, le=64)
+    # Deliveries (and their attempts) are deleted this long after they were created; pending
+    # ones are kept until they settle.
+    webhooks_retention_days: int = Field(default=30, ge=1, le=3650)
     # --- E-mail: verification, password reset, security notices (src/services/mail) ---
     # Who the messages say they are from, and the public URL their links point at (the
     # frontend's; it routes /verify-email?token=... and /password-reset?token=...).

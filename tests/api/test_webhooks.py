@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from src.core.config import Settings
 from src.main import create_app, release_resources
-from src.models import Job
+from src.models import Job, WebhookAttempt
 from src.models.base import utc_now
 from src.services import messages
 from src.services.jobs import Worker, queue, run_until_idle
@@ -55,14 +55,25 @@ class Receiver:
         self.ids: list[str] = []  # every request's webhook-id, verified or not
         self.script: list[tuple[int, dict[str, str]]] = []
         self.block_first = threading.Event()  # set: the next request waits for `release`
+        self.hang = threading.Event()  # set: every request waits for `release`, unanswered
         self.entered = threading.Event()
         self.release = threading.Event()
-        self.documented["handle"] = self.events.append
+        self.received = threading.Event()  # a verified event was handled
+
+        def handle(event: dict[str, Any]) -> None:
+            self.events.append(event)
+            self.received.set()
+
+        self.documented["handle"] = handle
         outer = self
 
         class Scripted(self.documented["Receiver"]):  # type: ignore[name-defined,misc]
             def do_POST(self) -> None:
                 outer.ids.append(self.headers.get("webhook-id", ""))
+                if outer.hang.is_set():
+                    outer.entered.set()
+                    outer.release.wait(30)
+                    return
                 if outer.block_first.is_set():
                     outer.block_first.clear()
                     outer.entered.set()
@@ -300,6 +311,44 @@ async def test_a_delivery_whose_worker_died_is_delivered_after_the_lease(
     assert [event["type"] for event in receiver.events] == ["ping"]
 
 
+async def test_a_hanging_endpoint_cannot_starve_another_one(
+    hooks: AsyncClient, hooks_app: FastAPI, receiver: Receiver
+) -> None:
+    slow_owner, fan, fast_owner = [await register(hooks) for _ in range(3)]
+    slow = await subscribe(hooks, slow_owner, receiver.url, ["profile.followed"])
+    receiver.use_secret(slow["webhook"]["secret"])
+    await hooks.post(f"/api/profiles/{slow_owner.username}/follow", headers=fan.headers)
+    await run_jobs(hooks_app)
+    slow_id = slow["webhook"]["id"]
+    receiver.hang.set()  # from now on it takes every request and never answers
+    for delivery in await deliveries(hooks, slow_owner, slow_id):
+        path = f"/api/user/webhooks/{slow_id}/deliveries/{delivery['id']}/redeliver"
+        assert (await hooks.post(path, headers=slow_owner.headers)).status_code == 202
+    fast_receiver = Receiver()
+    try:
+        fast = await subscribe(hooks, fast_owner, fast_receiver.url, ["article.published"])
+        fast_receiver.use_secret(fast["webhook"]["secret"])
+        # Two slots, and the slow endpoint's two attempts queued before the fast one's: only
+        # the per-endpoint limit keeps the second slot free for it.
+        settings = hooks_app.state.settings.model_copy(
+            update={"jobs_concurrency": 2, "webhooks_endpoint_concurrency": 1}
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(Worker(hooks_app.state.sessionmaker, settings).run(stop))
+        try:
+            assert await asyncio.to_thread(receiver.entered.wait, 30)
+            assert await asyncio.to_thread(fast_receiver.received.wait, 30)
+            assert len(receiver.ids) == 3  # the first round's two, then one in flight
+        finally:
+            stop.set()
+            receiver.release.set()
+            await running
+        [ping] = await deliveries(hooks, fast_owner, fast["webhook"]["id"])
+        assert ping["state"] == "succeeded"
+    finally:
+        fast_receiver.stop()
+
+
 async def test_loopback_is_refused_without_the_setting(
     client: AsyncClient, receiver: Receiver, settings: Settings
 ) -> None:
@@ -439,7 +488,7 @@ async def test_the_document_declares_every_event(openapi_document: dict[str, Any
 
 
 def test_a_bad_allowed_network_fails_settings_loading_with_its_name(conduit: Conduit) -> None:
-    with pytest.raises(ValidationError, match="'10.0.0.300/8' is not an IP network"):
+    with pytest.raises(ValidationError, match=re.escape("'10.0.0.300/8' is not an IP network")):
         Settings(webhooks_allowed_networks="127.0.0.0/8,10.0.0.300/8")
     assert Settings(webhooks_allowed_networks="127.0.0.0/8, ::1/128").webhooks_allowed_networks
 
@@ -447,3 +496,29 @@ def test_a_bad_allowed_network_fails_settings_loading_with_its_name(conduit: Con
     assert refused.exit_code == 2
     assert "WEBHOOKS_ALLOWED_NETWORKS" in refused.output
     assert "'localhost' is not an IP network" in refused.output
+
+
+async def test_deliveries_and_their_attempts_are_deleted_after_the_retention_period(
+    hooks: AsyncClient, hooks_app: FastAPI, receiver: Receiver
+) -> None:
+    user = await register(hooks)
+    hook = await subscribe(hooks, user, receiver.url, ["article.published"])
+    receiver.use_secret(hook["webhook"]["secret"])
+    hook_id = hook["webhook"]["id"]
+    await run_jobs(hooks_app)
+    [ping] = await deliveries(hooks, user, hook_id)
+    clock = Clock()
+    clock.advance(hooks_app.state.settings.webhooks_retention_days * 86400 - 60)
+    await publish(hooks, user, "Kept")
+    await run_jobs(hooks_app, clock)  # not yet expired: kept
+    assert len(await deliveries(hooks, user, hook_id)) == 2
+
+    clock.advance(120)  # both are past the period now
+    await publish(hooks, user, "Expires the others")
+    await run_jobs(hooks_app, clock)  # each attempt deletes what expired
+
+    [kept] = await deliveries(hooks, user, hook_id)
+    assert kept["id"] != ping["id"] and kept["state"] == "succeeded"
+    async with hooks_app.state.sessionmaker() as session:
+        attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
+    assert attempts == 1

@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
@@ -71,6 +71,25 @@ _SETTLE = (
 
 # Attempts in flight per endpoint in this process (WEBHOOKS_ENDPOINT_CONCURRENCY).
 _in_flight: Counter[int] = Counter()
+# Expired deliveries each attempt deletes: every delivery has an attempt, so deletion keeps
+# pace with creation (as idempotency keys are swept by their claims; no periodic job).
+PRUNE_BATCH = 20
+
+
+def _prune(dialect: str) -> Any:
+    # The oldest few by key, then their age: a bounded look, whatever the table's size.
+    column = _DELIVERIES.c
+    oldest = select(column.id).order_by(column.id).limit(PRUNE_BATCH)
+    if dialect == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)  # never wait for another pruner
+    return delete(_DELIVERIES).where(
+        column.id.in_(oldest.scalar_subquery()),
+        column.created_at < bindparam("cutoff", type_=UTCDateTime()),
+        column.state != PENDING,
+    )
+
+
+_PRUNE = {dialect: _prune(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def _add_delivery(dialect: str) -> Any:
@@ -179,6 +198,8 @@ async def deliver(context: JobContext, payload: Payload) -> None:
 async def _record(context: JobContext, target: Any, result: transport.AttemptResult) -> None:
     settings, session, now = context.settings, context.session, context.clock()
     attempt = int(target["attempts"]) + 1
+    cutoff = now - timedelta(days=settings.webhooks_retention_days)
+    await session.execute(_PRUNE[session.get_bind().dialect.name], {"cutoff": cutoff})
     await session.execute(
         insert(WebhookAttempt).values(
             delivery_id=target["id"],
