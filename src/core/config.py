@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     # address to verify itself. On: the change waits until the link sent to the new address
     # is followed, and the response still shows the old address.
     email_change_requires_confirmation: bool = False
+    # Off: an account whose address is not verified may not write content (articles, comments,
+    # favorites, follows: 403 under `email`) until it is; on (RealWorld clients expect it).
+    unverified_accounts_can_write: bool = True
     rate_limit_password_reset_per_ip: int = Field(default=10, ge=0)
     rate_limit_password_reset_per_account: int = Field(default=3, ge=0)
     # --- Profile pictures (src/services/media; docs/deploy.md, "Profile pictures") ---

@@ -11,7 +11,7 @@ from src.core.config import Settings
 from src.core.db import OpenSession
 from src.core.reads import Reads, SessionReads
 from src.models import User
-from src.services import api_keys, auth, messages, scopes
+from src.services import api_keys, auth, messages, scopes, verified_writers
 from src.services.api_keys import KeyCaller
 from src.services.auth import Viewer
 from src.services.errors import Unauthorized
@@ -68,7 +68,10 @@ async def viewer_of(
 async def writer_of(session: AsyncSession, settings: Settings, token: str, scope: str) -> Viewer:
     """As viewer_of, for a write that a key with `scope` may make and that needs only its
     caller's id: the key is read in the write's own session (its last use recorded there,
-    committed with the write); an access token's session is the write's statement to check."""
+    committed with the write); an access token's session is the write's statement to check.
+    A write only verified accounts may make (verified_writers) reads its caller's account."""
+    if verified_writers.restricts(settings, scope):
+        return Viewer((await user_of(session, settings, token, scope)).id)
     if not is_api_key(token):
         return auth.viewer_of(token, settings)
     caller = await key_caller(SessionReads(session), token)
@@ -87,9 +90,19 @@ async def user_of(
 ) -> User:
     """The caller of a request that a key with `scope` may make (an access token may make
     any). A key's last use is recorded in the session's own transaction, committed with the
-    write, or for a session that never writes (a GET's) in one of `touch_apart`."""
-    if not is_api_key(token):
-        return await auth.user_from_token(session, settings, token)
+    write, or for a session that never writes (a GET's) in one of `touch_apart`. An unverified
+    caller of a write only verified accounts may make is Forbidden (verified_writers)."""
+    if is_api_key(token):
+        user = await _key_owner(session, token, scope, touch_apart)
+    else:
+        user = await auth.user_from_token(session, settings, token)
+    verified_writers.require_verified(settings, scope, user)
+    return user
+
+
+async def _key_owner(
+    session: AsyncSession, token: str, scope: str, touch_apart: OpenSession | None
+) -> User:
     found = await api_keys.owner_of(session, key_id_of(token), token)
     if found is None:
         raise _invalid()

@@ -22,6 +22,12 @@ CURRENT_PASSWORD_INVALID = "is invalid"  # noqa: S105 - a message, not a secret
 # Under `token`: a link or code sent by e-mail (verification, password reset) that is unknown,
 # expired, already used, or issued before the password or the address changed.
 ACCOUNT_TOKEN_INVALID = "is invalid, expired or already used"  # noqa: S105
+# Under `email`: a content write by an account whose address is not verified, when
+# UNVERIFIED_ACCOUNTS_CAN_WRITE is off.
+EMAIL_UNVERIFIED = (
+    "must be verified before you can post, comment, favorite or follow: open the link "
+    "mailed to it (POST /api/user/verify-email mails a new one)"
+)
 # The same proof, to delete the account.
 CURRENT_PASSWORD_REQUIRED_TO_DELETE = "is required to delete the account"  # noqa: S105
 # Under the resource (`article`, `user`): an If-Match naming a version that is no longer current.
