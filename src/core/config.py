@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A PEM file of the CA certificates the SMTP server's certificate is checked against (a
+    # private CA); unset: the system's trusted CAs. The certificate is always verified.
+    smtp_ca_file: str | None = Field(default=None, max_length=4096)
     mail_outbox_dir: str = "mail-outbox"
     # How long a link or code sent by e-mail stays usable.
     password_reset_ttl_seconds: int = Field(default=30 * 60, ge=60, le=7 * 24 * 3600)

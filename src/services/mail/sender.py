@@ -46,6 +46,9 @@ async def deliver(settings: Settings, message: EmailMessage) -> None:
         password=password,
         use_tls=settings.smtp_security == "tls",
         start_tls=settings.smtp_security == "starttls",
+        # The certificate and its name are checked, against SMTP_CA_FILE or the system's CAs.
+        validate_certs=True,
+        cert_bundle=settings.smtp_ca_file,
         timeout=settings.smtp_timeout_seconds,
     )
 
