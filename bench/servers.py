@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -161,6 +162,9 @@ def server_env(database_url: str, secret: str, log_level: str = "WARNING") -> di
         "LOG_LEVEL": log_level,
         # The feeds' fan-out runs as jobs: the server runs them itself, so its cost is measured.
         "JOBS_IN_PROCESS": "true",
+        # Mail (verification links for accounts the scenarios register) goes to a folder of its
+        # own, not to ./mail-outbox in the checkout.
+        "MAIL_OUTBOX_DIR": tempfile.mkdtemp(prefix="conduit-bench-mail-"),
     }
 
 
