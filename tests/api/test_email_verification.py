@@ -15,6 +15,7 @@ from src.core.config import Settings
 from src.main import create_app, release_resources
 from tests.api.security_helpers import me
 from tests.factories import RegisteredUser, create_article, log_in, register
+from tests.jobs import run_jobs_until_idle
 from tests.smtp import Mailbox, deliver_mail, html_of, text_of, token_in
 
 
@@ -59,6 +60,30 @@ async def test_a_new_account_is_unverified_until_it_follows_the_link_mailed_to_i
     assert await verified(client, jake)
     login = await log_in(client, jake.email, jake.password)
     assert login.json()["user"]["emailVerified"] is True
+
+
+@pytest.mark.parametrize(
+    ("public_url", "page"),
+    [
+        ("https://blog.example.org/app/", "https://blog.example.org/app/verify-email"),
+        ("https://blog.example.org/#", "https://blog.example.org/#/verify-email"),
+    ],
+)
+async def test_links_lead_to_the_frontend_at_public_url_under_a_path_or_a_hash_router(
+    client: AsyncClient, app: FastAPI, mailbox: Mailbox, public_url: str, page: str
+) -> None:
+    jake = await register(client)
+
+    await run_jobs_until_idle(
+        app, **mailbox.settings, public_url=public_url, service_name="Acme Blog"
+    )
+
+    message = mailbox.only(jake.email)
+    token = token_in(message)
+    assert message["Subject"] == "Confirm your e-mail address for Acme Blog"
+    assert f"{page}?token={token}" in text_of(message)
+    assert f'href="{page}?token={token}"' in html_of(message)
+    assert (await verify(client, token)).status_code == 204
 
 
 async def test_a_verification_token_works_only_once(
