@@ -42,7 +42,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     RateLimited: 429,
 }
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Token"}
-REQUEST_WRAPPERS = frozenset({"user", "article", "comment", "key"})
+REQUEST_WRAPPERS = frozenset({"user", "article", "comment", "key", "webhook"})
 
 
 def error_response(
