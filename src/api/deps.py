@@ -96,7 +96,9 @@ async def get_open_reads(request: Request) -> OpenReads:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Closed when the route returns, before its answer is sent: a transaction (on SQLite, the write
+# lock) must not outlive the route while outer layers act on the answer (docs/architecture.md).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 OpenReadsDep = Annotated[OpenReads, Depends(get_open_reads)]
 OpenSessionDep = Annotated[OpenSession, Depends(get_open_session)]

@@ -4,6 +4,8 @@ checked). Both doors of the reads and of the writes go through here (docs/api-ke
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core import api_key_tokens
@@ -47,6 +49,27 @@ async def key_caller(reads: Reads, token: str) -> KeyCaller:
     if caller is None:
         raise _invalid()
     return caller
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Whom a credential speaks for, and which API key it is (None: an access token)."""
+
+    viewer: Viewer
+    key_id: str | None
+
+
+async def holder_of(session: AsyncSession, settings: Settings, token: str) -> Holder:
+    """The user id of a credential, whatever its scopes (the route checks those): an access
+    token's viewer, its session left to the statement that uses it, or a usable key's owner,
+    the key read in `session` (its use recorded there, committed with it). Unauthorized as
+    key_caller, or for a bad token."""
+    if not is_api_key(token):
+        return Holder(auth.viewer_of(token, settings), None)
+    caller = await key_caller(SessionReads(session), token)
+    if caller.needs_touch:
+        await api_keys.touch(session, caller.key_id)
+    return Holder(Viewer(caller.user_id), caller.key_id)
 
 
 async def viewer_of(

@@ -96,10 +96,13 @@ def worth_keeping(status: int) -> bool:
     return status < 500 and status not in _RETRYABLE
 
 
-def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
-    """What a retry must repeat exactly: method, path, query and body (SHA-256, hex)."""
+def fingerprint(
+    method: str, path: str, query: bytes, body: bytes, *, precondition: bytes, credential: str
+) -> str:
+    """What a retry must repeat exactly (SHA-256, hex): method, path, query and body, its
+    If-Match, and the kind of credential (an access token, or which API key)."""
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query, body):
+    for part in (method.encode(), path.encode(), query, body, precondition, credential.encode()):
         digest.update(len(part).to_bytes(8, "big"))  # lengths first: no two splits collide
         digest.update(part)
     return digest.hexdigest()

@@ -435,3 +435,34 @@ async def test_a_browser_may_send_the_key_and_read_the_replay_mark(client: Async
     assert preflight.status_code == 200
     assert KEY.lower() in preflight.headers["access-control-allow-headers"].lower()
     assert REPLAYED.lower() in created.headers["access-control-expose-headers"].lower()
+
+
+# ------------------------------------------------------------------ with the other layers
+
+
+async def test_a_stale_if_match_412_is_replayed_only_to_the_same_precondition(
+    client: AsyncClient,
+) -> None:
+    author = await register(client)
+    url = f"/api/articles/{(await create_article(client, author))['slug']}"
+    stale = (await client.get(url, headers=author.headers)).headers["etag"]
+    edit = {"article": {"body": "edited"}}
+    await client.put(url, json=edit, headers={**author.headers, "If-Match": stale})
+    current = (await client.get(url, headers=author.headers)).headers["etag"]
+
+    def precondition(tag: str, key: str) -> dict[str, str]:
+        return {**keyed(author, key), "If-Match": tag}
+
+    refused = await client.put(url, json=edit, headers=precondition(stale, "edit-1"))
+    refused_again = await client.put(url, json=edit, headers=precondition(stale, "edit-1"))
+    fresh_with_same_key = await client.put(url, json=edit, headers=precondition(current, "edit-1"))
+    done = await client.put(url, json=edit, headers=precondition(current, "edit-2"))
+    done_again = await client.put(url, json=edit, headers=precondition(current, "edit-2"))
+
+    assert refused.status_code == 412
+    assert_replay_of(refused, refused_again)
+    assert fresh_with_same_key.status_code == 422  # If-Match is part of the request
+    assert done.status_code == 200
+    assert_replay_of(done, done_again)
+    for first, again in ((refused, refused_again), (done, done_again)):
+        assert again.headers.get("etag") == first.headers.get("etag")  # no tag made anew

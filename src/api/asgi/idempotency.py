@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.deps import open_write_session, parse_authorization
 from src.api.errors import error_response, status_of
 from src.core.config import Settings
 from src.core.logging import set_user_id
-from src.services import auth, idempotency, messages
-from src.services.auth import Viewer
+from src.services import credentials, idempotency, messages
+from src.services.credentials import Holder
 from src.services.errors import DomainError, Unauthorized
 from src.services.idempotency import KEY_FIELD, Claim, KeyedRequest, StoredAnswer
 
@@ -26,6 +27,7 @@ logger = logging.getLogger("conduit.idempotency")
 
 KEYED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENCY_KEY = b"idempotency-key"
+IF_MATCH = b"if-match"
 REPLAYED = b"idempotent-replayed"
 # The response headers a replay repeats; the outer layers add their own again.
 REPLAYED_HEADERS = frozenset({"content-type", "location"})
@@ -52,18 +54,42 @@ def parse_key(values: list[bytes]) -> str | None:
     return raw.decode("ascii")
 
 
-def caller_of(authorization: bytes | None, settings: Settings) -> tuple[Viewer, str] | None:
-    """The caller a keyed write is scoped to, and its credential, from the Authorization
-    header as the routes read it; None when anonymous or unusable (the route answers)."""
+def credential_of(authorization: bytes | None) -> str | None:
+    """The credential of the Authorization header as the routes read it; None when anonymous
+    or unreadable (the route answers)."""
     if authorization is None:
         return None
     try:
-        credential = parse_authorization(authorization.decode("latin-1"))
-        if credential is None:
-            return None
-        return auth.viewer_of(credential, settings), credential
+        return parse_authorization(authorization.decode("latin-1"))
     except Unauthorized:
         return None
+
+
+async def caller_of(session: AsyncSession, credential: str, settings: Settings) -> Holder | None:
+    """Whom a keyed write is scoped to, by the routes' own credential function: an access
+    token's user (the claim checks its session), or a usable API key's owner (the key read in
+    the claim's transaction, the claim checking the owner is active); None when unusable."""
+    try:
+        return await credentials.holder_of(session, settings, credential)
+    except Unauthorized:
+        return None
+
+
+def keyed_request(
+    scope: Scope, key: str, body: bytes, holder: Holder, if_match: bytes
+) -> KeyedRequest:
+    """The key's request: its fingerprint names the credential's kind, so an API key never
+    gets an answer given to an access token or another key (docs/architecture.md)."""
+    credential = "token" if holder.key_id is None else f"key {holder.key_id}"
+    digest = idempotency.fingerprint(
+        scope["method"],
+        scope["path"],
+        scope["query_string"],
+        body,
+        precondition=if_match,
+        credential=credential,
+    )
+    return KeyedRequest(holder.viewer, key, digest)
 
 
 class IdempotencyMiddleware:
@@ -79,17 +105,20 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         keys: list[bytes] = []
+        preconditions: list[bytes] = []
         authorization: bytes | None = None
         for name, value in scope["headers"]:
             if name == IDEMPOTENCY_KEY:
                 keys.append(value)
             elif name == b"authorization":
                 authorization = value
+            elif name == IF_MATCH:
+                preconditions.append(value)
         if not keys:
             await self.app(scope, receive, send)
             return
-        caller = caller_of(authorization, self.settings)
-        if caller is None:  # anonymous writes return credentials: never stored (docs)
+        credential = credential_of(authorization)
+        if credential is None:  # anonymous writes return credentials: never stored (docs)
             await self.app(scope, receive, send)
             return
         key = parse_key(keys)
@@ -102,24 +131,22 @@ class IdempotencyMiddleware:
         if body is None:  # the client went away
             return
         replay_receive = _replaying(body, receive)
-        viewer, credential = caller
-        request = KeyedRequest(
-            viewer,
-            key,
-            idempotency.fingerprint(scope["method"], scope["path"], scope["query_string"], body),
-        )
-        state = scope["app"].state
+        if_match = b", ".join(preconditions)
+        outcome: Claim | StoredAnswer | None = None
         try:
-            async with open_write_session(state) as session:
-                outcome = await idempotency.claim(session, self.settings, request)
+            async with open_write_session(scope["app"].state) as session:
+                holder = await caller_of(session, credential, self.settings)
+                if holder is not None:
+                    request = keyed_request(scope, key, body, holder, if_match)
+                    outcome = await idempotency.claim(session, self.settings, request)
                 await session.commit()
         except DomainError as error:
             await error_response(status_of(error), error.errors)(scope, receive, send)
             return
-        if outcome is None:
+        if outcome is None:  # an unusable credential or account: the route answers
             await self.app(scope, replay_receive, send)
         elif isinstance(outcome, StoredAnswer):
-            set_user_id(viewer.user_id)  # the claim's statement found the session live
+            set_user_id(request.viewer.user_id)  # the claim found the caller live
             await _replay(outcome, credential.encode(), send)
         else:
             await self._run(scope, replay_receive, send, outcome, credential.encode())
