@@ -115,15 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/asgi/hot_reads.py).
     if settings.hot_reads_enabled:
         app.add_middleware(HotReadsMiddleware, settings=settings)
-    # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
-    app.add_middleware(UnexpectedErrorMiddleware)
-    # Host, body size, content type and JSON depth, answered inside CORS.
     # The same for the busiest writes: creates, favorites, comments (src/api/asgi/hot_writes.py).
     if settings.hot_writes_enabled:
         app.add_middleware(HotWritesMiddleware, settings=settings)
     # Outside every door to the routes (hot paths included), inside the guard and the 500
     # envelope: keyed writes run once and their retries replay (src/api/asgi/idempotency.py).
     app.add_middleware(IdempotencyMiddleware, settings=settings)
+    # Added next, so it sits inside CORS: even a 500 carries the CORS headers.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    # Host, body size, content type and JSON depth, answered inside CORS.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     # ETag on API GETs (of the identity body), 304 for If-None-Match; inside compression, so
     # a 304 is never encoded (src/api/asgi/conditional.py).

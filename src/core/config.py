@@ -88,10 +88,10 @@ class Settings(BaseSettings):
     rate_limit_refresh_per_ip: int = Field(default=60, ge=0)
     rate_limit_refresh_per_session: int = Field(default=10, ge=0)
     rate_limit_writes_per_user: int = Field(default=120, ge=0)
-    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the socket peer.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Every request made with an API key (reads too), per key, in the same window.
     rate_limit_per_api_key: int = Field(default=600, ge=0)
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); empty: use the socket peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Host headers accepted; ["*"] accepts any (put the real names here in production).
     trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     # their articles at read time instead of copying them into every follower's feed.
     feed_pull_followers: int = Field(default=10_000, ge=1)
     feed_pull_articles: int = Field(default=10_000, ge=1)
+    # --- Safe retries (Idempotency-Key; docs/architecture.md, "Safe retries") ---
+    # A keyed write's answer is replayed to retries with its key for this long; then the key
+    # may be used again.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    # A keyed request still running after this long is taken to be lost (its process died):
+    # a retry with its key may run it again.
+    idempotency_lease_seconds: int = Field(default=120, ge=5, le=3600)
     # --- Webhooks (src/services/webhooks; docs/webhooks.md) ---
     # Targets whose address (after DNS, and after each redirect) is loopback, private,
     # link-local or a cloud metadata address are refused unless in these networks (CIDRs).
