@@ -5,7 +5,7 @@ feeds; `feed_pulls` holds, for each follower of one, the pull the feed page merg
 (src/services/feeds.py, "Pulled authors").
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0018
 Create Date: 2026-12-04 19:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
