@@ -92,7 +92,7 @@ async def test_every_documented_path_allows_exactly_its_documented_methods(
     client: AsyncClient, openapi_document: dict[str, Any]
 ) -> None:
     for template, item in openapi_document["paths"].items():
-        path = template.format(slug="some-slug", username="jake", id=1)
+        path = template.format(slug="some-slug", username="jake", id=1, key_id=1, deliveryId=1)
         documented = {method.upper() for method in item}
 
         response = await client.request("OPTIONS", path)

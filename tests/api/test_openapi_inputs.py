@@ -33,6 +33,12 @@ SENT = {
     "CreateArticle": ("POST", "/api/articles"),
     "UpdateArticle": ("PUT", "/api/articles/{slug}"),
     "CreateArticleComment": ("POST", "/api/articles/{slug}/comments"),
+    "CreateApiKey": ("POST", "/api/user/keys"),
+    "CreateWebhook": ("POST", "/api/user/webhooks"),
+    "UpdateWebhook": ("PUT", "/api/user/webhooks/1"),
+    "RequestPasswordReset": ("POST", "/api/users/password-reset"),
+    "ConfirmPasswordReset": ("POST", "/api/users/password-reset/confirm"),
+    "VerifyEmail": ("POST", "/api/users/verify-email"),
 }
 
 
@@ -81,13 +87,14 @@ def string_of(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
 
 def required_text(document: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any]:
     """name -> string schema of the body fields that must say something when sent."""
-    if "requestBody" not in operation:
+    if "application/json" not in operation.get("requestBody", {}).get("content", {}):
         return {}
     _, fields, _ = body_fields(document, operation)
     found = {}
     for name, schema in fields.items():
         text = text_schema(schema)
-        if text is not None and name not in NOT_REQUIRED_TEXT:
+        # An enum admits only its own values, none of them blank.
+        if text is not None and name not in NOT_REQUIRED_TEXT and "enum" not in text[0]:
             found[name] = text[0]
     return found
 

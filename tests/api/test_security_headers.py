@@ -161,7 +161,8 @@ async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
     settings: Settings,
 ) -> None:
     # The edge adds each header only where the response has none (src/api/asgi/edge.py); CORS
-    # runs only for requests with an Origin, and the others still get CORS's `Vary: Origin`.
+    # runs only for requests with an Origin, and the others still get CORS's `Vary: Origin`;
+    # an API GET varies by Authorization too (src/api/asgi/conditional.py).
     def add_route(application: FastAPI) -> None:
         @application.get("/api/own-headers")
         async def own_headers() -> Response:
@@ -176,7 +177,7 @@ async def test_headers_a_route_chose_are_kept_and_vary_names_origin_once(
         cross = await http.get("/api/own-headers", headers={"Origin": ALLOWED_ORIGIN})
 
     for response in (plain, cross):
-        assert response.headers.get_list("vary") == ["Accept-Encoding, Origin"]
+        assert response.headers.get_list("vary") == ["Accept-Encoding, Authorization, Origin"]
         assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
         assert response.headers["content-security-policy"] == HTML_CSP
         assert response.headers["x-content-type-options"] == "nosniff"

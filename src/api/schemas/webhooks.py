@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from src.api.schemas import examples as ex
 from src.api.schemas.articles import ArticleOut
-from src.api.schemas.base import CamelModel, Timestamp
+from src.api.schemas.base import CamelModel, NotBlank, Timestamp
 from src.api.schemas.comments import CommentOut
 from src.api.schemas.profiles import ProfileOut
 from src.models.webhook import URL_MAX_LENGTH
@@ -22,9 +23,39 @@ EventType = Literal[
     "profile.followed",
 ]
 Url = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=URL_MAX_LENGTH)
+    str, StringConstraints(strip_whitespace=True, max_length=URL_MAX_LENGTH), NotBlank()
 ]
 Events = Annotated[list[EventType], Field(min_length=1, max_length=7)]
+
+WEBHOOK = {
+    "id": 1,
+    "url": "https://hooks.example.com/conduit",
+    "events": ["article.published", "comment.created"],
+    "enabled": True,
+    "disabledReason": None,
+    "failingSince": None,
+    "createdAt": ex.TIMESTAMP,
+    "updatedAt": ex.TIMESTAMP,
+}
+DELIVERY = {
+    "id": 1,
+    "eventId": "evt_2hXk9QmR4tPz7Lc1",
+    "eventType": "article.published",
+    "state": "succeeded",
+    "attempts": 1,
+    "nextAttemptAt": None,
+    "createdAt": ex.TIMESTAMP,
+    "payload": '{"type":"article.published","data":{}}',
+    "attemptLog": [
+        {
+            "attemptedAt": ex.TIMESTAMP,
+            "statusCode": 200,
+            "error": None,
+            "durationMs": 42,
+            "responseExcerpt": "ok",
+        }
+    ],
+}
 
 
 class NewWebhook(CamelModel):
@@ -33,6 +64,9 @@ class NewWebhook(CamelModel):
 
 
 class NewWebhookRequest(CamelModel):
+    model_config = ex.examples(
+        {"webhook": {"url": WEBHOOK["url"], "events": ["article.published"]}}
+    )
     webhook: NewWebhook
 
 
@@ -43,6 +77,7 @@ class WebhookChanges(CamelModel):
 
 
 class WebhookUpdateRequest(CamelModel):
+    model_config = ex.examples({"webhook": {"enabled": False}})
     webhook: WebhookChanges
 
 
@@ -65,14 +100,17 @@ class CreatedWebhookOut(WebhookOut):
 
 
 class WebhookResponse(CamelModel):
+    model_config = ex.examples({"webhook": WEBHOOK})
     webhook: WebhookOut
 
 
 class CreatedWebhookResponse(CamelModel):
+    model_config = ex.examples({"webhook": {**WEBHOOK, "secret": "whsec_" + "A" * 43}})
     webhook: CreatedWebhookOut
 
 
 class WebhookListResponse(CamelModel):
+    model_config = ex.examples({"webhooks": [WEBHOOK]})
     webhooks: list[WebhookOut]
 
 
@@ -99,10 +137,12 @@ class DeliveryOut(CamelModel):
 
 
 class DeliveryResponse(CamelModel):
+    model_config = ex.examples({"delivery": DELIVERY})
     delivery: DeliveryOut
 
 
 class DeliveryListResponse(CamelModel):
+    model_config = ex.examples({"deliveries": [DELIVERY]})
     deliveries: list[DeliveryOut]
 
 
