@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from src.api import http_headers
 from src.api.asgi.conditional import API_PREFIX
-from src.api.asgi.idempotency import KEYED_METHODS
+from src.api.asgi.idempotency import KEYED_METHODS, SECRET_ANSWERS
 from src.api.asgi.text_guard import NUL_MESSAGE
 from src.api.deps import authorization_header, optional_viewer, required_token, required_viewer
 from src.api.error_docs import OWN_INPUT
@@ -143,7 +143,14 @@ def finish(document: Document, app: FastAPI) -> None:
             operation["security"] = [*(operation["security"] or [{SCHEME: []}]), requirement]
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})[KEY_SCHEME] = KEY_SCHEME_DOC
-    keyed = [str(route.operation_id) for route in _api_routes(app) if _writes_as_user(route)]
+    unkeyed = {
+        document["paths"][path][method.lower()]["operationId"] for method, path in SECRET_ANSWERS
+    }
+    keyed = [
+        str(route.operation_id)
+        for route in _api_routes(app)
+        if _writes_as_user(route) and route.operation_id not in unkeyed
+    ]
     declare_idempotency(document, operations, keyed)  # Idempotency-Key (before the headers)
     limited = _limited_operations(document)
     conditional = _conditional_operations(document)

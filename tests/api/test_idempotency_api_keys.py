@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from src.core.config import Settings
-from src.models import Article
+from src.models import Article, IdempotencyKey
 from src.services import messages
 from tests.api.article_helpers import count_rows
 from tests.api.test_api_keys import bearer, new_key, unauthorized
@@ -94,3 +94,19 @@ async def test_a_token_and_a_key_share_the_users_keys_but_never_each_others_answ
 
 def keyed(credential: dict[str, str], key: str) -> dict[str, str]:
     return {**credential, KEY: key}
+
+
+async def test_creating_a_key_ignores_the_idempotency_key_so_no_secret_is_stored(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    owner = await register(client)
+    body = {"key": {"name": "twice", "scopes": ["read"]}}
+    headers = keyed(owner.headers, "key-secret-1")
+
+    first = await client.post("/api/user/keys", json=body, headers=headers)
+    second = await client.post("/api/user/keys", json=body, headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert REPLAYED not in second.headers
+    assert first.json()["key"]["secret"] != second.json()["key"]["secret"]
+    assert await count_rows(app, IdempotencyKey) == 0

@@ -32,6 +32,9 @@ REPLAYED = b"idempotent-replayed"
 # The response headers a replay repeats; the outer layers add their own again.
 REPLAYED_HEADERS = frozenset({"content-type", "location"})
 MAX_KEY_LENGTH = 255
+# Creates whose answer holds a secret shown once (an API key, a webhook's signing secret):
+# never stored at rest, so these ignore the key, as sign-up and login do.
+SECRET_ANSWERS = frozenset({("POST", "/api/user/keys"), ("POST", "/api/user/webhooks")})
 # Visible ASCII without the quote and backslash: a bare token, or an sf-string's contents.
 _KEY_CHARS = bytes(range(0x21, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
 # Where the caller's own credential stood in a stored body (PUT /api/user echoes the access
@@ -101,7 +104,11 @@ class IdempotencyMiddleware:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in KEYED_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in KEYED_METHODS
+            or (scope["method"], scope["path"]) in SECRET_ANSWERS
+        ):
             await self.app(scope, receive, send)
             return
         keys: list[bytes] = []
