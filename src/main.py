@@ -26,6 +26,7 @@ from src.api.routes.media import router as media_router
 from src.api.routes.metrics import router as metrics_router
 from src.api.routes.router import api_router
 from src.api.routes.webhooks import events as webhook_events
+from src.api.validators import Validators
 from src.core import metrics
 from src.core.config import Settings
 from src.core.db import (
@@ -113,8 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.media_storage = storage_from_settings(settings)  # src/services/media
 
     # Innermost: the hot reads skip FastAPI's routing, and nothing else (src/api/asgi/hot_reads.py).
+    # The tags it sent and the database state they were read at: 304s without the page's read.
+    validators = (
+        Validators(settings.conditional_validators)
+        if settings.conditional_validators and not settings.is_sqlite
+        else None
+    )
     if settings.hot_reads_enabled:
-        app.add_middleware(HotReadsMiddleware, settings=settings)
+        app.add_middleware(HotReadsMiddleware, settings=settings, validators=validators)
     # The same for the busiest writes: creates, favorites, comments (src/api/asgi/hot_writes.py).
     if settings.hot_writes_enabled:
         app.add_middleware(HotWritesMiddleware, settings=settings)
@@ -127,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     # ETag on API GETs (of the identity body), 304 for If-None-Match; inside compression, so
     # a 304 is never encoded (src/api/asgi/conditional.py).
-    app.add_middleware(ConditionalGetMiddleware, settings=settings)
+    app.add_middleware(ConditionalGetMiddleware, settings=settings, validators=validators)
     # Outside the hot reads, which answer most bodies: zstd, br or gzip as Accept-Encoding
     # allows (q=0 refuses one), with Vary: Accept-Encoding; never tiny bodies or 304s.
     app.add_middleware(CompressMiddleware, minimum_size=settings.compression_min_bytes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.api.etags import coded, entity_tag, parse_entity_tags
+from src.api.validators import SCOPE_KEY, Headers, Validated, Validators
 from src.core.config import Settings
 
 API_PREFIX = "/api/"
@@ -43,10 +44,11 @@ def _request_headers(scope: Scope) -> tuple[str | None, bool]:
 
 
 class ConditionalGetMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, validators: Validators | None) -> None:
         self.app = app
         self.anonymous = anonymous_cache_control(settings)
         self.compressible = settings.compression_min_bytes
+        self.validators = validators  # the tags sent, for the hot reads' cheap 304s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -76,7 +78,9 @@ class ConditionalGetMiddleware:
                     await send(held)
                 await send(message)
             else:
-                await self._answer(held, message, if_none_match, signed_in, send)
+                tagged = await self._answer(held, message, if_none_match, signed_in, send)
+                if tagged is not None:
+                    self._remember(scope, *tagged)
 
         await self.app(scope, receive, conditional_send)
 
@@ -87,29 +91,45 @@ class ConditionalGetMiddleware:
         if_none_match: str | None,
         signed_in: bool,
         send: Send,
-    ) -> None:
+    ) -> tuple[str, Headers] | None:
+        """Sends the 200 with its tag, or the 304; gives (tag, a 304's headers) back."""
         headers: list[tuple[bytes, bytes]] = list(start.get("headers", ()))
         names = {name for name, _ in headers}
         if _ETAG in names:  # the route chose its own
             await send(start)
             await send(body_message)
-            return
+            return None
         body: bytes = body_message.get("body", b"")
         tag = entity_tag(body)
         kept = [(_ETAG, tag.encode())]
         if _CACHE_CONTROL not in names:
             kept.append((_CACHE_CONTROL, _PRIVATE if signed_in else self.anonymous))
+        # What the 200 would have said about caching, and no body (RFC 9110, 15.4.5).
+        vary = _VARY_COMPRESSIBLE if len(body) >= self.compressible else _VARY_SMALL
+        not_modified = [*kept, (_VARY, vary)]
         if if_none_match is not None and parse_entity_tags(if_none_match).weakly_match(tag):
-            # What the 200 would have said about caching, and no body (RFC 9110, 15.4.5).
-            vary = _VARY_COMPRESSIBLE if len(body) >= self.compressible else _VARY_SMALL
-            kept.append((_VARY, vary))
-            await send({"type": "http.response.start", "status": 304, "headers": kept})
-            await send({"type": "http.response.body", "body": b""})
-            return
+            await send_not_modified(send, not_modified)
+            return tag, not_modified
         kept.append((_VARY, _VARY_SMALL))  # compression adds Accept-Encoding to what it may code
         start["headers"] = headers + kept
         await send(start)
         await send(body_message)
+        return tag, not_modified
+
+    def _remember(self, scope: Scope, tag: str, not_modified: Headers) -> None:
+        """A hot read marked for it (src/api/asgi/hot_reads.py): its tag and the state it was
+        read at, for the next conditional request's cheap 304."""
+        marked = scope.get(SCOPE_KEY)
+        if marked is not None and self.validators is not None:
+            key, version = marked
+            self.validators.remember(key, Validated(tag, version, not_modified))
+
+
+async def send_not_modified(send: Send, headers: Headers) -> None:
+    """A 304: the headers a 200 would have had about caching, and no body. A copy of them:
+    outer layers add theirs to the message's list."""
+    await send({"type": "http.response.start", "status": 304, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class CodedETagMiddleware:

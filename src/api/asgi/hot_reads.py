@@ -25,13 +25,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.api import ratelimits
+from src.api.asgi.conditional import send_not_modified
 from src.api.deps import open_reads, parse_authorization, viewer_for
 from src.api.errors import domain_error_response
 from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
 from src.api.routes import articles, comments, profiles, tags
+from src.api.validators import SCOPE_KEY, Validated, Validators, request_key
 from src.core.config import Settings
 from src.core.reads import Reads
-from src.services import credentials, messages
+from src.services import credentials, freshness, messages
 from src.services.auth import Viewer
 from src.services.errors import DomainError, Unauthorized
 
@@ -128,18 +130,24 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
     return None
 
 
-def _authorization(scope: Scope) -> str | None:
+def _headers(scope: Scope) -> tuple[str | None, str | None]:
+    """(Authorization, If-None-Match) as sent."""
+    authorization = if_none_match = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            header = value.decode("latin-1")
-            return header or None  # an empty header is no header, as for FastAPI's APIKeyHeader
-    return None
+            # An empty header is no header, as for FastAPI's APIKeyHeader.
+            authorization = value.decode("latin-1") or None
+        elif name == b"if-none-match":
+            tags = value.decode("latin-1")
+            if_none_match = tags if if_none_match is None else f"{if_none_match}, {tags}"
+    return authorization, if_none_match
 
 
 class HotReadsMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, validators: Validators | None) -> None:
         self.app = app
         self.settings = settings
+        self.validators = validators  # the tags sent: a 304 without the page's read, if fresh
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,13 +162,37 @@ class HotReadsMiddleware:
             return
         template, handler, params = route
         scope[ROUTE_KEY] = template
+        authorization, if_none_match = _headers(scope)
+        fresh: Validated | None = None
         try:
-            token = parse_authorization(_authorization(scope))
+            token = parse_authorization(authorization)
             if token is not None and credentials.is_api_key(token):  # as deps.limit_writes
                 await ratelimits.limit_api_key(Request(scope), credentials.key_id_of(token))
             async with open_reads(scope["app"].state) as reads:
                 viewer = await viewer_for(scope["app"].state, reads, token)
-                response = await handler(reads, viewer, params, self.settings)
+                if if_none_match is not None and self.validators is not None:
+                    fresh = await self._fresh(scope, reads, viewer, if_none_match)
+                if fresh is None:
+                    response = await handler(reads, viewer, params, self.settings)
         except DomainError as exc:
             response = domain_error_response(exc)
+        if fresh is not None:
+            await send_not_modified(send, fresh.not_modified)
+            return
         await response(scope, receive, send)
+
+    async def _fresh(
+        self, scope: Scope, reads: Reads, viewer: Viewer | None, if_none_match: str
+    ) -> Validated | None:
+        """The remembered tag the client holds, if nothing was committed since it was read;
+        otherwise the page is read, marked for the conditional layer to remember its tag at
+        the state read just now (src/api/validators.py)."""
+        assert self.validators is not None  # noqa: S101 - the caller checked
+        version = await freshness.data_version(reads, viewer)
+        if version is None:
+            return None
+        key = request_key(scope)
+        fresh = self.validators.fresh(key, version, if_none_match)
+        if fresh is None:
+            scope[SCOPE_KEY] = (key, version)
+        return fresh
