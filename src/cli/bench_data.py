@@ -102,7 +102,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "updated_at",
     ),
     "article_tags": ("article_id", "tag_id", "article_created_at"),
-    "favorites": ("user_id", "article_id", "created_at", "article_created_at"),
+    "favorites": ("user_id", "article_id", "created_at", "article_created_at", "article_tag_ids"),
     "comments": ("id", "body", "article_id", "author_id", "created_at", "updated_at"),
 }
 _USER_COLUMNS = ("id", "username", "email", "password_hash", "bio", "image", "created_at")
@@ -283,8 +283,9 @@ def _article_chunks(rng: random.Random, plan: SeedPlan, tag_names: list[str]) ->
         chunk["articles"].append(
             (i, slug, title, description, body, author, len(fans), names, created, created)
         )
-        chunk["article_tags"].extend((i, t, created) for t in sorted(tags))
-        chunk["favorites"].extend((u, i, created, created) for u in fans)
+        tag_list = sorted(tags)
+        chunk["article_tags"].extend((i, t, created) for t in tag_list)
+        chunk["favorites"].extend((u, i, created, created, tag_list) for u in fans)
         for _ in range(rng.randint(0, 2 * plan.comments_per_article)):
             comment_id += 1
             said = _ms(created + timedelta(minutes=rng.randint(1, 600)))

@@ -40,6 +40,7 @@ from src.models import (
     User,
 )
 from src.models.base import UTCDateTime
+from src.models.id_lists import has_id
 from src.services import counters
 
 # A token's viewer: its session, checked live in the read's own statement (`viewer_live`), so
@@ -138,6 +139,7 @@ class IndexRange:
     article_id: Any
     created_at: Any
     where: Any
+    tag_ids: Any = None  # the entry's copy of its article's tag ids, where the index has one
 
     def entries(self, *conditions: Any) -> AnySelect:
         """The range's (article_id, created_at) that pass `conditions`, newest first."""
@@ -156,12 +158,23 @@ def _author_range(username: Any) -> IndexRange:
 
 def _favorites_range(username: Any) -> IndexRange:
     return IndexRange(
-        Favorite.article_id, Favorite.article_created_at, Favorite.user_id == _user_id(username)
+        Favorite.article_id,
+        Favorite.article_created_at,
+        Favorite.user_id == _user_id(username),
+        Favorite.article_tag_ids,
     )
 
 
 def _tagged(tag: Any, article_id: Any) -> Any:
     return key_probe(ArticleTag.article_id == article_id, ArticleTag.tag_id == _tag_id(tag))
+
+
+def _tagged_on_entry(tag: Any, walked: IndexRange) -> Any:
+    """The tag looked up in the walked entry's own copy of its article's tags, when it has
+    one (a favorite's): no probe at all."""
+    if walked.tag_ids is None:
+        return None
+    return has_id(walked.tag_ids, _tag_id(tag))
 
 
 def _by_author(username: Any, article_id: Any) -> Any:
@@ -180,6 +193,8 @@ class Filter:
 
     - `keeps` (with an article id column): whether that article matches, one primary-key
       probe per article, never a read of all the filter's matches;
+    - `kept_on_entry` (with the walked range): the same answer read from the walked entry's
+      own columns, or None where it has none (then `keeps` probes);
     - `counted`: the maintained count of the matches when it is the only filter (counters.py),
       None for `count(*)`;
     - `ordered`: the matches as a range of an index in page order, None for a filter without
@@ -193,6 +208,7 @@ class Filter:
 
     name: str
     keeps: Callable[[Any, Any], Any]
+    kept_on_entry: Callable[[Any, IndexRange], Any] | None = None
     counted: Callable[[Any], AnySelect] | None = None
     ordered: Callable[[Any], IndexRange] | None = None
     bound: Callable[[str], str] = _as_given
@@ -222,6 +238,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter(
         "tag",
         keeps=_tagged,
+        kept_on_entry=_tagged_on_entry,
         counted=lambda tag: select(Tag.articles_count).where(Tag.name == tag),
         ordered=_tag_range,
     ),
@@ -277,10 +294,20 @@ def _matches(shape: tuple[str, ...], after: bool = False) -> AnySelect:
         walked = IndexRange(Article.id, Article.created_at, true())
     else:
         walked = driver.ordered(driver.bind())
-    probes = [each.keeps(each.bind(), walked.article_id) for each in declared if each is not driver]
+    probes = [_kept(each, walked) for each in declared if each is not driver]
     if after:
         probes.append(past_cursor(walked.created_at, walked.article_id))
     return walked.entries(*probes)
+
+
+def _kept(declared: Filter, walked: IndexRange) -> Any:
+    """The condition that a walked entry matches `declared`: on the entry itself if it can
+    say, else one probe by key."""
+    if declared.kept_on_entry is not None:
+        on_entry = declared.kept_on_entry(declared.bind(), walked)
+        if on_entry is not None:
+            return on_entry
+    return declared.keeps(declared.bind(), walked.article_id)
 
 
 def _count(shape: tuple[str, ...]) -> AnySelect:

@@ -37,7 +37,13 @@ from src.services.preconditions import Precondition
 from src.services.read_models import ArticlePage, ArticleView
 from src.services.roles import is_admin
 from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
-from src.services.sql import AnySelect, conflict_insert, encode_tag_names, table_of
+from src.services.sql import (
+    AnySelect,
+    article_tag_ids,
+    conflict_insert,
+    encode_tag_names,
+    table_of,
+)
 from src.services.webhooks import record_event
 
 SLUG_ATTEMPTS = 5
@@ -242,6 +248,8 @@ async def _replace_tags(session: AsyncSession, article: Article, names: list[str
         for tag_id in sorted(added)
     )
     await session.flush()
+    if removed or added:  # the favorites' copy, under the article's lock like every favorite
+        await session.execute(_RETAG_FAVORITES, {"retagged": article.id})
 
 
 async def _tag_ids(session: AsyncSession, names: list[str]) -> dict[str, int]:
@@ -275,6 +283,13 @@ async def _create_tag(session: AsyncSession, name: str) -> int:
 
 # A new article's statements, built once on the tables (no ORM unit of work).
 _ARTICLES, _ARTICLE_TAGS = table_of(Article), table_of(ArticleTag)
+_FAVORITES = table_of(Favorite)
+_RETAGGED = bindparam("retagged", type_=Integer)
+_RETAG_FAVORITES = (
+    update(_FAVORITES)
+    .where(_FAVORITES.c.article_id == _RETAGGED)
+    .values(article_tag_ids=article_tag_ids(_RETAGGED))
+)
 _USERS, _TAGS = table_of(User), table_of(Tag)
 _NEW_ARTICLE_COLUMNS = (
     "slug",

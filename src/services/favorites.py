@@ -21,7 +21,7 @@ from src.services import article_queries, auth, counters, messages
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import NotFound
 from src.services.read_models import ArticleView
-from src.services.sql import insert_once, table_of
+from src.services.sql import article_tag_ids, insert_once, table_of
 from src.services.webhooks import record_event
 
 _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(User)
@@ -33,9 +33,15 @@ _DELTA = bindparam("delta", type_=Integer)
 @cache
 def _add(dialect: str) -> Any:
     """The favorite row; nothing when it exists (a repeated favorite changes nothing). Its
-    `article_created_at` is the ?favorited= page order key (migration 0004)."""
+    `article_created_at` is the ?favorited= page order key (migration 0004), its
+    `article_tag_ids` what ?favorited= with ?tag= reads (migration 0021)."""
     created_at = bindparam("article_created_at", type_=UTCDateTime())
-    values = {"user_id": _USER_ID, "article_id": _ARTICLE_ID, "article_created_at": created_at}
+    values = {
+        "user_id": _USER_ID,
+        "article_id": _ARTICLE_ID,
+        "article_created_at": created_at,
+        "article_tag_ids": article_tag_ids(_ARTICLE_ID),
+    }
     return insert_once(dialect, _FAVORITES, values)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement, Select, Table, exists, false, literal, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 
-from src.models import Base, Favorite, Follow
+from src.models import ArticleTag, Base, Favorite, Follow
+from src.models.id_lists import id_list_of
 
 AnySelect = Select[*tuple[Any, ...]]
 # A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
@@ -77,3 +78,9 @@ def decode_tag_names(value: str | None) -> list[str]:
         return []
     names: list[str] = orjson.loads(value)
     return names
+
+
+def article_tag_ids(article_id: Any) -> Any:
+    """SQL: the article's tag ids, as `favorites.article_tag_ids` keeps them."""
+    tagged = select(id_list_of(ArticleTag.tag_id)).where(ArticleTag.article_id == article_id)
+    return tagged.scalar_subquery()

@@ -192,7 +192,11 @@ async def test_the_database_refuses_rows_without_a_parent(app: FastAPI) -> None:
         with pytest.raises(Exception, match=r"(?i)foreign key"):
             await conn.execute(
                 insert(Favorite).values(
-                    user_id=-5, article_id=-5, created_at=utc_now(), article_created_at=utc_now()
+                    user_id=-5,
+                    article_id=-5,
+                    created_at=utc_now(),
+                    article_created_at=utc_now(),
+                    article_tag_ids=[],
                 )
             )
         await conn.rollback()

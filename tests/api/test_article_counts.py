@@ -67,6 +67,15 @@ async def assert_counters_match_rows(app: FastAPI) -> None:
             tagged.setdefault(article_id, []).append(name)
         for article_id, copy in (await conn.execute(select(Article.id, Article.tag_names))).all():
             assert json.loads(copy) == sorted(tagged.get(article_id, [])), article_id
+        # Each favorite's copy of its article's tag ids (favorites.article_tag_ids) is too.
+        tag_ids: dict[int, list[int]] = {}
+        for article_id, tag_id in (
+            await conn.execute(select(ArticleTag.article_id, ArticleTag.tag_id))
+        ).all():
+            tag_ids.setdefault(article_id, []).append(tag_id)
+        favorites = select(Favorite.user_id, Favorite.article_id, Favorite.article_tag_ids)
+        for user_id, article_id, copied in (await conn.execute(favorites)).all():
+            assert copied == sorted(tag_ids.get(article_id, [])), (user_id, article_id)
 
 
 async def delete_article(client: AsyncClient, user: RegisteredUser, slug: str) -> None:
@@ -198,6 +207,28 @@ async def test_combined_filters_are_counted_exactly(client: AsyncClient) -> None
     assert await count_of(client, author=alice.username, favorited=bob.username) == 1
     page = await list_page(client, author=alice.username, offset=5)
     assert page == {"articles": [], "articlesCount": 2}
+
+
+async def test_favorited_with_a_tag_follows_the_favorited_articles_tag_edits(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    author, fan = await register(client), await register(client)
+    liked = await create_article(client, author, tagList=["old", "kept"])
+    await favorite(client, fan, liked["slug"])
+    assert await count_of(client, tag="old", favorited=fan.username) == 1
+
+    response = await client.put(
+        f"/api/articles/{liked['slug']}",
+        json={"article": {"tagList": ["kept", "new"]}},
+        headers=author.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert await count_of(client, tag="old", favorited=fan.username) == 0
+    page = await list_page(client, tag="new", favorited=fan.username)
+    assert [article["slug"] for article in page["articles"]] == [liked["slug"]]
+    assert page["articlesCount"] == 1
+    assert await count_of(client, tag="kept", favorited=fan.username) == 1
+    await assert_counters_match_rows(app)
 
 
 async def test_a_new_filter_without_a_maintained_count_counts_its_matches(

@@ -56,7 +56,12 @@ async def test_a_recount_sets_every_count_from_the_rows(session: AsyncSession) -
     session.add_all(
         [
             ArticleTag(article_id=first.id, tag_id=tag, article_created_at=first.created_at),
-            Favorite(user_id=fan, article_id=second.id, article_created_at=second.created_at),
+            Favorite(
+                user_id=fan,
+                article_id=second.id,
+                article_created_at=second.created_at,
+                article_tag_ids=[],  # the second article has no tags
+            ),
         ]
     )
     # Counts that drifted (a bulk load writes none): the recount owes nothing to them.
