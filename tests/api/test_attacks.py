@@ -325,6 +325,15 @@ async def test_a_body_that_is_not_json_is_refused_with_415(client: AsyncClient) 
     assert response.json() == {"errors": {"body": ["content type must be application/json"]}}
 
 
+async def test_a_method_no_route_takes_is_405_whatever_its_body(client: AsyncClient) -> None:
+    for path in ("/api/tags", "/api/user/image"):
+        response = await client.post(
+            path, content=b"--x\r\n", headers={"content-type": "multipart/form-data; boundary=x"}
+        )
+        assert response.status_code == 405, (path, response.text)
+        assert "allow" in response.headers
+
+
 async def test_a_body_without_content_type_is_refused_with_415(client: AsyncClient) -> None:
     response = await client.post("/api/users/login", content=b'{"user": {}}')
 

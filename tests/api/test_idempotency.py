@@ -466,3 +466,16 @@ async def test_a_stale_if_match_412_is_replayed_only_to_the_same_precondition(
     assert_replay_of(done, done_again)
     for first, again in ((refused, refused_again), (done, done_again)):
         assert again.headers.get("etag") == first.headers.get("etag")  # no tag made anew
+
+
+async def test_a_key_sent_where_no_route_takes_the_method_is_not_claimed(
+    client: AsyncClient,
+) -> None:
+    author = await register(client)
+    wrong = await client.put(
+        "/api/articles", json=article_payload(), headers=keyed(author, "k-405")
+    )
+    assert wrong.status_code == 405, wrong.text  # the router's answer, not the key's
+    first = await create(client, author, "k-405")
+    assert first.status_code == 201, first.text
+    assert REPLAYED not in first.headers

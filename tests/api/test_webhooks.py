@@ -462,8 +462,14 @@ async def test_endpoints_are_listed_changed_and_deleted_by_their_owner_only(
     hooks: AsyncClient, receiver: Receiver
 ) -> None:
     owner, other = await register(hooks), await register(hooks)
-    hook = await subscribe(hooks, owner, receiver.url, ["article.published"])
-    hook_id = hook["webhook"]["id"]
+    created = await hooks.post(
+        "/api/user/webhooks",
+        json={"webhook": {"url": receiver.url, "events": ["article.published"]}},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    hook_id = created.json()["webhook"]["id"]
+    assert created.headers["location"] == f"/api/user/webhooks/{hook_id}"  # its own URL
     listed = await hooks.get("/api/user/webhooks", headers=owner.headers)
     assert [w["id"] for w in listed.json()["webhooks"]] == [hook_id]
     assert "secret" not in listed.json()["webhooks"][0]
@@ -476,6 +482,8 @@ async def test_endpoints_are_listed_changed_and_deleted_by_their_owner_only(
     assert changed.json()["webhook"]["events"] == ["profile.followed"]
     unknown = await hooks.put(path, json={"webhook": {"events": ["nope"]}}, headers=owner.headers)
     assert unknown.status_code == 422
+    not_a_boolean = await hooks.put(path, json={"webhook": {"enabled": 0}}, headers=owner.headers)
+    assert not_a_boolean.status_code == 422, not_a_boolean.text
     assert (await hooks.delete(path, headers=other.headers)).status_code == 404
     assert (await hooks.delete(path, headers=owner.headers)).status_code == 204
     assert (await hooks.get(path, headers=owner.headers)).status_code == 404

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.api.asgi.routing import routes_here
 from src.api.deps import open_write_session, parse_authorization
 from src.api.errors import error_response, status_of
 from src.core.config import Settings
@@ -121,7 +122,8 @@ class IdempotencyMiddleware:
                 authorization = value
             elif name == IF_MATCH:
                 preconditions.append(value)
-        if not keys:
+        # A request no route takes is the router's to answer (404, 405): no key is claimed.
+        if not keys or not routes_here(scope):
             await self.app(scope, receive, send)
             return
         credential = credential_of(authorization)

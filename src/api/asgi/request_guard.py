@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.api.asgi.routing import routes_here
 from src.api.asgi.text_guard import text_errors
 from src.api.errors import error_response
 from src.core.config import Settings
@@ -135,23 +136,11 @@ class RequestGuardMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
 
-        if upload and body:
-            if not _is_upload(headers.get("content-type", "")):
-                response = error_response(415, {"body": [messages.IMAGE_REQUEST_TYPE]})
-                await response(scope, receive, send)
-                return
-        elif body.strip():
-            if not _is_json(headers.get("content-type", "")):
-                response = error_response(415, {"body": [messages.UNSUPPORTED_MEDIA_TYPE]})
-                await response(scope, receive, send)
-                return
-            most = self.settings.max_json_depth
-            if json_depth(body, most) > most:
-                await error_response(422, {"body": [messages.BODY_TOO_DEEP]})(scope, receive, send)
-                return
-            if (bad := text_errors(scope, body)) is not None:  # not UTF-8, or NUL
-                await error_response(422, bad)(scope, receive, send)
-                return
+        refusal = self._refusal(scope, headers, body, upload)
+        # A request no route takes gets the router's 404 or 405 first (src/api/asgi/routing.py).
+        if refusal is not None and routes_here(scope):
+            await error_response(*refusal)(scope, receive, send)
+            return
 
         replayed = False
 
@@ -163,6 +152,24 @@ class RequestGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _refusal(
+        self, scope: Scope, headers: Headers, body: bytes, upload: bool
+    ) -> tuple[int, dict[str, list[str]]] | None:
+        """The answer to a body of the wrong type (415), too deep (422) or with text that is
+        not UTF-8 or holds NUL (422); None for a body the route may read."""
+        if upload and body:
+            if not _is_upload(headers.get("content-type", "")):
+                return 415, {"body": [messages.IMAGE_REQUEST_TYPE]}
+        elif body.strip():
+            if not _is_json(headers.get("content-type", "")):
+                return 415, {"body": [messages.UNSUPPORTED_MEDIA_TYPE]}
+            most = self.settings.max_json_depth
+            if json_depth(body, most) > most:
+                return 422, {"body": [messages.BODY_TOO_DEEP]}
+            if (bad := text_errors(scope, body)) is not None:  # not UTF-8, or NUL
+                return 422, bad
+        return None
 
     @staticmethod
     async def _too_large(

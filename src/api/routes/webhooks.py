@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from src.api.deps import SessionDep, SettingsDep, WebhookWriter
 from src.api.error_docs import error_responses
+from src.api.http_headers import LOCATION, location
 from src.api.query_params import IntParam, QueryParams, QueryValues
 from src.api.schemas.webhooks import (
     ArticleDeletedEvent,
@@ -50,14 +51,20 @@ DeliveryId = Annotated[int, Path(alias="deliveryId", ge=1, le=2**63 - 1)]
     responses=error_responses(401, 413, 422),
 )
 async def create_webhook(
-    payload: NewWebhookRequest, session: SessionDep, settings: SettingsDep, user: WebhookWriter
+    payload: NewWebhookRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: WebhookWriter,
 ) -> CreatedWebhookResponse:
     """Subscribe an HTTPS endpoint to event types; a `ping` delivery follows at once. The
-    answer holds the signing secret, shown only here."""
+    answer holds the signing secret, shown only here; `Location` is the endpoint's URL."""
     given = payload.webhook
     created = await endpoints.create_endpoint(
         session, settings, user.id, given.url, list(dict.fromkeys(given.events))
     )
+    response.headers[LOCATION] = location(request, get_webhook, id=created.id)
     return CreatedWebhookResponse(webhook=CreatedWebhookOut.model_validate(created))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
 from src.api.schemas import examples as ex
 from src.api.schemas.articles import ArticleOut
@@ -73,7 +73,7 @@ class NewWebhookRequest(CamelModel):
 class WebhookChanges(CamelModel):
     url: Url | None = None
     events: Events | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None  # `true` or `false`, never 0 or "no"
 
 
 class WebhookUpdateRequest(CamelModel):
