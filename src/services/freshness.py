@@ -9,12 +9,13 @@ whenever a transaction that wrote ends, and while it stays the same no page can 
 
 from __future__ import annotations
 
+import asyncio
 import typing
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, select
 
-from src.core.reads import Reads
+from src.core.reads import OpenReads, Reads
 from src.services.auth import Viewer, checks_session, viewer_live, viewer_params
 
 # The commit state and, for a caller known by an access token, whether its session is live:
@@ -35,3 +36,42 @@ async def data_version(reads: Reads, viewer: Viewer | None) -> str | None:
         return None
     version: str = row["version"]
     return version
+
+
+class SharedCommitState:
+    """The commit state for anonymous callers, one statement for all who ask at once.
+
+    A caller may take the answer of a statement that starts after it asked (it sees every
+    commit made before the caller's request, and a later one only makes the answer newer,
+    never a stale 304), never one already running. So callers join the next statement while
+    it has not started; once it starts, later callers wait for the one after. Under load the
+    hot reads' anonymous 304s then share a round trip instead of each taking a connection
+    (docs/performance.md, "Conditional requests"). Signed-in callers need their own session
+    checked: they use data_version.
+    """
+
+    def __init__(self, open_reads: OpenReads) -> None:
+        self._open_reads = open_reads
+        self._next: asyncio.Future[str | None] | None = None
+        self._running: set[asyncio.Task[None]] = set()  # held: a task only weakly referenced may go
+
+    async def now(self) -> str | None:
+        answer = self._next
+        if answer is None:
+            loop = asyncio.get_running_loop()
+            answer = self._next = loop.create_future()
+            task = loop.create_task(self._read(answer))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        # Shielded: a caller that goes away does not cancel the others' answer.
+        return await asyncio.shield(answer)
+
+    async def _read(self, answer: asyncio.Future[str | None]) -> None:
+        self._next = None  # from here on, callers wait for the next statement
+        try:
+            async with self._open_reads() as reads:
+                version = await data_version(reads, None)
+        except Exception as exc:  # each waiting caller raises it (a 503 for DatabaseUnavailable)
+            answer.set_exception(exc)
+        else:
+            answer.set_result(version)

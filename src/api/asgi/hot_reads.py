@@ -144,10 +144,17 @@ def _headers(scope: Scope) -> tuple[str | None, str | None]:
 
 
 class HotReadsMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, validators: Validators | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        validators: Validators | None,
+        commit_state: freshness.SharedCommitState | None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.validators = validators  # the tags sent: a 304 without the page's read, if fresh
+        self.commit_state = commit_state  # anonymous callers' freshness, shared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,7 +195,10 @@ class HotReadsMiddleware:
         otherwise the page is read, marked for the conditional layer to remember its tag at
         the state read just now (src/api/validators.py)."""
         assert self.validators is not None  # noqa: S101 - the caller checked
-        version = await freshness.data_version(reads, viewer)
+        if viewer is None and self.commit_state is not None:
+            version = await self.commit_state.now()
+        else:
+            version = await freshness.data_version(reads, viewer)
         if version is None:
             return None
         key = request_key(scope)
