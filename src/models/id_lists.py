@@ -53,6 +53,7 @@ class has_id(FunctionElement[bool]):
     inherit_cache = True
 
 
+@compiles(id_list_of)  # any other dialect (and str() of a statement): PostgreSQL's form
 @compiles(id_list_of, "postgresql")
 def _id_list_of_postgresql(element: id_list_of, compiler: SQLCompiler, **kw: Any) -> str:
     return f"coalesce(array_agg({compiler.process(element.clauses, **kw)}), '{{}}')"
@@ -68,6 +69,7 @@ def _list_and_id(element: has_id, compiler: SQLCompiler, **kw: Any) -> tuple[str
     return compiler.process(id_list, **kw), compiler.process(wanted, **kw)
 
 
+@compiles(has_id)
 @compiles(has_id, "postgresql")
 def _has_id_postgresql(element: has_id, compiler: SQLCompiler, **kw: Any) -> str:
     id_list, wanted = _list_and_id(element, compiler, **kw)

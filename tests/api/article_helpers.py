@@ -14,13 +14,14 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from src.api.routes.articles import MAX_OFFSET
 from src.core.statements import recording_statements
 from src.models import Article, ArticleTag, Favorite, FeedCount, FeedEntry, Follow
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 URL_SAFE_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # The deep-offset bound's 422, which names `cursor` as the way further.
-DEEPEST_OFFSET_MESSAGE = "must be less than or equal to 10000; page further with cursor"
+DEEPEST_OFFSET_MESSAGE = f"must be less than or equal to {MAX_OFFSET}; page further with cursor"
 PROFILE_KEYS = {"username", "bio", "image", "following"}
 LIST_ITEM_KEYS = {
     "slug",

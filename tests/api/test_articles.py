@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from src.api.routes.articles import MAX_OFFSET
 from src.core.config import Settings
 from src.models import Comment, Favorite
 from src.services import article_queries
@@ -948,7 +949,7 @@ def test_combined_filters_walk_the_narrowest_filters_index_and_probe_the_others(
     assert [table.name for table in matches.get_final_froms()] == [walked]  # type: ignore[attr-defined]
 
 
-async def test_offset_goes_as_deep_as_ten_thousand_and_a_page_past_it_is_a_422(
+async def test_offset_goes_as_deep_as_its_bound_and_a_page_past_it_is_a_422(
     client: AsyncClient, settings: Settings
 ) -> None:
     """Both doors, the hot path and FastAPI's router, take the deepest page and refuse the next
@@ -958,10 +959,10 @@ async def test_offset_goes_as_deep_as_ten_thousand_and_a_page_past_it_is_a_422(
     routed = settings.model_copy(update={"hot_reads_enabled": False})
     async with app_client(routed) as router_only:
         for door in (client, router_only):
-            deepest = await door.get("/api/articles", params={"offset": 10_000})
+            deepest = await door.get("/api/articles", params={"offset": MAX_OFFSET})
             assert deepest.status_code == 200, deepest.text
             assert deepest.json() == {"articles": [], "articlesCount": 1}
-            past = await door.get("/api/articles", params={"offset": 10_001, "tag": "x"})
+            past = await door.get("/api/articles", params={"offset": MAX_OFFSET + 1, "tag": "x"})
             assert_error(past, 422, "offset", DEEPEST_OFFSET_MESSAGE)
 
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from pydantic import SecretStr
 
+from src.api.routes.articles import MAX_OFFSET
 from src.core.config import Settings
 from src.services import cursors, messages
 from tests.api.article_helpers import assert_error, set_timestamps, slugs
@@ -364,8 +365,8 @@ async def test_an_overlong_cursor_is_refused_by_its_length_alone(
 
 
 async def test_the_deepest_offset_names_cursor_as_the_way_further(client: AsyncClient) -> None:
-    response = await client.get("/api/articles", params={"offset": 10_001})
-    assert_error(response, 422, "offset", messages.OFFSET_PAST_MAXIMUM.format(maximum=10_000))
+    response = await client.get("/api/articles", params={"offset": MAX_OFFSET + 1})
+    assert_error(response, 422, "offset", messages.OFFSET_PAST_MAXIMUM.format(maximum=MAX_OFFSET))
 
 
 # ------------------------------------------------------------------ comments

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from src.api.routes.articles import MAX_OFFSET
 from src.core.config import Settings
 from src.models import Job
 from src.services.jobs import Worker
@@ -125,9 +126,9 @@ async def test_the_feed_pages_as_deep_as_ten_thousand_and_not_one_further(
     routed = settings.model_copy(update={"hot_reads_enabled": False})
     async with app_client(routed) as router_only:
         for door in (client, router_only):
-            deepest = await list_page(door, FEED, headers=reader.headers, offset=10_000)
+            deepest = await list_page(door, FEED, headers=reader.headers, offset=MAX_OFFSET)
             assert deepest == {"articles": [], "articlesCount": 1}
-            past = await door.get(FEED, params={"offset": 10_001}, headers=reader.headers)
+            past = await door.get(FEED, params={"offset": MAX_OFFSET + 1}, headers=reader.headers)
             assert_error(past, 422, "offset", DEEPEST_OFFSET_MESSAGE)
 
 

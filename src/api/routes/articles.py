@@ -37,7 +37,7 @@ router = APIRouter(prefix="/articles", tags=["Articles"])
 MAX_PAGE_SIZE = 100
 # Deep offsets cost the skipped index entries: pages stop here, and the 422 names `cursor` as
 # the way further (docs/performance.md, "Deep pages").
-MAX_OFFSET = 10_000
+MAX_OFFSET = 5_000
 
 # The lists' query parameters, declared once: the routes' signatures and the hot path's parser
 # (src/api/asgi/hot_reads.py) are both built from these. A filter named here is one of the query
