@@ -7,7 +7,11 @@ hash of the whole `users` table at 1,000 users, four times slower) and orjson. `
 measures it beside Conduit in the same run, so Conduit's req/s is reported as a fraction of
 what this machine can do at all.
 
-Run: DATABASE_URL=postgresql://... uvicorn bench.floor.app:app --loop uvloop --http httptools
+A page followed by another carries its `nextCursor` as Conduit's does (the same codec and
+SECRET_KEY), so the bytes stay the same.
+
+Run: DATABASE_URL=postgresql://... SECRET_KEY=... \
+    uvicorn bench.floor.app:app --loop uvloop --http httptools
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from urllib.parse import parse_qs
 import asyncpg
 import orjson
 
+from src.services.cursors import Keyset, codec_for, scope
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 TS = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
 PAGE = f"""
-SELECT p.slug, p.title, p.description, p.tag_names,
+SELECT p.id, p.created_at, p.slug, p.title, p.description, p.tag_names,
        {TS.format("p.created_at")} AS created, {TS.format("p.updated_at")} AS updated,
        p.favorites_count, u.username, u.bio, u.image,
        (SELECT sum(value)::bigint FROM counters WHERE name = 'articles') AS total
@@ -39,6 +45,7 @@ ORDER BY p.created_at DESC, p.id DESC
 TOTAL = "SELECT coalesce((SELECT sum(value)::bigint FROM counters WHERE name = 'articles'), 0)"
 HEADERS = [(b"content-type", b"application/json")]
 NOT_FOUND = orjson.dumps({"errors": {"body": ["not found"]}})
+UNFILTERED = scope("articles", [], [])  # what Conduit binds an unfiltered list's cursor to
 
 
 def _dsn() -> str:
@@ -49,6 +56,7 @@ def _dsn() -> str:
 class Floor:
     def __init__(self) -> None:
         self.pool: asyncpg.Pool | None = None
+        self.cursors = codec_for(os.environ.get("SECRET_KEY", ""))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -61,33 +69,38 @@ class Floor:
         limit = int(query.get("limit", ["20"])[0])
         offset = int(query.get("offset", ["0"])[0])
         assert self.pool is not None
-        rows = await self.pool.fetch(PAGE, limit, offset)
+        rows = await self.pool.fetch(PAGE, limit + 1, offset)  # one more: is there a next page?
         total = rows[0]["total"] if rows else await self.pool.fetchval(TOTAL)
-        body = orjson.dumps(
-            {
-                "articles": [
-                    {
-                        "slug": r["slug"],
-                        "title": r["title"],
-                        "description": r["description"],
-                        "tagList": orjson.loads(r["tag_names"]),
-                        "createdAt": r["created"],
-                        "updatedAt": r["updated"],
-                        "favorited": False,
-                        "favoritesCount": r["favorites_count"],
-                        "author": {
-                            "username": r["username"],
-                            "bio": r["bio"],
-                            "image": r["image"],
-                            "following": False,
-                        },
-                    }
-                    for r in rows
-                ],
-                "articlesCount": total,
-            }
-        )
-        await self._send(send, 200, body)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        page: dict[str, Any] = {
+            "articles": [
+                {
+                    "slug": r["slug"],
+                    "title": r["title"],
+                    "description": r["description"],
+                    "tagList": orjson.loads(r["tag_names"]),
+                    "createdAt": r["created"],
+                    "updatedAt": r["updated"],
+                    "favorited": False,
+                    "favoritesCount": r["favorites_count"],
+                    "author": {
+                        "username": r["username"],
+                        "bio": r["bio"],
+                        "image": r["image"],
+                        "following": False,
+                    },
+                }
+                for r in rows
+            ],
+            "articlesCount": total,
+        }
+        if more:
+            last = rows[-1]
+            page["nextCursor"] = self.cursors.sign(
+                UNFILTERED, Keyset(last["created_at"], last["id"])
+            )
+        await self._send(send, 200, orjson.dumps(page))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
