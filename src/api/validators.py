@@ -3,8 +3,9 @@
 A bounded map from a request (path, query, credential) to the tag of its last `200` and the
 commit state it was read at (src/services/freshness.py). A conditional `GET` whose tag matches an
 entry whose state is still the database's is answered `304` without reading or rendering the
-page (docs/performance.md, "Cheap 304s"). It is a cache of what this worker has verified, not
-shared state: another worker, or a restart, only misses and reads the page as before.
+page (docs/performance.md, "Conditional requests"). It is a cache of what this worker has
+verified, not shared state: another worker, or a restart, only misses and reads the page as
+before.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.types import Scope
 
 from src.api.etags import parse_entity_tags
 
-Key = tuple[str, bytes, bytes]
+Key = tuple[str, bytes, str]
 Headers = list[tuple[bytes, bytes]]
 
 # Where a read that may be remembered leaves its key and commit state for the conditional layer.
@@ -29,14 +30,10 @@ class Validated:
     not_modified: Headers  # what a 304 for it says: ETag, Cache-Control, Vary
 
 
-def request_key(scope: Scope) -> Key:
-    """What a GET's body depends on besides the database: its path, query and credential."""
-    authorization = b""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-            break
-    return scope["path"], scope["query_string"], authorization
+def request_key(scope: Scope, authorization: str | None) -> Key:
+    """What a GET's body depends on besides the database: its path, query and credential
+    (the Authorization header as conditional.request_headers reads it)."""
+    return scope["path"], scope["query_string"], authorization or ""
 
 
 class Validators:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     anonymous_cache_max_age_seconds: int = Field(default=0, ge=0, le=86_400)
     # Per worker, on PostgreSQL: how many (request, tag) pairs are remembered so a conditional
     # hot read can be answered 304 without its read while nothing was committed; 0: never
-    # (docs/performance.md, "Cheap 304s").
+    # (docs/performance.md, "Conditional requests").
     conditional_validators: int = Field(default=10_000, ge=0, le=1_000_000)
     db_echo: bool = False
 

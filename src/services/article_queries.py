@@ -303,11 +303,12 @@ def _matches(shape: tuple[str, ...], after: bool = False) -> AnySelect:
 def _kept(declared: Filter, walked: IndexRange) -> Any:
     """The condition that a walked entry matches `declared`: on the entry itself if it can
     say, else one probe by key."""
+    bound = declared.bind()
     if declared.kept_on_entry is not None:
-        on_entry = declared.kept_on_entry(declared.bind(), walked)
+        on_entry = declared.kept_on_entry(bound, walked)
         if on_entry is not None:
             return on_entry
-    return declared.keeps(declared.bind(), walked.article_id)
+    return declared.keeps(bound, walked.article_id)
 
 
 def _count(shape: tuple[str, ...]) -> AnySelect:

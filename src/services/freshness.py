@@ -4,7 +4,8 @@ A page's tag is the hash of its body, and checking a tag means building the body
 PostgreSQL a read can ask instead whether anything was committed since the page was last read:
 `pg_current_snapshot()` (the transactions still in progress, and one past the last to end) changes
 whenever a transaction that wrote ends, and while it stays the same no page can have changed
-(docs/performance.md, "Cheap 304s"). SQLite offers no such value shared by its connections.
+(docs/performance.md, "Conditional requests"). SQLite offers no such value shared by its
+connections.
 """
 
 from __future__ import annotations

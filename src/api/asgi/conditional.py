@@ -31,16 +31,19 @@ def anonymous_cache_control(settings: Settings) -> bytes:
     return f"public, max-age={seconds}".encode() if seconds else b"no-cache"
 
 
-def _request_headers(scope: Scope) -> tuple[str | None, bool]:
-    """(If-None-Match, whether a token was sent)."""
+def request_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """(Authorization, If-None-Match) as sent: the first Authorization (an empty one is none,
+    as for FastAPI's APIKeyHeader), every If-None-Match joined into one list."""
+    authorization: str | None = None
+    seen_authorization = False
     if_none_match: list[str] = []
-    signed_in = False
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             if_none_match.append(value.decode("latin-1"))
-        elif name == b"authorization" and value:
-            signed_in = True
-    return (", ".join(if_none_match) if if_none_match else None), signed_in
+        elif name == b"authorization" and not seen_authorization:
+            seen_authorization = True
+            authorization = value.decode("latin-1") or None
+    return authorization, (", ".join(if_none_match) if if_none_match else None)
 
 
 class ConditionalGetMiddleware:
@@ -58,7 +61,8 @@ class ConditionalGetMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        if_none_match, signed_in = _request_headers(scope)
+        authorization, if_none_match = request_headers(scope)
+        signed_in = authorization is not None
         held: Message | None = None
         passing = False
 

@@ -25,12 +25,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from src.api import ratelimits
-from src.api.asgi.conditional import send_not_modified
+from src.api.asgi.conditional import request_headers, send_not_modified
 from src.api.deps import open_reads, parse_authorization, viewer_for
 from src.api.errors import domain_error_response
 from src.api.query_params import NO_PARAMS, NotPlain, QueryParams
 from src.api.routes import articles, comments, profiles, tags
-from src.api.validators import SCOPE_KEY, Validated, Validators, request_key
+from src.api.validators import SCOPE_KEY, Key, Validated, Validators, request_key
 from src.core.config import Settings
 from src.core.reads import Reads
 from src.services import credentials, freshness, messages
@@ -130,19 +130,6 @@ def _route(scope: Scope) -> tuple[str, Handler, Params] | None:
     return None
 
 
-def _headers(scope: Scope) -> tuple[str | None, str | None]:
-    """(Authorization, If-None-Match) as sent."""
-    authorization = if_none_match = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            # An empty header is no header, as for FastAPI's APIKeyHeader.
-            authorization = value.decode("latin-1") or None
-        elif name == b"if-none-match":
-            tags = value.decode("latin-1")
-            if_none_match = tags if if_none_match is None else f"{if_none_match}, {tags}"
-    return authorization, if_none_match
-
-
 class HotReadsMiddleware:
     def __init__(
         self,
@@ -169,7 +156,7 @@ class HotReadsMiddleware:
             return
         template, handler, params = route
         scope[ROUTE_KEY] = template
-        authorization, if_none_match = _headers(scope)
+        authorization, if_none_match = request_headers(scope)
         fresh: Validated | None = None
         try:
             token = parse_authorization(authorization)
@@ -178,7 +165,8 @@ class HotReadsMiddleware:
             async with open_reads(scope["app"].state) as reads:
                 viewer = await viewer_for(scope["app"].state, reads, token)
                 if if_none_match is not None and self.validators is not None:
-                    fresh = await self._fresh(scope, reads, viewer, if_none_match)
+                    key = request_key(scope, authorization)
+                    fresh = await self._fresh(scope, key, reads, viewer, if_none_match)
                 if fresh is None:
                     response = await handler(reads, viewer, params, self.settings)
         except DomainError as exc:
@@ -189,7 +177,7 @@ class HotReadsMiddleware:
         await response(scope, receive, send)
 
     async def _fresh(
-        self, scope: Scope, reads: Reads, viewer: Viewer | None, if_none_match: str
+        self, scope: Scope, key: Key, reads: Reads, viewer: Viewer | None, if_none_match: str
     ) -> Validated | None:
         """The remembered tag the client holds, if nothing was committed since it was read;
         otherwise the page is read, marked for the conditional layer to remember its tag at
@@ -201,7 +189,6 @@ class HotReadsMiddleware:
             version = await freshness.data_version(reads, viewer)
         if version is None:
             return None
-        key = request_key(scope)
         fresh = self.validators.fresh(key, version, if_none_match)
         if fresh is None:
             scope[SCOPE_KEY] = (key, version)
