@@ -33,6 +33,7 @@ from src.services.article_queries import ArticleFilter
 from src.services.auth import NOW, SESSION_ID, VIEWER, Viewer, refuse_dead_session, viewer_params
 from src.services.cursors import Keyset
 from src.services.errors import Conflict, Forbidden, NotFound, Unauthorized
+from src.services.jobs.queue import mark_enqueued
 from src.services.preconditions import Precondition
 from src.services.read_models import ArticlePage, ArticleView
 from src.services.roles import is_admin
@@ -42,9 +43,10 @@ from src.services.sql import (
     article_tag_ids,
     conflict_insert,
     encode_tag_names,
+    own_transaction,
     table_of,
 )
-from src.services.webhooks import record_event
+from src.services.webhooks import events, record_event
 
 SLUG_ATTEMPTS = 5
 
@@ -353,31 +355,51 @@ def _counted_author(checked: bool) -> Any:
     )
 
 
+def _may_write(checked: bool) -> Any:
+    """SQL: the caller may write: a live session (auth.session_is_live, its account active), or
+    for a trusted viewer (already verified, no session) an active account."""
+    if checked:
+        return auth.session_is_live(VIEWER, SESSION_ID, NOW)
+    return exists().where(_USERS.c.id == VIEWER, _USERS.c.is_active.is_(True))
+
+
+def _published_to(author_id: int) -> events.Audience:
+    """Whom an article.published event concerns: its author and their followers."""
+    return events.Audience((author_id,), author_id)
+
+
 @cache
-def _create_in_one_statement(checked: bool) -> Any:
-    """PostgreSQL: a whole create as one statement of CTEs, in the lock order of counters.py:
-    the author's row (and the caller's check), the article under a candidate slug, its tags'
-    counts (name order) and links, one shard of the total. Each part after the author reads
-    the one before it, which fixes the order they run in; no row back for the article when the
-    slug is taken (the caller retries with `grow` 0: the author is counted once). Foreign-key
-    checks run at the end of the statement, after the rows they lock were updated."""
-    author = _counted_author(checked).cte("author")
+def _create_in_one_statement(checked: bool, audience: tuple[bool, bool, bool]) -> Any:
+    """PostgreSQL: a whole create as one statement of CTEs, its own transaction
+    (sql.own_transaction): the article under a candidate slug, for a caller who may write;
+    then, each part reading the one before (which fixes the order they run in, the lock order
+    of counters.py), the author's count, the tags' counts (name order) and links, one shard of
+    the total; and the feed's publish job and the webhook event beside them. When the slug is
+    taken nothing is written and the caller tries the next candidate. Foreign-key checks run at
+    the end of the statement, after the rows they lock were updated."""
     # Named apart from every column: an UPDATE in the statement would SET a column that a
     # parameter of the same name is given for.
     values = {
         name: bindparam(f"new_{name}", type_=_ARTICLES.c[name].type)
         for name in _NEW_ARTICLE_COLUMNS
     }
-    values["author_id"] = author.c.id
+    values["author_id"] = VIEWER
     columns = [*values, "favorites_count"]
     article = (
         postgresql.insert(_ARTICLES)
-        .from_select(columns, select(*values.values(), literal(0)).select_from(author))
+        .from_select(columns, select(*values.values(), literal(0)).where(_may_write(checked)))
         .on_conflict_do_nothing(index_elements=[_ARTICLES.c.slug])
-        .returning(_ARTICLES.c.id)
+        .returning(_ARTICLES.c.id, _ARTICLES.c.author_id)
         .cte("article")
     )
-    written = exists(select(article.c.id))
+    author = (
+        update(_USERS)
+        .where(_USERS.c.id == select(article.c.author_id).scalar_subquery())
+        .values(articles_count=_USERS.c.articles_count + 1)
+        .returning(_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image)
+        .cte("author")
+    )
+    written = exists(select(author.c.id))
     names = func.unnest(bindparam("tags", type_=postgresql.ARRAY(String))).table_valued("name")
     tag_rows = select(names.c.name, literal(1)).where(written)
     tags = postgresql.insert(_TAGS).from_select(["name", "articles_count"], tag_rows)
@@ -403,14 +425,25 @@ def _create_in_one_statement(checked: bool) -> Any:
     )
     total = counters.bump_total_when("postgresql", written)
     total = total.returning(total.table.c.shard).cte("total")
+    published = feeds.publish_each(article).returning(literal(1)).cte("published")
+    event = events.recorded_when(audience, written).returning(literal(1)).cte("event")
+
+    def scalar(part: Any, column: Any) -> Any:
+        return select(column).select_from(part).scalar_subquery()
+
+    def counted(part: Any) -> Any:
+        return select(func.count()).select_from(part).scalar_subquery()
+
     return select(
-        author.c.id,
-        author.c.username,
-        author.c.bio,
-        author.c.image,
-        select(article.c.id).scalar_subquery().label("article_id"),
-        select(func.count()).select_from(links).scalar_subquery().label("links"),
-        select(func.count()).select_from(total).scalar_subquery().label("total"),
+        _may_write(checked).label("allowed"),
+        scalar(article, article.c.id).label("article_id"),
+        scalar(author, author.c.username).label("username"),
+        scalar(author, author.c.bio).label("bio"),
+        scalar(author, author.c.image).label("image"),
+        counted(links).label("links"),
+        counted(total).label("total"),
+        counted(published).label("published"),
+        counted(event).label("events"),
     )
 
 
@@ -418,26 +451,28 @@ async def _create_postgresql(
     session: AsyncSession, viewer: Viewer, values: dict[str, Any], tags: list[str]
 ) -> tuple[Any, str]:
     """The author's row and the new article's slug, after one statement per slug tried."""
-    conn = await session.connection()
-    statement = _create_in_one_statement(auth.checks_session(viewer))
+    conn = await own_transaction(session)
+    author_id = viewer.user_id
+    audience = _published_to(author_id)
+    statement = _create_in_one_statement(auth.checks_session(viewer), audience.shape())
     params = {
         **viewer_params(viewer),
         **{f"new_{name}": value for name, value in values.items()},
         "tags": tags,
-        "grow": 1,
-        "start": viewer.user_id % counters.SHARDS,
+        "start": author_id % counters.SHARDS,
         "delta": 1,
     }
     base = slug_base(values["title"])
     candidate = base if base not in RESERVED_SLUGS else with_suffix(base)
     for _ in range(SLUG_ATTEMPTS):
-        author = (await conn.execute(statement, {**params, "new_slug": candidate})).first()
-        if author is None:
+        event = events.event_params("article.published", audience, {"slug": candidate})
+        row = (await conn.execute(statement, {**params, **event, "new_slug": candidate})).one()
+        if not row.allowed:
             raise Unauthorized(messages.TOKEN_INVALID, field="token")
-        if author.article_id is not None:
-            values["id"] = author.article_id
-            return author, candidate
-        params["grow"] = 0
+        if row.article_id is not None:
+            values["id"] = row.article_id
+            mark_enqueued(session)
+            return row, candidate
         candidate = with_suffix(base)
     raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
 
@@ -464,6 +499,12 @@ async def _create_in_turn(
         ]
         await conn.execute(_INSERT_ARTICLE_TAGS, links)
     await counters.bump_articles_total(session, +1, viewer.user_id)
+    await feeds.add_article(session, viewer.user_id, values["id"], values["created_at"])
+    audience = _published_to(viewer.user_id)
+    resource = {"slug": slug}
+    await record_event(
+        session, "article.published", audience.user_ids, resource, audience.followers_of
+    )
     return author, slug
 
 
@@ -484,9 +525,6 @@ async def create_article(session: AsyncSession, viewer: Viewer, data: NewArticle
     dialect = session.get_bind().dialect.name
     create = _create_postgresql if dialect == "postgresql" else _create_in_turn
     author, slug = await create(session, viewer, values, names)
-    await feeds.add_article(session, viewer.user_id, values["id"], now)
-    author_id = viewer.user_id
-    await record_event(session, "article.published", [author_id], {"slug": slug}, author_id)
     await session.commit()
     # What a read would return, known without one: the author's own new article.
     return ArticleView(

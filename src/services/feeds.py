@@ -43,15 +43,33 @@ Following or unfollowing a pulled author writes the pull row in the request, wit
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, text, tuple_
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from src.core.config import Settings
 from src.models import Article, FeedCount, FeedEntry, FeedPull, FeedPulledAuthor, Follow, User
 from src.models.base import UTCDateTime
 from src.services.jobs import JobContext, Payload, enqueue, job
+from src.services.jobs.queue import enqueue_for_each
 from src.services.sql import conflict_insert, insert_once, rows_matched, table_of
 
 PUBLISH, RETRACT, FOLLOW, UNFOLLOW = "feed.publish", "feed.retract", "feed.follow", "feed.unfollow"
@@ -109,6 +127,13 @@ async def add_article(
     await enqueue(session, PUBLISH, {"article": article_id, "author": author_id})
 
 
+def publish_each(article: Any) -> Any:
+    """PostgreSQL: `add_article` inside the create's own statement, a CTE inserting the publish
+    job of each row (`id`, `author_id`) of `article`."""
+    payload = func.json_build_object("article", article.c.id, "author", article.c.author_id)
+    return enqueue_for_each(PUBLISH, payload, article)
+
+
 async def remove_article(
     session: AsyncSession, author_id: int, article_id: int, created_at: datetime
 ) -> None:
@@ -160,21 +185,34 @@ async def _fanout_lock(session: AsyncSession, author_id: int) -> None:
         await session.execute(select(func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, author_id)))
 
 
+_AUTHOR = bindparam("author", type_=Integer)
+_AUTHOR_ROW = select(User.id, User.articles_count, is_pulled(User.id).label("pulled")).where(
+    User.id == _AUTHOR
+)
+_LOCKED_AUTHOR = (
+    _AUTHOR_ROW.with_for_update(read=True, key_share=True, of=User)
+    .cte("author")
+    .prefix_with("MATERIALIZED")
+)
+# PostgreSQL: the row lock, then the fan-out lock, in one statement: the outer select's column
+# is computed from the CTE's row once that row is locked.
+_LOCK_AUTHOR = {
+    "postgresql": select(
+        _LOCKED_AUTHOR.c.articles_count,
+        _LOCKED_AUTHOR.c.pulled,
+        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, _LOCKED_AUTHOR.c.id).label("locked"),
+    ),
+    "sqlite": _AUTHOR_ROW,  # one writer at a time: no locks to take
+}
+
+
 async def _lock_author(session: AsyncSession, author_id: int) -> Any:
     """A key-share lock on the author's row (it waits only for the account's deletion), then
     the author's fan-out lock, in the order the deletion takes them. The author's
     (articles_count, pulled), or None when the account is gone (its deletion enqueued the
     removal of its articles' entries)."""
-    author = select(User.articles_count, is_pulled(User.id).label("pulled")).where(
-        User.id == author_id
-    )
-    row = (
-        await session.execute(author.with_for_update(read=True, key_share=True, of=User))
-    ).first()
-    if row is None:
-        return None
-    await _fanout_lock(session, author_id)
-    return row
+    conn = await session.connection()
+    return (await conn.execute(_LOCK_AUTHOR[conn.dialect.name], {"author": author_id})).first()
 
 
 async def _pull_author(session: AsyncSession, author_id: int) -> None:
@@ -231,29 +269,118 @@ def _follows(follower_id: int, author_id: int) -> Any:
     )
 
 
-@job(PUBLISH)
-async def _publish_step(context: JobContext, payload: Payload) -> None:
-    session, batch = context.session, context.settings.feed_fanout_batch
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What a publish step did: `crowded` (too many followers: nothing written, the author is
+    to be pulled), or the followers it covered (`size`, the `last` id) when the article exists."""
+
+    crowded: bool
+    size: int = 0
+    last: int | None = None
+
+
+def _fan_out_in_one_statement() -> Any:
+    """PostgreSQL: a publish step's reads and writes as one statement: on the first step, no
+    more than `crowd` followers (counted no further); the article's `created_at`; the next
+    `batch` followers after `after`, in id order; the entries they lack (`ON CONFLICT DO
+    NOTHING` on the feed's primary key), and those followers' counts moved by the entries
+    written, in id order (the lock order). The entries' foreign-key checks run at the end of
+    the statement, after their count rows were written."""
+    crowded = and_(
+        bindparam("first", type_=Boolean),
+        exists(
+            select(Follow.follower_id)
+            .where(Follow.followee_id == _AUTHOR)
+            .offset(bindparam("crowd", type_=Integer))
+        ),
+    )
+    crowd = select(crowded.label("crowded")).cte("crowd")
+    article_id = bindparam("article", type_=Integer)
+    article = select(Article.created_at).where(Article.id == article_id).cte("article")
+    follower = (
+        select(Follow.follower_id)
+        .where(
+            Follow.followee_id == _AUTHOR, Follow.follower_id > bindparam("after", type_=Integer)
+        )
+        .order_by(Follow.follower_id)
+        .limit(bindparam("batch", type_=Integer))
+        .cte("follower")
+    )
+    rows = (
+        select(follower.c.follower_id, article.c.created_at, article_id)
+        .select_from(follower.join(article, true()).join(crowd, true()))
+        .where(crowd.c.crowded.is_(False))
+        .order_by(follower.c.follower_id)
+    )
+    entry = (
+        postgresql.insert(table_of(FeedEntry))
+        .from_select(ENTRY_COLUMNS, rows)
+        .on_conflict_do_nothing()
+        .returning(FeedEntry.follower_id)
+        .cte("entry")
+    )
+    counts = postgresql.insert(table_of(FeedCount))
+    counted = (
+        counts.from_select(
+            ["user_id", "articles_count"],
+            select(entry.c.follower_id, literal(1)).order_by(entry.c.follower_id),
+        )
+        .on_conflict_do_update(
+            index_elements=[FeedCount.user_id],
+            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
+        )
+        .returning(literal(1))
+        .cte("counted")
+    )
+    return select(
+        crowd.c.crowded,
+        exists(select(article.c.created_at)).label("found"),
+        select(func.count()).select_from(follower).scalar_subquery().label("size"),
+        select(func.max(follower.c.follower_id)).scalar_subquery().label("last"),
+        select(func.count()).select_from(counted).scalar_subquery().label("added"),
+    ).select_from(crowd)
+
+
+_FAN_OUT = _fan_out_in_one_statement()
+
+
+async def _fan_out_postgresql(
+    session: AsyncSession, payload: Payload, settings: Settings
+) -> _Batch | None:
+    conn = await session.connection()
+    params = {
+        "author": int(payload["author"]),
+        "article": int(payload["article"]),
+        "after": int(payload.get("after", 0)),
+        "batch": settings.feed_fanout_batch,
+        "first": "after" not in payload,
+        "crowd": settings.feed_pull_followers,
+    }
+    step = (await conn.execute(_FAN_OUT, params)).one()
+    if step.crowded:
+        return _Batch(crowded=True)
+    return _Batch(False, step.size, step.last) if step.found else None
+
+
+async def _fan_out_in_turn(
+    session: AsyncSession, payload: Payload, settings: Settings
+) -> _Batch | None:
+    """SQLite (one writer at a time): the same reads and writes, one statement each; the
+    counts before the entries (its foreign-key checks are immediate)."""
     article_id, author_id = int(payload["article"]), int(payload["author"])
-    author = await _lock_author(session, author_id)
-    if author is None or author.pulled:  # a pulled author's followers read it at read time
-        return
-    settings = context.settings
-    if "after" not in payload and (
-        author.articles_count > settings.feed_pull_articles
-        or await _too_many_followers(session, author_id, settings.feed_pull_followers)
+    if "after" not in payload and await _too_many_followers(
+        session, author_id, settings.feed_pull_followers
     ):
-        await _pull_author(session, author_id)
-        return
+        return _Batch(crowded=True)
     created_at = await session.scalar(select(Article.created_at).where(Article.id == article_id))
-    if created_at is None:  # deleted: its retract job removes what earlier steps wrote
-        return
+    if created_at is None:
+        return None
     followers = list(
         await session.scalars(
             select(Follow.follower_id)
             .where(Follow.followee_id == author_id, Follow.follower_id > payload.get("after", 0))
             .order_by(Follow.follower_id)
-            .limit(batch)
+            .limit(settings.feed_fanout_batch)
         )
     )
     have = set(
@@ -265,11 +392,31 @@ async def _publish_step(context: JobContext, payload: Payload) -> None:
             )
         )
     )
-    # A follower who left since is handled by their unfollow job, which waits for this lock.
     missing = [(follower, created_at, article_id) for follower in followers if follower not in have]
     await _add_entries(session, missing)
-    if len(followers) == batch:
-        await enqueue(session, PUBLISH, {**payload, "after": followers[-1]})
+    return _Batch(False, len(followers), followers[-1] if followers else None)
+
+
+@job(PUBLISH)
+async def _publish_step(context: JobContext, payload: Payload) -> None:
+    session, settings = context.session, context.settings
+    author_id = int(payload["author"])
+    author = await _lock_author(session, author_id)
+    if author is None or author.pulled:  # a pulled author's followers read it at read time
+        return
+    if "after" not in payload and author.articles_count > settings.feed_pull_articles:
+        await _pull_author(session, author_id)
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    fan_out = _fan_out_postgresql if postgres else _fan_out_in_turn
+    # A follower who left since is handled by their unfollow job, which waits for this lock.
+    step = await fan_out(session, payload, settings)
+    if step is None:  # deleted: its retract job removes what earlier steps wrote
+        return
+    if step.crowded:
+        await _pull_author(session, author_id)
+    elif step.size == settings.feed_fanout_batch:
+        await enqueue(session, PUBLISH, {**payload, "after": step.last})
 
 
 @job(RETRACT)

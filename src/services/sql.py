@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, Table, exists, false, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.models import ArticleTag, Base, Favorite, Follow
 from src.models.id_lists import id_list_of
@@ -27,6 +28,16 @@ def table_of(entity: type[Base]) -> Table:
     """The model's table, for statements built once on it and run on the connection: the hot
     writes need no ORM unit of work (docs/performance.md, "Cheap writes")."""
     return cast(Table, entity.__table__)
+
+
+async def own_transaction(session: AsyncSession) -> AsyncConnection:
+    """The connection for a write that is one statement: on PostgreSQL, when the session has
+    begun nothing yet, in autocommit, so the statement is its own transaction and costs no
+    BEGIN and COMMIT round trips (docs/performance.md, "One statement, its own transaction").
+    Otherwise the session's transaction, committed by the caller as usual."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return await session.connection()
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def insert_once(dialect: str, table: Table, values: dict[str, Any]) -> Any:

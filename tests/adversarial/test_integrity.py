@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from src.models import Article, ArticleTag, Base, Favorite, Tag, User
 from src.models.base import utc_now
@@ -221,20 +221,42 @@ async def _explode_async(*_args: object, **_kwargs: object) -> None:
     raise Boom
 
 
+_REFUSE_JOBS = (
+    "CREATE FUNCTION refuse_jobs() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'no jobs today'; END $$",
+    "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_jobs()",
+)
+_ALLOW_JOBS = ("DROP TRIGGER refuse_jobs ON jobs", "DROP FUNCTION refuse_jobs()")
+
+
+async def _run_sql(app: FastAPI, statements: tuple[str, ...]) -> None:
+    async with app.state.engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
 async def test_creating_an_article_that_fails_after_its_first_insert_writes_nothing(
-    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch, is_postgres: bool
 ) -> None:
     author = await register(client)
     before = await _rows(app)
-    # The article, its tags and counts are written, then the request fails before its
-    # commit (where the feed's job is enqueued): nothing may survive.
-    monkeypatch.setattr(feeds, "add_article", _explode_async)
+    # The article, its tags and counts are written, then the feed's job cannot be: on
+    # PostgreSQL its insert is a part of the create's one statement (refused by a trigger
+    # here), on SQLite a statement of its own before the commit. Nothing may survive.
+    if is_postgres:
+        await _run_sql(app, _REFUSE_JOBS)
+    else:
+        monkeypatch.setattr(feeds, "add_article", _explode_async)
 
-    response = await client.post(
-        "/api/articles",
-        json={"article": {"title": "t", "description": "d", "body": "b", "tagList": ["x"]}},
-        headers=author.headers,
-    )
+    try:
+        response = await client.post(
+            "/api/articles",
+            json={"article": {"title": "t", "description": "d", "body": "b", "tagList": ["x"]}},
+            headers=author.headers,
+        )
+    finally:
+        if is_postgres:
+            await _run_sql(app, _ALLOW_JOBS)
 
     assert response.status_code == 500
     assert response.json() == {"errors": {"body": ["internal server error"]}}

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from src.models import Job
 from src.models.base import UTCDateTime, utc_now
 from src.services.jobs.registry import Payload, job_type
-from src.services.sql import table_of
+from src.services.sql import own_transaction, table_of
 
 QUEUED, RUNNING, DEAD = "queued", "running", "dead"
 STATES = (QUEUED, RUNNING, DEAD)
@@ -48,6 +48,9 @@ _ATTEMPT = bindparam("attempt", type_=Integer())
 _JOB_ID = bindparam("job_id", type_=BigInteger())
 
 
+_JOB_COLUMNS = ["name", "payload", "state", "attempts", "run_at", "created_at"]
+
+
 def _enqueue(dialect: str) -> Any:
     row = select(
         bindparam("name", type_=String()),
@@ -60,8 +63,32 @@ def _enqueue(dialect: str) -> Any:
     if dialect == "postgresql":
         # The notification rides on the insert: no round trip of its own.
         row = row.select_from(func.pg_notify(CHANNEL, ""))
-    columns = ["name", "payload", "state", "attempts", "run_at", "created_at"]
-    return insert(table_of(Job)).from_select(columns, row)
+    return insert(table_of(Job)).from_select(_JOB_COLUMNS, row)
+
+
+def enqueue_for_each(name: str, payload: Any, source: Any) -> Any:
+    """PostgreSQL: the job `name` due now (`now`), one per row of `source`, its payload built
+    in SQL from that row: a CTE of a write's own statement, so the job exists if and only if
+    the write does. The notification rides on it; the session's `enqueued` marks it
+    (`mark_enqueued`)."""
+    if job_type(name) is None:
+        raise LookupError(f"no job handler is registered as {name!r}")
+    row = select(
+        literal(name, String()),
+        payload,
+        literal(QUEUED, String()),
+        literal(0, Integer()),
+        _NOW,
+        _NOW,
+    ).select_from(source, func.pg_notify(CHANNEL, ""))
+    return insert(table_of(Job)).from_select(_JOB_COLUMNS, row)
+
+
+def mark_enqueued(session: AsyncSession) -> None:
+    """A statement of the caller's inserted jobs and notified the workers (`enqueue_for_each`):
+    the session's commit wakes this process's worker."""
+    session.info[ENQUEUED] = True
+    session.info[NOTIFIED] = True
 
 
 _ENQUEUE = {dialect: _enqueue(dialect) for dialect in ("postgresql", "sqlite")}
@@ -150,8 +177,8 @@ async def claim(
 ) -> Claimed | None:
     """The next due job (or one whose lease ran out), marked running for `lease_seconds`."""
     params = {"now": now, "worker": worker, "lease_until": now + timedelta(seconds=lease_seconds)}
-    statement = _CLAIM[session.get_bind().dialect.name]
-    row = (await session.execute(statement, params)).first()
+    conn = await own_transaction(session)  # one statement: on PostgreSQL, no BEGIN and COMMIT
+    row = (await conn.execute(_CLAIM[conn.dialect.name], params)).first()
     if row is None:
         return None
     return Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
@@ -160,7 +187,7 @@ async def claim(
 async def finish(session: AsyncSession, job: Claimed, worker: str) -> bool:
     """Delete the job in the handler's transaction; False if the claim was lost meanwhile."""
     params = {"job_id": job.id, "worker": worker, "attempt": job.attempt}
-    result = await session.execute(_FINISH, params)
+    result = await (await session.connection()).execute(_FINISH, params)
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -113,9 +113,9 @@ def audience_condition(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
     )
 
 
-@cache
-def _record(shape: tuple[bool, bool, bool]) -> Any:
-    """Built once per audience shape: the dispatch job, only if someone subscribes."""
+def recorded_when(shape: tuple[bool, bool, bool], *conditions: Any) -> Any:
+    """The dispatch job, only if someone subscribes and `conditions` hold: the event of a write
+    that is one statement (a CTE of it; `event_params` gives its values)."""
     now = bindparam("now", type_=UTCDateTime())
     wanted = select(WebhookEndpoint.id).where(audience_condition(shape))
     job = select(
@@ -125,9 +125,28 @@ def _record(shape: tuple[bool, bool, bool]) -> Any:
         literal(0, Integer),
         now,
         now,
-    ).where(exists(wanted))
+    ).where(exists(wanted), *conditions)
     columns = ["name", "payload", "state", "attempts", "run_at", "created_at"]
     return insert(Job).from_select(columns, job)
+
+
+_record = cache(recorded_when)  # built once per audience shape
+
+
+def event_params(event_type: str, audience: Audience, resource: ResourceRef) -> dict[str, Any]:
+    """The values of an event's statement (`recorded_when`), its payload among them."""
+    now = utc_now()
+    payload = {
+        "id": new_event_id(),
+        "type": event_type,
+        "occurred_at": now.isoformat(),
+        "resource": dict(resource),
+        "audience": audience.params(),
+    }
+    params = {**audience.params(), "bit": EVENT_BITS[event_type], "payload": payload, "now": now}
+    if not audience.user_ids:
+        params["user_ids"] = []
+    return params
 
 
 async def record_event(
@@ -144,17 +163,7 @@ async def record_event(
     audience = Audience(tuple(subject_user_ids), followers_of, author_of_slug)
     if not any(audience.shape()):
         return
-    now = utc_now()
-    payload = {
-        "id": new_event_id(),
-        "type": event_type,
-        "occurred_at": now.isoformat(),
-        "resource": dict(resource),
-        "audience": audience.params(),
-    }
-    params = {**audience.params(), "bit": EVENT_BITS[event_type], "payload": payload, "now": now}
-    if not audience.user_ids:
-        params["user_ids"] = []
+    params = event_params(event_type, audience, resource)
     conn = await session.connection()
     if rows_matched(await conn.execute(_record(audience.shape()), params)):
         session.info[ENQUEUED] = True
