@@ -127,8 +127,16 @@ async def load_fixtures(dsn: str, secret: str) -> Fixtures:
         )
         author = await q("SELECT username FROM users WHERE id = $1", author_id)
         author_count = await q("SELECT count(*) FROM articles WHERE author_id = $1", author_id)
-        fan = await q("SELECT username FROM users WHERE id = 3")
-        fan_count = await q("SELECT count(*) FROM favorites WHERE user_id = 3")
+        # The user with the most favorites among the top tag's articles, so that a favorited
+        # page, alone and with that tag, has a deep page at every scale and seed.
+        fan_id = await q(
+            "SELECT f.user_id FROM favorites f JOIN article_tags x ON x.article_id = f.article_id "
+            "JOIN tags t ON t.id = x.tag_id WHERE t.name = $1 "
+            "GROUP BY f.user_id ORDER BY count(*) DESC, f.user_id LIMIT 1",
+            top_tag,
+        )
+        fan = await q("SELECT username FROM users WHERE id = $1", fan_id)
+        fan_count = await q("SELECT count(*) FROM favorites WHERE user_id = $1", fan_id)
         feed_count = await q(
             "SELECT count(*) FROM articles WHERE author_id IN "
             "(SELECT followee_id FROM follows WHERE follower_id = 1)"
