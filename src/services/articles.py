@@ -335,22 +335,19 @@ async def _insert_with_free_slug(session: AsyncSession, values: dict[str, Any]) 
     raise Conflict(messages.SLUG_EXHAUSTED, field="slug")
 
 
-# The author's count moved (+`grow`), for a live caller only: the caller's check, the
-# author's row lock and the profile the response shows, in one statement.
-_GROW = bindparam("grow", type_=Integer)
-
-
 @cache
 def _counted_author(checked: bool) -> Any:
-    """`checked`: the caller's token session must be live (auth.session_is_live); a trusted
-    viewer (already verified, no session) skips it."""
+    """SQLite: the author's count moved, for a live caller only: the caller's check, the
+    author's row and the profile the response shows, in one statement. `checked`: the caller's
+    token session must be live (auth.session_is_live); a trusted viewer (already verified, no
+    session) skips it."""
     condition = [_USERS.c.id == VIEWER, _USERS.c.is_active.is_(True)]
     if checked:
         condition.append(auth.session_is_live(VIEWER, SESSION_ID, NOW))
     return (
         update(_USERS)
         .where(*condition)
-        .values(articles_count=_USERS.c.articles_count + _GROW)
+        .values(articles_count=_USERS.c.articles_count + 1)
         .returning(_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image)
     )
 
@@ -483,7 +480,7 @@ async def _create_in_turn(
     """SQLite (one writer at a time): the same parts, one statement each, in the same order."""
     conn = await session.connection()
     counted = _counted_author(auth.checks_session(viewer))
-    author = (await conn.execute(counted, {**viewer_params(viewer), "grow": 1})).first()
+    author = (await conn.execute(counted, viewer_params(viewer))).first()
     if author is None:
         raise Unauthorized(messages.TOKEN_INVALID, field="token")
     slug = await _insert_with_free_slug(session, values)

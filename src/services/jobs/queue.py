@@ -48,22 +48,25 @@ _ATTEMPT = bindparam("attempt", type_=Integer())
 _JOB_ID = bindparam("job_id", type_=BigInteger())
 
 
-_JOB_COLUMNS = ["name", "payload", "state", "attempts", "run_at", "created_at"]
+JOB_COLUMNS = ["name", "payload", "state", "attempts", "run_at", "created_at"]
+
+
+def job_row(name: Any, payload: Any, run_at: Any) -> Any:
+    """A new job's values in JOB_COLUMNS' order, queued with no attempt yet, created `now`:
+    the one shape every insert of a job selects (`insert(Job).from_select(JOB_COLUMNS, ...)`)."""
+    return select(name, payload, literal(QUEUED, String()), literal(0, Integer()), run_at, _NOW)
 
 
 def _enqueue(dialect: str) -> Any:
-    row = select(
+    row = job_row(
         bindparam("name", type_=String()),
         bindparam("payload", type_=Job.payload.type),
-        literal(QUEUED, String()),
-        literal(0, Integer()),
         bindparam("run_at", type_=UTCDateTime()),
-        _NOW,
     )
     if dialect == "postgresql":
         # The notification rides on the insert: no round trip of its own.
         row = row.select_from(func.pg_notify(CHANNEL, ""))
-    return insert(table_of(Job)).from_select(_JOB_COLUMNS, row)
+    return insert(table_of(Job)).from_select(JOB_COLUMNS, row)
 
 
 def enqueue_for_each(name: str, payload: Any, source: Any) -> Any:
@@ -73,15 +76,9 @@ def enqueue_for_each(name: str, payload: Any, source: Any) -> Any:
     (`mark_enqueued`)."""
     if job_type(name) is None:
         raise LookupError(f"no job handler is registered as {name!r}")
-    row = select(
-        literal(name, String()),
-        payload,
-        literal(QUEUED, String()),
-        literal(0, Integer()),
-        _NOW,
-        _NOW,
-    ).select_from(source, func.pg_notify(CHANNEL, ""))
-    return insert(table_of(Job)).from_select(_JOB_COLUMNS, row)
+    row = job_row(literal(name, String()), payload, _NOW)
+    row = row.select_from(source, func.pg_notify(CHANNEL, ""))
+    return insert(table_of(Job)).from_select(JOB_COLUMNS, row)
 
 
 def mark_enqueued(session: AsyncSession) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Article, Follow, Job, WebhookEndpoint
 from src.models.base import UTCDateTime, utc_now
-from src.services.jobs.queue import ENQUEUED, QUEUED
+from src.services.jobs.queue import ENQUEUED, JOB_COLUMNS, job_row
 from src.services.sql import rows_matched
 
 DISPATCH_JOB = "webhooks.dispatch"
@@ -116,18 +116,13 @@ def audience_condition(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
 def recorded_when(shape: tuple[bool, bool, bool], *conditions: Any) -> Any:
     """The dispatch job, only if someone subscribes and `conditions` hold: the event of a write
     that is one statement (a CTE of it; `event_params` gives its values)."""
-    now = bindparam("now", type_=UTCDateTime())
     wanted = select(WebhookEndpoint.id).where(audience_condition(shape))
-    job = select(
+    job = job_row(
         literal(DISPATCH_JOB, String),
         bindparam("payload", type_=Job.payload.type),
-        literal(QUEUED, String),
-        literal(0, Integer),
-        now,
-        now,
+        bindparam("now", type_=UTCDateTime()),
     ).where(exists(wanted), *conditions)
-    columns = ["name", "payload", "state", "attempts", "run_at", "created_at"]
-    return insert(Job).from_select(columns, job)
+    return insert(Job).from_select(JOB_COLUMNS, job)
 
 
 _record = cache(recorded_when)  # built once per audience shape
