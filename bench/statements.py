@@ -11,12 +11,14 @@ def count_statements(
     database_url: str, secret: str, token: str, chosen: list[Scenario]
 ) -> dict[str, int]:
     """Each scenario once through the real app in-process, counting every SQL statement
-    (SQLAlchemy's events and the hot reads' asyncpg pool: src/core/statements.py)."""
+    (SQLAlchemy's events and the hot reads' asyncpg pool: src/core/statements.py), then
+    the jobs those writes enqueued."""
     from httpx import ASGITransport, AsyncClient
 
     from src.core.config import Settings
     from src.core.statements import recording_statements
     from src.main import create_app, release_resources
+    from src.services.jobs import run_until_idle
 
     async def run() -> dict[str, int]:
         settings = Settings(
@@ -37,6 +39,8 @@ def count_statements(
                 with recording_statements(app.state.engine, app.state.read_pool) as seen:
                     await client.request(s.method, s.path, headers=headers, content=s.body)
                 counts[s.name] = len(seen)
+        # The writes' jobs too: the next run's fixtures wait for an empty queue.
+        await run_until_idle(app.state.sessionmaker, settings)
         await release_resources(app)
         return counts
 

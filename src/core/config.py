@@ -43,8 +43,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="conduit", min_length=1, max_length=255)
     jwt_audience: str = Field(default="conduit-api", min_length=1, max_length=255)
 
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Kept open, not overflow: an overflow connection is closed when it comes back, so a steady
+    # load would pay a connect, a TLS handshake and cold statement caches over and over
+    # (docs/performance.md, "A pool that does not churn").
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     # PostgreSQL: the hot reads' own asyncpg pool, per worker (src/core/reads.py); opened on
     # first use, so a worker holds at most DB_POOL_SIZE + DB_MAX_OVERFLOW + this connections.
     db_read_pool_size: int = Field(default=10, ge=1)
