@@ -3,12 +3,14 @@ wrk's req/s, latency and errors against it, as a Result."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from bench.results import Result
-from bench.scenarios import FLOOR, Scenario
+from bench.scenarios import FLOOR, Scenario, jobs_drained
 from bench.servers import cpu_seconds, http, rss_kib
 from bench.wrk import ERROR_KINDS, lua_script, run_wrk, warmed_wrk
 
@@ -26,19 +28,32 @@ class Load:
     seconds: int
     tokens: tuple[str, ...] = ()  # the many-user writes' users (bench/writers.py)
     server_pid: int = 0  # Conduit's process: its CPU time per request is measured
+    dsn: str = ""  # its database (asyncpg): a write's measure waits for the jobs it enqueued
 
     def wrk(self, url: str, script: str) -> dict[str, Any]:
         return warmed_wrk(url, script, self.warmup, self.seconds, self.connections, self.cpus)
 
-    def wrk_with_cpu(self, url: str, script: str) -> dict[str, Any]:
+    def wrk_with_cpu(self, url: str, script: str, write: bool = False) -> dict[str, Any]:
         """As wrk, and `cpu_ms`: the server's CPU time per request during the measured run
-        (less noisy than req/s on a shared machine; jobs run in-process are included)."""
+        (less noisy than req/s on a shared machine; jobs run in-process are included). For a
+        write, the run lasts until the jobs it enqueued have run too (`drain_s` after wrk
+        stopped): `cpu_ms` includes them and `sustained_rps` counts that time."""
         run_wrk(url, script, self.warmup, self.connections, self.cpus)
+        self._drain(write)
         before = cpu_seconds(self.server_pid) if self.server_pid else 0.0
         w = run_wrk(url, script, self.seconds, self.connections, self.cpus)
+        stopped = time.monotonic()
+        self._drain(write)
+        w["drain_s"] = round(time.monotonic() - stopped, 2) if write and self.dsn else None
         spent = cpu_seconds(self.server_pid) - before if self.server_pid else 0.0
         w["cpu_ms"] = round(spent * 1000 / w["requests"], 3) if w["requests"] else None
+        if w["drain_s"] is not None:
+            w["sustained_rps"] = round(w["requests"] / (self.seconds + w["drain_s"]), 1)
         return w
+
+    def _drain(self, write: bool) -> None:
+        if write and self.dsn:
+            asyncio.run(jobs_drained(self.dsn))
 
 
 def problem(load: Load, s: Scenario) -> str | None:
@@ -53,7 +68,7 @@ def problem(load: Load, s: Scenario) -> str | None:
 
 def measure(load: Load, s: Scenario, name: str | None = None) -> Result:
     wrong = problem(load, s)
-    w = load.wrk_with_cpu(load.base + s.path, lua_script(s, load.token, load.tokens))
+    w = load.wrk_with_cpu(load.base + s.path, lua_script(s, load.token, load.tokens), s.write)
     return Result(
         name or s.name,
         w["rps"],
@@ -65,7 +80,11 @@ def measure(load: Load, s: Scenario, name: str | None = None) -> Result:
         wrong is None,
         wrong or "",
         # Which kind: a non-2xx answer ("status") or no answer within wrk's 2 s.
-        {"errors": {k: w[k] for k in ERROR_KINDS if w[k]}, "cpu_ms": w["cpu_ms"]},
+        {
+            "errors": {k: w[k] for k in ERROR_KINDS if w[k]},
+            "cpu_ms": w["cpu_ms"],
+            **{k: w[k] for k in ("drain_s", "sustained_rps") if w.get(k) is not None},
+        },
     )
 
 

@@ -61,7 +61,7 @@ def main() -> None:
     ports = (options.port, options.floor_port)
     url, workers = options.database_url, options.workers
     with serving(url, env, pinned.server, ports, logs, workers=workers) as server:
-        load = replace(start(options, pinned.client), server_pid=server.pid)
+        load = replace(start(options, pinned.client), server_pid=server.pid, dsn=dsn)
         report["rss_idle_kib"] = rss_kib(server.pid)
         report["floor_same_bytes"] = same_bytes(load)
         chosen = choose(scenarios(fixtures), options.only)

@@ -88,6 +88,15 @@ class Fixtures:
 JOBS_DRAIN_SECONDS = 300.0
 
 
+async def jobs_drained(dsn: str) -> None:
+    """Wait until the jobs enqueued so far have run (at most JOBS_DRAIN_SECONDS)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await _jobs_drained(conn)
+    finally:
+        await conn.close()
+
+
 async def _jobs_drained(conn: asyncpg.Connection) -> None:
     """Wait for the fan-out jobs the writes enqueued (the feeds are exact once they ran): the
     server's in-process worker shares its pinned core with the load, so it lags behind it."""
