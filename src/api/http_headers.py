@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from fastapi.routing import iter_route_contexts
 from starlette.requests import Request
@@ -61,7 +62,21 @@ def location(request: Request, route: Callable[..., Any], **path_params: str | i
     """`Location` of a created resource: the path of `route` (a route function) with these
     parameters, percent-encoded, under the app's root path."""
     encoded = {name: quote(str(value), safe="") for name, value in path_params.items()}
-    return request.url_for(route.__name__, **encoded).path
+    name = route.__name__
+    path = str(_named_route(request.app, name).url_path_for(name, **encoded))
+    return str(request.scope.get("root_path", "")).rstrip("/") + path
+
+
+_routes_by_name: WeakKeyDictionary[Any, dict[str, Any]] = WeakKeyDictionary()
+
+
+def _named_route(app: Any, name: str) -> Any:
+    """The app's route called `name`, found once: `url_for` would try every route, each
+    one that is not it raising on the way, for every created resource."""
+    found = _routes_by_name.setdefault(app, {})
+    if name not in found:
+        found[name] = next(r for r in iter_route_contexts(app.routes) if r.name == name)
+    return found[name]
 
 
 def allowed_methods(request: Request) -> str:

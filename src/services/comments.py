@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import String, Text, bindparam, insert, select, true
+from sqlalchemy import String, Text, bindparam, exists, func, insert, literal, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,10 +27,12 @@ from src.services.auth import (
 )
 from src.services.cursors import Keyset
 from src.services.errors import Forbidden, NotFound, Unauthorized
+from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import CommentPage, CommentView, ProfileView
 from src.services.roles import is_admin
-from src.services.sql import AnySelect, is_following, table_of
+from src.services.sql import AnySelect, is_following, own_transaction, table_of
 from src.services.webhooks import record_event
+from src.services.webhooks.events import Audience, event_params, recorded_when
 
 
 def _comment_columns(comments: Any, viewer: Any) -> tuple[Any, ...]:
@@ -92,13 +94,28 @@ _SLUG = bindparam("slug", type_=String)
 _ADD_COMMENT = _insert_under(_SLUG, VIEWER)
 
 
+def _created_event(viewer: Viewer, slug: str) -> tuple[tuple[bool, bool, bool], dict[str, Any]]:
+    """`comment.created`: its audience's shape and its statement's values (its commenter and
+    the article's author; the comment's id is the statement's)."""
+    audience = Audience((viewer.user_id,), None, slug)
+    ref = {"slug": slug}
+    return audience.shape(), event_params("comment.created", audience, ref, "comment_id")
+
+
 @cache
-def _add_in_one_statement(checked: bool) -> Any:
-    """PostgreSQL: the caller's check, its profile and the comment, in one statement; a row
-    with no comment id means no such article, no row a dead session."""
+def _add_in_one_statement(checked: bool, event_shape: tuple[bool, bool, bool]) -> Any:
+    """PostgreSQL: the caller's check, its profile, the comment and its event, in one
+    statement; a row with no comment id means no such article, no row a dead session."""
     caller = _caller(checked).cte("caller")
     added = _insert_under(_SLUG, caller.c.id, from_=caller).cte("added")
-    return select(caller, select(added.c.id).scalar_subquery().label("comment_id"))
+    written = exists(select(added.c.id))
+    event = recorded_when(event_shape, written, written_id=select(added.c.id).scalar_subquery())
+    event = event.returning(literal(1)).cte("event")
+    return select(
+        caller,
+        select(added.c.id).scalar_subquery().label("comment_id"),
+        select(func.count()).select_from(event).scalar_subquery().label("events"),
+    )
 
 
 async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: str) -> CommentView:
@@ -107,19 +124,23 @@ async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: st
     params = {**viewer_params(viewer), "body": body, "now": now, "slug": slug}
     checked = auth.checks_session(viewer)
     try:
-        conn = await session.connection()
+        conn = await own_transaction(session)
         if conn.dialect.name == "postgresql":
-            author = (await conn.execute(_add_in_one_statement(checked), params)).first()
+            shape, event = _created_event(viewer, slug)
+            statement = _add_in_one_statement(checked, shape)
+            author = (await conn.execute(statement, {**params, **event})).first()
             comment_id = None if author is None else author.comment_id
-        else:  # SQLite cannot write in a CTE: the caller, then the comment
+            if author is not None and author.events:
+                mark_enqueued(session)
+        else:  # SQLite cannot write in a CTE: the caller, then the comment, then its event
             author = (await conn.execute(_caller(checked), params)).first()
             added = None if author is None else await conn.execute(_ADD_COMMENT, params)
             comment_id = None if added is None else added.scalar()
+            if comment_id is not None:
+                ref = {"slug": slug, "comment_id": comment_id}
+                await record_event(session, "comment.created", [viewer.user_id], ref, None, slug)
         if author is None:
             raise Unauthorized(messages.TOKEN_INVALID, field="token")
-        if comment_id is not None:
-            ref = {"slug": slug, "comment_id": comment_id}
-            await record_event(session, "comment.created", [viewer.user_id], ref, None, slug)
         await session.commit()
     except IntegrityError:
         # The article was deleted between our lookup and the insert: its foreign key refuses us.

@@ -2,8 +2,9 @@
 
 A favorite or unfavorite is two statements built once: the article as the response shows it,
 taking its row lock (the first lock in the order of counters.py) and checking the caller's
-session, then the favorite row with both counts. On PostgreSQL the second is one statement
-(data-modifying CTEs); SQLite, which cannot modify in a CTE, runs its three parts in turn.
+session, then the favorite row with both counts (and a new favorite's webhook event). On
+PostgreSQL the second is one statement (data-modifying CTEs); SQLite, which cannot modify in a
+CTE, runs its parts in turn.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, delete, exists, select, update
+from sqlalchemy import Integer, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.reads import SessionReads
@@ -20,9 +21,11 @@ from src.models.base import UTCDateTime
 from src.services import article_queries, auth, counters, messages
 from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import NotFound
+from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import ArticleView
 from src.services.sql import article_tag_ids, insert_once, table_of
 from src.services.webhooks import record_event
+from src.services.webhooks.events import Audience, event_params, recorded_when
 
 _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(User)
 _USER_ID = bindparam("user_id", type_=Integer)
@@ -81,7 +84,24 @@ def _moved_in_one_statement(add: bool) -> Any:
         .returning(_USERS.c.id)
         .cte("moved_user")
     )
-    return _MOVE_ARTICLE.where(exists(select(user.c.id))).returning(_ARTICLES.c.favorites_count)
+    moved = _MOVE_ARTICLE.where(exists(select(user.c.id))).returning(_ARTICLES.c.favorites_count)
+    if not add:
+        return moved
+    # A new favorite: its `article.favorited` event in the same statement (`_favorited`).
+    article = moved.cte("moved_article")
+    written = exists(select(article.c.favorites_count))
+    event = recorded_when(_FAVORITED_SHAPE, written).returning(literal(1)).cte("event")
+    events = select(func.count()).select_from(event).scalar_subquery()
+    return select(article.c.favorites_count, events.label("events"))
+
+
+def _favorited(slug: str, user_id: int) -> dict[str, Any]:
+    """The values of a new favorite's event: its article's author hears."""
+    fan = {"slug": slug, "user_id": user_id}
+    return event_params("article.favorited", Audience(author_of_slug=slug), fan)
+
+
+_FAVORITED_SHAPE = Audience(author_of_slug="").shape()  # whom: the article's author
 
 
 async def _write(
@@ -107,8 +127,11 @@ async def _write(
         "delta": params["delta"],
     }
     if conn.dialect.name == "postgresql":
-        moved = (await conn.execute(_moved_in_one_statement(add), values)).first()
+        event = _favorited(params["slug"], params["viewer_id"]) if add else {}
+        moved = (await conn.execute(_moved_in_one_statement(add), {**values, **event})).first()
         article["moved_count"] = None if moved is None else moved[0]
+        if moved is not None and add and moved.events:
+            mark_enqueued(session)
         return article
     written = await conn.execute(_add(conn.dialect.name) if add else _REMOVE, values)
     if written.rowcount == 1:
@@ -130,7 +153,8 @@ async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: b
         await auth.ensure_live(SessionReads(session), viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, article)
-    if add and article["moved_count"] is not None:  # a new favorite: its article's author hears
+    sqlite = session.get_bind().dialect.name != "postgresql"  # there, the write recorded it
+    if sqlite and add and article["moved_count"] is not None:  # its article's author hears
         fan = {"slug": slug, "user_id": viewer.user_id}
         await record_event(session, "article.favorited", [], fan, None, slug)
     await session.commit()

@@ -397,7 +397,7 @@ async def _fan_out_in_turn(
     return _Batch(False, len(followers), followers[-1] if followers else None)
 
 
-@job(PUBLISH)
+@job(PUBLISH, claimed_together=True)
 async def _publish_step(context: JobContext, payload: Payload) -> None:
     session, settings = context.session, context.settings
     author_id = int(payload["author"])
@@ -419,7 +419,7 @@ async def _publish_step(context: JobContext, payload: Payload) -> None:
         await enqueue(session, PUBLISH, {**payload, "after": step.last})
 
 
-@job(RETRACT)
+@job(RETRACT, claimed_together=True)
 async def _retract_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     ids = (
@@ -499,7 +499,7 @@ async def _pair_step(context: JobContext, payload: Payload, *, following: bool) 
     return []
 
 
-@job(FOLLOW)
+@job(FOLLOW, claimed_together=True)
 async def _follow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
@@ -519,7 +519,7 @@ async def _follow_step(context: JobContext, payload: Payload) -> None:
         await enqueue(session, FOLLOW, {**payload, "after": after})
 
 
-@job(UNFOLLOW)
+@job(UNFOLLOW, claimed_together=True)
 async def _unfollow_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
     follower_id = int(payload["follower"])
@@ -537,7 +537,7 @@ async def _unfollow_step(context: JobContext, payload: Payload) -> None:
         await enqueue(session, UNFOLLOW, {**payload, "after": after})
 
 
-@job(PULL)
+@job(PULL, claimed_together=True)
 async def _pull_step(context: JobContext, payload: Payload) -> None:
     """A pulled author's followers switched from entries to a pull, a few per step."""
     session, author_id = context.session, int(payload["author"])

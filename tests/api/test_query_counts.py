@@ -212,8 +212,8 @@ async def test_the_hot_writes_run_a_fixed_few_statements(
     """Each hot write is a fixed few statements built once, with no read after its commit: a
     create is the author's count (its caller's check), the article, its tags (one upsert),
     their links and the total; a favorite the locked article (its caller's check) and its
-    three parts; a comment its caller's check and the comment. On PostgreSQL a create and a
-    comment are one statement each, a favorite's three parts one. A follow is its caller's
+    three parts; a comment its caller's check, the comment and its event. On PostgreSQL a create
+    and a comment are one statement each, a favorite's three parts one. A follow is its caller's
     check, the author and the follows row: the author's row is not locked (the feed's work is a
     job)."""
     jake, jane = await register(client), await register(client)
@@ -259,6 +259,9 @@ async def test_the_hot_writes_run_a_fixed_few_statements(
     assert len(favorite_once) == (2 if is_postgres else 4), favorite_once
     assert len(unfavorite_once) == (2 if is_postgres else 4), unfavorite_once
     assert len(add_comment) == (1 if is_postgres else 2), add_comment
+    if is_postgres:  # the webhook events inside: no statement of their own
+        assert "INSERT INTO jobs" in add_comment[0], add_comment
+        assert "INSERT INTO jobs" in favorite_once[1], favorite_once
     # A follow or unfollow: the author (and whether the feed pulls them), then the follows row.
     assert len(follow_once) == caller + 2, follow_once
     assert len(unfollow_once) == caller + 2, unfollow_once

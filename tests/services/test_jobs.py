@@ -25,6 +25,7 @@ from src.services.jobs.worker import backoff_seconds
 from tests.cli import Conduit
 
 FLAKY, BROKEN, BLOCKING, NOTED = "test.flaky", "test.broken", "test.blocking", "test.noted"
+QUICK = "test.quick"
 
 ran: list[Payload] = []
 failures_left = {"n": 0}
@@ -53,6 +54,19 @@ async def _broken(context: JobContext, payload: Payload) -> None:
 async def _blocking(context: JobContext, payload: Payload) -> None:
     gate["entered"].set()
     await gate["release"].wait()
+    ran.append(payload)
+
+
+@job(QUICK, claimed_together=True)
+async def _quick(context: JobContext, payload: Payload) -> None:
+    """A quick job: fails while failures are left for its payload, waits at the gate when
+    told to."""
+    if payload.get("fails") and failures_left["n"] > 0:
+        failures_left["n"] -= 1
+        raise ConnectionError("the far end hung up")
+    if payload.get("waits"):
+        gate["entered"].set()
+        await gate["release"].wait()
     ran.append(payload)
 
 
@@ -250,6 +264,52 @@ async def test_a_stopping_worker_puts_the_job_in_hand_back_without_using_an_atte
 
     [back] = await _jobs(app)
     assert (back.state, back.attempts, back.locked_by) == ("queued", 0, None)
+
+
+async def test_quick_jobs_are_claimed_together_and_each_runs_in_its_own_transaction(
+    app: FastAPI,
+) -> None:
+    clock = Clock()
+    worker = _worker(app, clock)
+    failures_left["n"] = 1
+    await _enqueue(app, NOTED, {"n": 0})
+    for n in range(1, 6):
+        await _enqueue(app, QUICK, {"n": n, "fails": n == 3})
+
+    # The oldest due job, and three quick ones with it; the third fails alone.
+    assert await worker.run_due(4) == 4
+    assert ran == [{"n": 0}, {"n": 1, "fails": False}, {"n": 2, "fails": False}]
+    assert await worker.run_due(4) == 2  # the failed one waits for its backoff
+    assert [p["n"] for p in ran[3:]] == [4, 5]
+
+    clock.advance(backoff_seconds(app.state.settings, 1))
+    assert await worker.run_due(4) == 1
+    assert ran[-1] == {"n": 3, "fails": True}
+    assert await _jobs(app) == []
+
+
+async def test_slow_jobs_are_never_claimed_together(app: FastAPI) -> None:
+    worker = _worker(app, Clock())
+    for n in range(3):
+        await _enqueue(app, NOTED, {"n": n})
+
+    assert [await worker.run_due(8) for _ in range(4)] == [1, 1, 1, 0]
+
+
+async def test_a_stopping_worker_puts_back_the_jobs_it_claimed_but_had_not_started(
+    app: FastAPI,
+) -> None:
+    await _enqueue(app, QUICK, {"n": 1, "waits": True})
+    await _enqueue(app, QUICK, {"n": 2})
+    running = asyncio.create_task(_worker(app, Clock()).run_due(8))
+    await gate["entered"].wait()  # both claimed, the first in its handler
+
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+    jobs = await _jobs(app)
+    assert [(j.state, j.attempts, j.locked_by) for j in jobs] == [("queued", 0, None)] * 2
+    assert ran == []
 
 
 async def test_the_worker_counts_outcomes_and_the_queue_in_metrics(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from src.models import Job
 from src.models.base import UTCDateTime, utc_now
-from src.services.jobs.registry import Payload, job_type
+from src.services.jobs.registry import Payload, claimed_together, job_type
 from src.services.sql import own_transaction, table_of
 
 QUEUED, RUNNING, DEAD = "queued", "running", "dead"
@@ -92,13 +93,19 @@ _ENQUEUE = {dialect: _enqueue(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def _claim(dialect: str) -> Any:
-    due = select(Job.id).where(Job.state != DEAD, Job.run_at <= _NOW).order_by(Job.run_at).limit(1)
+    """The oldest due job, and up to `more` other due jobs of the kinds claimed together
+    (`together`); each part's rows in the order they fell due."""
+    due = select(Job.id).where(Job.state != DEAD, Job.run_at <= _NOW).order_by(Job.run_at)
+    together = due.where(Job.name.in_(bindparam("together", expanding=True)))
+    parts = [due.limit(1), together.limit(bindparam("more", type_=Integer()))]
     if dialect == "postgresql":
-        # Another worker's claimed row is skipped, not waited for.
-        due = due.with_for_update(skip_locked=True)
+        # Another worker's claimed rows are skipped, not waited for.
+        parts = [part.with_for_update(skip_locked=True) for part in parts]
+    # Each part a subquery of its own: SQLite takes no LIMIT on a bare member of a UNION.
+    claimed = union(*(select(part.subquery().c.id) for part in parts))
     return (
         update(Job)
-        .where(Job.id == due.scalar_subquery())
+        .where(Job.id.in_(claimed))
         .values(
             state=RUNNING,
             attempts=Job.attempts + 1,
@@ -173,12 +180,29 @@ async def claim(
     session: AsyncSession, worker: str, now: datetime, lease_seconds: float
 ) -> Claimed | None:
     """The next due job (or one whose lease ran out), marked running for `lease_seconds`."""
-    params = {"now": now, "worker": worker, "lease_until": now + timedelta(seconds=lease_seconds)}
+    claimed = await claim_some(session, worker, now, lease_seconds, limit=1)
+    return claimed[0] if claimed else None
+
+
+async def claim_some(
+    session: AsyncSession, worker: str, now: datetime, lease_seconds: float, *, limit: int
+) -> list[Claimed]:
+    """As `claim`, and with it up to `limit - 1` more due jobs of the kinds claimed together
+    (registry.job's `claimed_together`), in the order they were enqueued."""
+    params = {
+        "now": now,
+        "worker": worker,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        "together": claimed_together() if limit > 1 else [],
+        "more": limit - 1,
+    }
     conn = await own_transaction(session)  # one statement: on PostgreSQL, no BEGIN and COMMIT
-    row = (await conn.execute(_CLAIM[conn.dialect.name], params)).first()
-    if row is None:
-        return None
-    return Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
+    rows = (await conn.execute(_CLAIM[conn.dialect.name], params)).all()
+    claimed = [
+        Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda job: job.id)
 
 
 async def finish(session: AsyncSession, job: Claimed, worker: str) -> bool:

@@ -44,23 +44,29 @@ class JobType:
     name: str
     handler: Handler
     max_attempts: int | None  # None: the worker's JOBS_MAX_ATTEMPTS
+    claimed_together: bool  # quick jobs: a worker claims several in one statement
 
 
 _handlers: dict[str, JobType] = {}
 
 
-def job(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], Handler]:
+def job(
+    name: str, *, max_attempts: int | None = None, claimed_together: bool = False
+) -> Callable[[Handler], Handler]:
     """Register `handler` under `name`, the name jobs are enqueued and stored with.
 
     Handlers run at least once, so each must be idempotent: run twice with one payload, it
     leaves what running once leaves (conflict-ignoring inserts, deletes, state it checks).
+    `claimed_together`: a quick job that only talks to the database; a worker slot claims up
+    to JOBS_CLAIM_BATCH of them at once and runs them in turn, never a slow job (mail, HTTP)
+    that would hold the others back.
     """
 
     def register(handler: Handler) -> Handler:
         known = _handlers.get(name)
         if known is not None and known.handler is not handler:
             raise ValueError(f"job {name!r} is registered twice")
-        _handlers[name] = JobType(name, handler, max_attempts)
+        _handlers[name] = JobType(name, handler, max_attempts, claimed_together)
         return handler
 
     return register
@@ -68,6 +74,11 @@ def job(name: str, *, max_attempts: int | None = None) -> Callable[[Handler], Ha
 
 def job_type(name: str) -> JobType | None:
     return _handlers.get(name)
+
+
+def claimed_together() -> list[str]:
+    """The names of the job types a worker claims several at a time."""
+    return sorted(name for name, known in _handlers.items() if known.claimed_together)
 
 
 def load_handlers() -> None:

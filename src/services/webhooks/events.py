@@ -20,12 +20,15 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    cast,
     exists,
+    func,
     insert,
     literal,
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.models import Article, Follow, Job, WebhookEndpoint
@@ -113,23 +116,35 @@ def audience_condition(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
     )
 
 
-def recorded_when(shape: tuple[bool, bool, bool], *conditions: Any) -> Any:
+def recorded_when(shape: tuple[bool, bool, bool], *conditions: Any, written_id: Any = None) -> Any:
     """The dispatch job, only if someone subscribes and `conditions` hold: the event of a write
-    that is one statement (a CTE of it; `event_params` gives its values)."""
+    that is one statement (a CTE of it; `event_params` gives its values). PostgreSQL:
+    `written_id`, the id the write's statement gave its new row, goes into the payload's
+    resource as `resource_id_key` names it (`event_params`)."""
     wanted = select(WebhookEndpoint.id).where(audience_condition(shape))
+    payload: Any = bindparam("payload", type_=Job.payload.type)
+    if written_id is not None:
+        path = bindparam("resource_id_path", type_=postgresql.ARRAY(String))
+        given = cast(bindparam("payload", type_=postgresql.JSONB), postgresql.JSONB)
+        payload = cast(func.jsonb_set(given, path, func.to_jsonb(written_id)), Job.payload.type)
     job = job_row(
-        literal(DISPATCH_JOB, String),
-        bindparam("payload", type_=Job.payload.type),
-        bindparam("now", type_=UTCDateTime()),
+        literal(DISPATCH_JOB, String), payload, bindparam("now", type_=UTCDateTime())
     ).where(exists(wanted), *conditions)
     return insert(Job).from_select(JOB_COLUMNS, job)
 
 
-_record = cache(recorded_when)  # built once per audience shape
+def _recorded(shape: tuple[bool, bool, bool]) -> Any:
+    return recorded_when(shape)
 
 
-def event_params(event_type: str, audience: Audience, resource: ResourceRef) -> dict[str, Any]:
-    """The values of an event's statement (`recorded_when`), its payload among them."""
+_record = cache(_recorded)  # built once per audience shape
+
+
+def event_params(
+    event_type: str, audience: Audience, resource: ResourceRef, resource_id_key: str = ""
+) -> dict[str, Any]:
+    """The values of an event's statement (`recorded_when`), its payload among them;
+    `resource_id_key`: the resource's key for the id the write's statement gives its row."""
     now = utc_now()
     payload = {
         "id": new_event_id(),
@@ -141,6 +156,8 @@ def event_params(event_type: str, audience: Audience, resource: ResourceRef) -> 
     params = {**audience.params(), "bit": EVENT_BITS[event_type], "payload": payload, "now": now}
     if not audience.user_ids:
         params["user_ids"] = []
+    if resource_id_key:
+        params["resource_id_path"] = ["resource", resource_id_key]
     return params
 
 
