@@ -74,6 +74,16 @@ SESSION_ID = bindparam("session_id", type_=String)
 NOW = bindparam("now", type_=UTCDateTime())
 
 
+def live_caller(checked: bool, users: Any, *columns: Any) -> Select[Any]:
+    """The caller's row of `users` (the table) with `columns`, only while the account is
+    active and, when `checked`, its session live: a write's own check of its caller, as a CTE
+    of the write's statement."""
+    condition = [users.c.id == VIEWER, users.c.is_active.is_(True)]
+    if checked:
+        condition.append(session_is_live(VIEWER, SESSION_ID, NOW))
+    return select(*columns).where(*condition)
+
+
 def viewer_live() -> Label[bool]:
     """The column `viewer_live`: is the viewer's session (SESSION_ID) live?"""
     return session_is_live(VIEWER, SESSION_ID, NOW).label("viewer_live")

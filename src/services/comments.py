@@ -18,7 +18,6 @@ from src.services.article_queries import LIMIT, cursor_params, past_cursor
 from src.services.articles import find_article
 from src.services.auth import (
     NOW,
-    SESSION_ID,
     VIEWER,
     Viewer,
     refuse_dead_session,
@@ -73,10 +72,8 @@ _NOW = NOW  # the comment is written when its caller's session is checked
 def _caller(checked: bool) -> Any:
     """The caller's profile as the response shows it, only for a live caller (its token's
     session checked when `checked`; a trusted viewer is taken as it is)."""
-    condition = [_USERS.c.id == VIEWER, _USERS.c.is_active.is_(True)]
-    if checked:
-        condition.append(auth.session_is_live(VIEWER, SESSION_ID, NOW))
-    return select(_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image).where(*condition)
+    profile = (_USERS.c.id, _USERS.c.username, _USERS.c.bio, _USERS.c.image)
+    return auth.live_caller(checked, _USERS, *profile)
 
 
 def _insert_under(article_slug: Any, author_id: Any, *, from_: Any = None) -> Any:

@@ -134,6 +134,46 @@ def publish_each(article: Any) -> Any:
     return enqueue_for_each(PUBLISH, payload, article)
 
 
+def follow_each(followed: Any, *, pulled: bool) -> Any:
+    """PostgreSQL: `follow` inside the follow's own statement, for each row (`follower_id`,
+    `followee_id`) of `followed`: a pulled author's (`pulled`, as read in the request) pull
+    row, any other's follow job."""
+    if pulled:
+        rows = select(followed.c.follower_id, followed.c.followee_id)
+        pull = postgresql.insert(table_of(FeedPull)).from_select(["follower_id", "author_id"], rows)
+        return pull.on_conflict_do_nothing()
+    payload = func.json_build_object(
+        "follower", followed.c.follower_id, "author", followed.c.followee_id
+    )
+    return enqueue_for_each(FOLLOW, payload, followed)
+
+
+def unfollow_each(unfollowed: Any) -> tuple[Any, Any]:
+    """PostgreSQL: `unfollow` inside the unfollow's own statement, for each row (`follower_id`,
+    `followee_id`) of `unfollowed`: the pull row's deletion, and the unfollow job of the rows
+    that had none (a CTE reading the first, so both see which)."""
+    pulls = table_of(FeedPull)
+    gone_pull = (
+        delete(pulls)
+        .where(
+            tuple_(pulls.c.follower_id, pulls.c.author_id).in_(
+                select(unfollowed.c.follower_id, unfollowed.c.followee_id)
+            )
+        )
+        .returning(pulls.c.follower_id)
+        .cte("gone_pull")
+    )
+    entries = (
+        select(unfollowed.c.follower_id, unfollowed.c.followee_id)
+        .where(~exists(select(gone_pull.c.follower_id)))
+        .cte("entries_to_drop")
+    )
+    payload = func.json_build_object(
+        "follower", entries.c.follower_id, "author", entries.c.followee_id
+    )
+    return gone_pull, enqueue_for_each(UNFOLLOW, payload, entries)
+
+
 async def remove_article(
     session: AsyncSession, author_id: int, article_id: int, created_at: datetime
 ) -> None:

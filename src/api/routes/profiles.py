@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from src.api.deps import OptionalViewer, ReadsDep, SessionDep, SocialWriter, log_viewer
+from src.api.deps import OptionalViewer, ReadsDep, SessionDep, SocialWriterViewer, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import profile_response
 from src.api.schemas.profiles import ProfileOut, ProfileResponse
@@ -41,9 +41,11 @@ async def get_profile(username: str, reads: ReadsDep, viewer: OptionalViewer) ->
         401, 404, Invalid(messages.CANNOT_FOLLOW_SELF, field="username"), about="profile"
     ),
 )
-async def follow(username: str, session: SessionDep, user: SocialWriter) -> ProfileResponse:
+async def follow(username: str, session: SessionDep, viewer: SocialWriterViewer) -> ProfileResponse:
     """Follow a user (idempotent)."""
-    return _profile_response(await profiles.follow(session, username, user))
+    profile = await profiles.follow(session, username, viewer)
+    log_viewer(viewer)
+    return _profile_response(profile)
 
 
 @router.delete(
@@ -52,6 +54,10 @@ async def follow(username: str, session: SessionDep, user: SocialWriter) -> Prof
     summary="Unfollow a user",
     responses=error_responses(401, 404, about="profile"),
 )
-async def unfollow(username: str, session: SessionDep, user: SocialWriter) -> ProfileResponse:
+async def unfollow(
+    username: str, session: SessionDep, viewer: SocialWriterViewer
+) -> ProfileResponse:
     """Stop following a user (idempotent)."""
-    return _profile_response(await profiles.unfollow(session, username, user))
+    profile = await profiles.unfollow(session, username, viewer)
+    log_viewer(viewer)
+    return _profile_response(profile)
