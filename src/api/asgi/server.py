@@ -35,6 +35,8 @@ def _refusal(status: int, message: str) -> bytes:
     return b"".join([*head, body])
 
 
+# A refused connection is closed this long after its answer at the latest (`_refuse`).
+LINGER_SECONDS = 2.0
 HEAD_TOO_LARGE = _refusal(431, messages.HEADERS_TOO_LARGE)
 HEAD_TOO_SLOW = _refusal(408, messages.HEADERS_TOO_SLOW)
 
@@ -73,6 +75,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._received = 0  # bytes of chunks that left the head incomplete
         self._in_head = True  # a new connection owes its first head
         self._too_large = False
+        self._lingering = False
         self._head_clock: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -84,6 +87,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # refused: read only so that closing sends no reset
+            return
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
             self._received += len(data)
@@ -155,8 +160,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(HEAD_TOO_SLOW)
 
     def _refuse(self, response: bytes) -> None:
+        """Answer, then close gracefully: the answer and a FIN, the rest of what the client
+        still sends read and dropped for at most LINGER_SECONDS. Closing with its bytes unread
+        would send a reset, which can destroy the answer before the client reads it."""
         self.transport.write(response)
-        self.transport.close()
+        self._lingering = True
+        self._stop_head_clock()
+        try:
+            self.transport.write_eof()
+        except (NotImplementedError, RuntimeError, OSError):
+            self.transport.close()
+            return
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 async def _busy(retry_after: int, scope: Scope, receive: Receive, send: Send) -> None:
