@@ -97,6 +97,17 @@ async def test_unknown_or_missing_scopes_are_422(client: AsyncClient) -> None:
     assert response.status_code == 422
 
 
+async def test_an_expiry_that_is_not_a_whole_number_of_days_in_range_is_422(
+    client: AsyncClient,
+) -> None:
+    owner = await register(client)
+    for days in ("30", True, 1.5, 0, 367, [], {}):
+        body = {"key": {"name": "x", "scopes": ["read"], "expiresInDays": days}}
+        response = await client.post("/api/user/keys", json=body, headers=owner.headers)
+        assert response.status_code == 422, (days, response.text)
+        assert "expiresInDays" in response.json()["errors"], response.text
+
+
 async def _reads(client: AsyncClient, headers: dict[str, str], slug: str, name: str) -> None:
     for path in (
         "/api/articles",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, WithJsonSchema
+from pydantic import Field, StrictInt, StringConstraints, WithJsonSchema
 
 from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel, NotBlank, Timestamp
@@ -43,7 +43,8 @@ class NewApiKey(CamelModel):
         description="What the key may do: "
         + "; ".join(f"`{name}`: {text}" for name, text in scopes.DESCRIPTIONS.items()),
     )
-    expires_in_days: int | None = Field(
+    # Strict: the document says integer, so "30", true or 30.5 are refused, not coerced.
+    expires_in_days: StrictInt | None = Field(
         default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted or null: never expires."
     )
 
