@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictInt, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from src.api.schemas import examples as ex
 from src.api.schemas.base import CamelModel, NotBlank, Timestamp
@@ -22,6 +23,17 @@ KeyName = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=API_KEY_NAME_MAX_LENGTH), NotBlank()
 ]
 MAX_EXPIRY_DAYS = 366
+
+
+def _json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: a number with no fraction (30 or 30.0), never "30"
+    or true, which Pydantic's lax mode would turn into one."""
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+ExpiryDays = Annotated[int, Field(ge=1, le=MAX_EXPIRY_DAYS), BeforeValidator(_json_integer)]
 
 KEY = {
     "id": "4Fq9ZbW2kLmN",
@@ -43,9 +55,8 @@ class NewApiKey(CamelModel):
         description="What the key may do: "
         + "; ".join(f"`{name}`: {text}" for name, text in scopes.DESCRIPTIONS.items()),
     )
-    # Strict: the document says integer, so "30", true or 30.5 are refused, not coerced.
-    expires_in_days: StrictInt | None = Field(
-        default=None, ge=1, le=MAX_EXPIRY_DAYS, description="Omitted or null: never expires."
+    expires_in_days: ExpiryDays | None = Field(
+        default=None, description="Omitted or null: never expires."
     )
 
 
