@@ -125,7 +125,8 @@ async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: st
         if conn.dialect.name == "postgresql":
             shape, event = _created_event(viewer, slug)
             statement = _add_in_one_statement(checked, shape)
-            author = (await conn.execute(statement, {**params, **event})).first()
+            # The request's `now` wins: the comment's time is the one the answer shows.
+            author = (await conn.execute(statement, {**event, **params})).first()
             comment_id = None if author is None else author.comment_id
             if author is not None and author.events:
                 mark_enqueued(session)

@@ -162,7 +162,7 @@ async def follow(session: AsyncSession, username: str, viewer: Viewer) -> Profil
         if conn.dialect.name == "postgresql":
             statement = _follow_in_one_statement(auth.checks_session(viewer), bool(target.pulled))
             row = (
-                await conn.execute(statement, {**params, **_event(target.id, viewer.user_id)})
+                await conn.execute(statement, {**_event(target.id, viewer.user_id), **params})
             ).one()
             if not row.live:
                 raise Unauthorized(messages.TOKEN_INVALID, field="token")
