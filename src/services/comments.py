@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -91,22 +92,24 @@ _SLUG = bindparam("slug", type_=String)
 _ADD_COMMENT = _insert_under(_SLUG, VIEWER)
 
 
-def _created_event(viewer: Viewer, slug: str) -> tuple[tuple[bool, bool, bool], dict[str, Any]]:
-    """`comment.created`: its audience's shape and its statement's values (its commenter and
-    the article's author; the comment's id is the statement's)."""
+_CREATED_SHAPE = Audience((0,), None, "").shape()  # whom: the commenter, the article's author
+
+
+def _created_event(viewer: Viewer, slug: str, now: datetime) -> dict[str, Any]:
+    """The values of `comment.created` (the comment's id is the statement's)."""
     audience = Audience((viewer.user_id,), None, slug)
     ref = {"slug": slug}
-    return audience.shape(), event_params("comment.created", audience, ref, "comment_id")
+    return event_params("comment.created", audience, ref, "comment_id", now=now)
 
 
 @cache
-def _add_in_one_statement(checked: bool, event_shape: tuple[bool, bool, bool]) -> Any:
+def _add_in_one_statement(checked: bool) -> Any:
     """PostgreSQL: the caller's check, its profile, the comment and its event, in one
     statement; a row with no comment id means no such article, no row a dead session."""
     caller = _caller(checked).cte("caller")
     added = _insert_under(_SLUG, caller.c.id, from_=caller).cte("added")
     written = exists(select(added.c.id))
-    event = recorded_when(event_shape, written, written_id=select(added.c.id).scalar_subquery())
+    event = recorded_when(_CREATED_SHAPE, written, written_id=select(added.c.id).scalar_subquery())
     event = event.returning(literal(1)).cte("event")
     return select(
         caller,
@@ -123,10 +126,8 @@ async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: st
     try:
         conn = await own_transaction(session)
         if conn.dialect.name == "postgresql":
-            shape, event = _created_event(viewer, slug)
-            statement = _add_in_one_statement(checked, shape)
-            # The request's `now` wins: the comment's time is the one the answer shows.
-            author = (await conn.execute(statement, {**event, **params})).first()
+            values = {**params, **_created_event(viewer, slug, now)}
+            author = (await conn.execute(_add_in_one_statement(checked), values)).first()
             comment_id = None if author is None else author.comment_id
             if author is not None and author.events:
                 mark_enqueued(session)

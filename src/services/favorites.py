@@ -9,6 +9,7 @@ CTE, runs its parts in turn.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
@@ -95,10 +96,10 @@ def _moved_in_one_statement(add: bool) -> Any:
     return select(article.c.favorites_count, events.label("events"))
 
 
-def _favorited(slug: str, user_id: int) -> dict[str, Any]:
+def _favorited(slug: str, user_id: int, now: datetime) -> dict[str, Any]:
     """The values of a new favorite's event: its article's author hears."""
     fan = {"slug": slug, "user_id": user_id}
-    return event_params("article.favorited", Audience(author_of_slug=slug), fan)
+    return event_params("article.favorited", Audience(author_of_slug=slug), fan, now=now)
 
 
 _FAVORITED_SHAPE = Audience(author_of_slug="").shape()  # whom: the article's author
@@ -127,7 +128,7 @@ async def _write(
         "delta": params["delta"],
     }
     if conn.dialect.name == "postgresql":
-        event = _favorited(params["slug"], params["viewer_id"]) if add else {}
+        event = _favorited(params["slug"], params["viewer_id"], params["now"]) if add else {}
         moved = (await conn.execute(_moved_in_one_statement(add), {**values, **event})).first()
         article["moved_count"] = None if moved is None else moved[0]
         if moved is not None and add and moved.events:
@@ -138,6 +139,9 @@ async def _write(
         await counters.bump_user_favorites(session, [values["user_id"]], values["delta"])
         await conn.execute(_MOVE_ARTICLE, values)
         article["moved_count"] = article["favorites_count"] + values["delta"]
+        if add:  # a new favorite: its article's author hears
+            fan = {"slug": params["slug"], "user_id": values["user_id"]}
+            await record_event(session, "article.favorited", [], fan, None, params["slug"])
     return article
 
 
@@ -153,10 +157,6 @@ async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: b
         await auth.ensure_live(SessionReads(session), viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, article)
-    sqlite = session.get_bind().dialect.name != "postgresql"  # there, the write recorded it
-    if sqlite and add and article["moved_count"] is not None:  # its article's author hears
-        fan = {"slug": slug, "user_id": viewer.user_id}
-        await record_event(session, "article.favorited", [], fan, None, slug)
     await session.commit()
     if article["moved_count"] is not None:
         article["favorites_count"] = article["moved_count"]

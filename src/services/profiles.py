@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -71,13 +72,19 @@ async def get_profile(reads: Reads, username: str, viewer: Viewer | None) -> Pro
 _USERS = table_of(User)
 
 
-def _event(target_id: int, follower_id: int) -> dict[str, Any]:
+def _event(target_id: int, follower_id: int, now: datetime) -> dict[str, Any]:
     """The values of `profile.followed`: the followed hears who follows them."""
     audience = Audience((target_id,))
-    return event_params("profile.followed", audience, {"user_id": follower_id})
+    return event_params("profile.followed", audience, {"user_id": follower_id}, now=now)
 
 
 _FOLLOWED_SHAPE = Audience((0,)).shape()  # whom: the followed user (their id is a value)
+
+
+@cache
+def _caller_id(checked: bool) -> Any:
+    """The caller's id while they may write (`auth.live_caller`), built once per shape."""
+    return auth.live_caller(checked, _USERS, _USERS.c.id)
 
 
 def _counted(part: Any) -> Any:
@@ -89,7 +96,7 @@ def _follow_in_one_statement(checked: bool, pulled: bool) -> Any:
     """PostgreSQL: the caller's check, the follows row (nothing when it exists), the feed's
     part (the pull row, or the follow job) and the event, in one statement. `live`: false
     for a dead session; `followed`: whether the row is new."""
-    caller = auth.live_caller(checked, _USERS, _USERS.c.id).cte("caller")
+    caller = _caller_id(checked).cte("caller")
     rows = select(caller.c.id, _FOLLOWEE_ID, NOW)
     followed = (
         postgresql.insert(_FOLLOWS)
@@ -113,7 +120,7 @@ def _follow_in_one_statement(checked: bool, pulled: bool) -> Any:
 def _unfollow_in_one_statement(checked: bool) -> Any:
     """PostgreSQL: the caller's check, the follows row's deletion and the feed's part (the
     pull row's deletion, or the unfollow job), in one statement."""
-    caller = auth.live_caller(checked, _USERS, _USERS.c.id).cte("caller")
+    caller = _caller_id(checked).cte("caller")
     unfollowed = (
         delete(_FOLLOWS)
         .where(
@@ -144,7 +151,7 @@ async def _target_for(
 
 async def _caller_is_live(conn: AsyncConnection, viewer: Viewer) -> None:
     """SQLite: the caller's own check, before the write's statements run in turn."""
-    caller = auth.live_caller(auth.checks_session(viewer), _USERS, _USERS.c.id)
+    caller = _caller_id(auth.checks_session(viewer))
     if (await conn.execute(caller, viewer_params(viewer))).first() is None:
         raise Unauthorized(messages.TOKEN_INVALID, field="token")
 
@@ -158,11 +165,12 @@ async def follow(session: AsyncSession, username: str, viewer: Viewer) -> Profil
         await auth.ensure_live(SessionReads(session), viewer)
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
     params = {**viewer_params(viewer), "followee_id": target.id}
+    now = params["now"]
     try:
         if conn.dialect.name == "postgresql":
             statement = _follow_in_one_statement(auth.checks_session(viewer), bool(target.pulled))
             row = (
-                await conn.execute(statement, {**_event(target.id, viewer.user_id), **params})
+                await conn.execute(statement, {**params, **_event(target.id, viewer.user_id, now)})
             ).one()
             if not row.live:
                 raise Unauthorized(messages.TOKEN_INVALID, field="token")
@@ -173,7 +181,7 @@ async def follow(session: AsyncSession, username: str, viewer: Viewer) -> Profil
             values = {
                 "follower_id": viewer.user_id,
                 "followee_id": target.id,
-                "created_at": params["now"],
+                "created_at": now,
             }
             if (await conn.execute(_follow(conn.dialect.name), values)).rowcount == 1:
                 await feeds.follow(session, viewer.user_id, target.id, pulled=bool(target.pulled))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -141,11 +142,17 @@ _record = cache(_recorded)  # built once per audience shape
 
 
 def event_params(
-    event_type: str, audience: Audience, resource: ResourceRef, resource_id_key: str = ""
+    event_type: str,
+    audience: Audience,
+    resource: ResourceRef,
+    resource_id_key: str = "",
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The values of an event's statement (`recorded_when`), its payload among them;
-    `resource_id_key`: the resource's key for the id the write's statement gives its row."""
-    now = utc_now()
+    `resource_id_key`: the resource's key for the id the write's statement gives its row;
+    `now`: the write's own time when its statement shares the `now` value with the event."""
+    now = now or utc_now()
     payload = {
         "id": new_event_id(),
         "type": event_type,
