@@ -68,7 +68,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from src.core.config import Settings
 from src.models import Article, FeedCount, FeedEntry, FeedPull, FeedPulledAuthor, Follow, User
 from src.models.base import UTCDateTime
-from src.services.jobs import JobContext, Payload, enqueue, job
+from src.services.jobs import JobContext, Payload, enqueue, job, run_together
 from src.services.jobs.queue import enqueue_for_each
 from src.services.sql import conflict_insert, insert_once, rows_matched, table_of
 
@@ -457,6 +457,117 @@ async def _publish_step(context: JobContext, payload: Payload) -> None:
         await _pull_author(session, author_id)
     elif step.size == settings.feed_fanout_batch:
         await enqueue(session, PUBLISH, {**payload, "after": step.last})
+
+
+def _authors_to_fan_out_together() -> Any:
+    """PostgreSQL, a batch's first statement: its authors' row locks (key share) in id order,
+    then their fan-out locks in id order (the order `_lock_author` takes them for one), and
+    which of them one statement can fan out: not pulled, not about to be, and with no more
+    followers than `batch` (counted no further)."""
+    authors = bindparam("authors", type_=postgresql.ARRAY(Integer))
+    more = (
+        select(Follow.follower_id)
+        .where(Follow.followee_id == User.id)
+        .offset(bindparam("batch", type_=Integer))
+        .correlate(User)
+    )
+    locked = (
+        select(
+            User.id,
+            and_(
+                ~is_pulled(User.id),
+                User.articles_count <= bindparam("pull_articles", type_=Integer),
+                ~exists(more),
+            ).label("together"),
+        )
+        .where(User.id == func.any(authors))
+        .order_by(User.id)
+        .with_for_update(read=True, key_share=True, of=User)
+        .cte("author")
+        .prefix_with("MATERIALIZED")
+    )
+    in_order = select(locked).order_by(locked.c.id).offset(0).subquery()
+    return select(
+        in_order.c.id,
+        in_order.c.together,
+        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, in_order.c.id).label("locked"),
+    )
+
+
+def _fan_out_together() -> Any:
+    """PostgreSQL, a batch's second statement: the articles (those still there) of the
+    authors kept, into their followers' feeds, and the counts moved by the entries written,
+    in follower id order (the lock order); as `_fan_out_in_one_statement` for one."""
+    article = (
+        select(Article.id, Article.author_id, Article.created_at)
+        .where(
+            Article.id == func.any(bindparam("articles", type_=postgresql.ARRAY(Integer))),
+            Article.author_id == func.any(bindparam("authors", type_=postgresql.ARRAY(Integer))),
+        )
+        .cte("article")
+    )
+    rows = (
+        select(Follow.follower_id, article.c.created_at, article.c.id)
+        .join(article, Follow.followee_id == article.c.author_id)
+        .order_by(Follow.follower_id)
+    )
+    entry = (
+        postgresql.insert(table_of(FeedEntry))
+        .from_select(ENTRY_COLUMNS, rows)
+        .on_conflict_do_nothing()
+        .returning(FeedEntry.follower_id)
+        .cte("entry")
+    )
+    counts = postgresql.insert(table_of(FeedCount))
+    gained = (
+        select(entry.c.follower_id, func.count())
+        .group_by(entry.c.follower_id)
+        .order_by(entry.c.follower_id)
+    )
+    counted = (
+        counts.from_select(["user_id", "articles_count"], gained)
+        .on_conflict_do_update(
+            index_elements=[FeedCount.user_id],
+            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
+        )
+        .returning(literal(1))
+        .cte("counted")
+    )
+    return select(func.count()).select_from(counted)
+
+
+_AUTHORS_TOGETHER, _FAN_OUT_TOGETHER = _authors_to_fan_out_together(), _fan_out_together()
+
+
+@run_together(PUBLISH)
+async def _publish_together(context: JobContext, payloads: list[Payload]) -> set[int]:
+    """PostgreSQL: the first steps of several publish jobs in one transaction and two
+    statements, for the authors one step covers; any other job (a later step, an author to
+    pull or with many followers; every job on SQLite) runs alone. Why: docs/performance.md,
+    "Publish jobs run together"."""
+    session, settings = context.session, context.settings
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql":
+        return set()
+    firsts = {i: payload for i, payload in enumerate(payloads) if "after" not in payload}
+    authors = sorted({int(payload["author"]) for payload in firsts.values()})
+    if not authors:
+        return set()
+    params = {
+        "authors": authors,
+        "batch": min(settings.feed_fanout_batch, settings.feed_pull_followers),
+        "pull_articles": settings.feed_pull_articles,
+    }
+    found = (await conn.execute(_AUTHORS_TOGETHER, params)).all()
+    kept = {row.id for row in found if row.together}
+    # An author whose account is gone has no row: its jobs have nothing to do, as alone.
+    settled = kept | (set(authors) - {row.id for row in found})
+    done = {i for i, payload in firsts.items() if int(payload["author"]) in settled}
+    articles = sorted({int(firsts[i]["article"]) for i in done})
+    if kept:
+        fanned = {"articles": articles, "authors": sorted(kept)}
+        await conn.execute(_FAN_OUT_TOGETHER, fanned)
+    return done
 
 
 @job(RETRACT, claimed_together=True)

@@ -142,6 +142,47 @@ async def test_a_new_article_reaches_every_follower_and_nobody_else(
     await _assert_invariant(session)
 
 
+async def test_articles_published_at_once_by_many_authors_reach_exactly_their_followers(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    """The publish jobs are claimed and run together (on PostgreSQL, in one transaction for
+    the authors one step covers), with shared followers, an author with more followers than
+    a step takes, a pulled author and an article deleted before its job ran."""
+    small, other, crowded, star, *readers = [await new_user(session) for _ in range(8)]
+    for reader in readers[:2]:
+        await _follow(app, session, reader, small)
+    for reader in readers[1:3]:
+        await _follow(app, session, reader, other)
+    for reader in readers:  # more than the step of 2 rows `_settle` sets
+        await _follow(app, session, reader, crowded)
+    session.add(FeedPulledAuthor(author_id=star))
+    session.add(Follow(follower_id=readers[0], followee_id=star))
+    session.add(FeedPull(follower_id=readers[0], author_id=star))
+
+    published = []
+    for minutes, author in enumerate([small, other, crowded, star, small, other], start=1):
+        article = await new_article(session, author, minutes)
+        await counters.add_user_article(session, author)
+        await feeds.add_article(session, author, article.id, article.created_at)
+        published.append(article)
+    gone = published.pop()
+    await session.delete(gone)
+    await counters.remove_user_article(session, other)
+    await _settle(app, session)
+
+    one, two, three, four = published[0].id, published[1].id, published[2].id, published[4].id
+    assert await _feeds(session, readers) == {
+        readers[0]: ([four, three, one], 3),
+        readers[1]: ([four, three, two, one], 4),
+        readers[2]: ([three, two], 2),
+        readers[3]: ([three], 1),
+    }
+    assert await _feeds(session, [small, other, crowded, star]) == dict.fromkeys(
+        [small, other, crowded, star], ([], None)
+    )
+    assert await _pulls(session) == {(readers[0], star)}
+
+
 async def test_a_removed_article_leaves_every_feed_and_its_count(
     app: FastAPI, session: AsyncSession
 ) -> None:

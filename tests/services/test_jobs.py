@@ -19,13 +19,23 @@ from sqlalchemy import select, text
 from src.core.config import Settings
 from src.models import Job
 from src.models.base import utc_now
-from src.services.jobs import JobContext, Payload, Worker, enqueue, job, queue, run_until_idle
+from src.services.jobs import (
+    JobContext,
+    Payload,
+    Worker,
+    enqueue,
+    job,
+    queue,
+    run_together,
+    run_until_idle,
+)
 from src.services.jobs import worker as worker_module
 from src.services.jobs.worker import backoff_seconds
 from tests.cli import Conduit
 
 FLAKY, BROKEN, BLOCKING, NOTED = "test.flaky", "test.broken", "test.blocking", "test.noted"
 QUICK = "test.quick"
+TOGETHER = "test.together"
 
 ran: list[Payload] = []
 failures_left = {"n": 0}
@@ -70,9 +80,35 @@ async def _quick(context: JobContext, payload: Payload) -> None:
     ran.append(payload)
 
 
+# What the together-handler did: one list of payloads per transaction it ran in.
+ran_together: list[list[Payload]] = []
+
+
+@job(TOGETHER, claimed_together=True)
+async def _alone(context: JobContext, payload: Payload) -> None:
+    if payload.get("fails"):
+        raise ConnectionError("the far end hung up")
+    ran.append(payload)
+
+
+@run_together(TOGETHER)
+async def _together(context: JobContext, payloads: list[Payload]) -> set[int]:
+    """Does the jobs not marked `alone`, in one go; fails or waits at the gate as told."""
+    mine = {i for i, p in enumerate(payloads) if not p.get("alone")}
+    await enqueue(context.session, NOTED, {"after_batch": len(mine)})  # rolled back with it
+    if any(payloads[i].get("fails") for i in mine):
+        raise ConnectionError("the far end hung up")
+    if any(p.get("waits") for p in payloads):
+        gate["entered"].set()
+        await gate["release"].wait()
+    ran_together.append([payloads[i] for i in sorted(mine)])
+    return mine
+
+
 @pytest.fixture(autouse=True)
 def _fresh_handlers() -> Iterator[None]:
     ran.clear()
+    ran_together.clear()
     failures_left["n"] = 0
     gate["entered"], gate["release"] = asyncio.Event(), asyncio.Event()
     yield
@@ -286,6 +322,55 @@ async def test_quick_jobs_are_claimed_together_and_each_runs_in_its_own_transact
     assert await worker.run_due(4) == 1
     assert ran[-1] == {"n": 3, "fails": True}
     assert await _jobs(app) == []
+
+
+async def test_jobs_of_a_kind_that_runs_together_run_in_one_transaction_the_rest_alone(
+    app: FastAPI,
+) -> None:
+    worker = _worker(app, Clock())
+    for n in range(5):
+        await _enqueue(app, TOGETHER, {"n": n, "alone": n == 2})
+
+    assert await worker.run_due(8) == 5
+
+    assert ran_together == [[{"n": n, "alone": False} for n in (0, 1, 3, 4)]]
+    assert ran == [{"n": 2, "alone": True}]  # left by the batch, run by the one-job handler
+    assert [j.payload for j in await _jobs(app)] == [{"after_batch": 4}]
+
+
+async def test_a_batch_that_fails_is_rolled_back_and_each_of_its_jobs_runs_alone(
+    app: FastAPI,
+) -> None:
+    worker = _worker(app, Clock())
+    await _enqueue(app, TOGETHER, {"n": 1})
+    await _enqueue(app, TOGETHER, {"n": 2, "fails": True})
+    await _enqueue(app, TOGETHER, {"n": 3})
+
+    assert await worker.run_due(8) == 3
+
+    assert ran_together == []  # nothing the batch wrote (its follow-up job) is kept
+    assert ran == [{"n": 1}, {"n": 3}]
+    [failed] = await _jobs(app)  # alone, it failed with its own retry and error
+    assert (failed.payload, failed.state, failed.attempts) == ({"n": 2, "fails": True}, "queued", 1)
+    assert failed.last_error == "ConnectionError: the far end hung up"
+
+
+async def test_a_stopping_worker_puts_back_a_batch_it_was_running_and_the_rest(
+    app: FastAPI,
+) -> None:
+    await _enqueue(app, TOGETHER, {"n": 1, "waits": True})
+    await _enqueue(app, TOGETHER, {"n": 2, "alone": True})
+    running = asyncio.create_task(_worker(app, Clock()).run_due(8))
+    await gate["entered"].wait()
+
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+    jobs = await _jobs(app)
+    assert [(j.name, j.state, j.attempts, j.locked_by) for j in jobs] == [
+        (TOGETHER, "queued", 0, None)
+    ] * 2
+    assert ran == ran_together == []
 
 
 async def test_slow_jobs_are_never_claimed_together(app: FastAPI) -> None:

@@ -6,7 +6,16 @@ docs/architecture.md, "Background jobs".
 """
 
 from src.services.jobs.queue import enqueue
-from src.services.jobs.registry import JobContext, Payload, job
+from src.services.jobs.registry import JobContext, Payload, job, run_together
 from src.services.jobs.worker import InProcessWorker, Worker, run_until_idle
 
-__all__ = ["InProcessWorker", "JobContext", "Payload", "Worker", "enqueue", "job", "run_until_idle"]
+__all__ = [
+    "InProcessWorker",
+    "JobContext",
+    "Payload",
+    "Worker",
+    "enqueue",
+    "job",
+    "run_together",
+    "run_until_idle",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext, Payload], Awaitable[None]]
+# Runs several claimed jobs of one kind in one transaction; the positions (in `payloads`) of
+# those it did, the others left for the handler, one at a time.
+TogetherHandler = Callable[[JobContext, list[Payload]], Awaitable[set[int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class JobType:
     handler: Handler
     max_attempts: int | None  # None: the worker's JOBS_MAX_ATTEMPTS
     claimed_together: bool  # quick jobs: a worker claims several in one statement
+    run_together: TogetherHandler | None = None  # and may run them in one transaction
 
 
 _handlers: dict[str, JobType] = {}
@@ -67,6 +71,23 @@ def job(
         if known is not None and known.handler is not handler:
             raise ValueError(f"job {name!r} is registered twice")
         _handlers[name] = JobType(name, handler, max_attempts, claimed_together)
+        return handler
+
+    return register
+
+
+def run_together(name: str) -> Callable[[TogetherHandler], TogetherHandler]:
+    """Register how several claimed jobs `name` (a kind claimed together, registered first)
+    run in one transaction and a few statements instead of one transaction each. It does
+    what the one-at-a-time handler would do for each job it reports done, and leaves any
+    other to that handler; if it raises, its transaction is rolled back and every job runs
+    alone (docs/architecture.md, "Claimed together")."""
+
+    def register(handler: TogetherHandler) -> TogetherHandler:
+        known = _handlers.get(name)
+        if known is None or not known.claimed_together:
+            raise ValueError(f"job {name!r} is not a kind claimed together")
+        _handlers[name] = replace(known, run_together=handler)
         return handler
 
     return register

@@ -96,20 +96,81 @@ class Worker:
 
     async def run_due(self, limit: int) -> int:
         """Claim the next due job, with up to `limit - 1` more of the quick kinds claimed
-        together (one statement instead of one each), and run them in turn; how many."""
+        together (one statement instead of one each), and run them: the jobs of a kind that
+        runs together in one transaction, any other (and any it leaves) alone; how many."""
         async with self.sessionmaker() as session:
             jobs = await queue.claim_some(
                 session, self.name, self.clock(), self.settings.jobs_lease_seconds, limit=limit
             )
             await session.commit()
-        for started, job in enumerate(jobs, start=1):
-            try:
-                await self._run(job)
-            except asyncio.CancelledError:  # shutdown: the ones not started are due again
-                for waiting in jobs[started:]:
-                    await asyncio.shield(self._release(waiting))
-                raise
+        unstarted, alone = list(jobs), set[int]()
+        try:
+            while unstarted:
+                group = self._group_of(unstarted, alone)
+                for started in group:
+                    unstarted.remove(started)
+                if len(group) == 1:
+                    await self._run(group[0])
+                    continue
+                left = await self._run_together(group)
+                alone.update(job.id for job in left)
+                unstarted[:0] = left
+        except asyncio.CancelledError:  # shutdown: the ones not started are due again
+            for waiting in unstarted:
+                await asyncio.shield(self._release(waiting))
+            raise
         return len(jobs)
+
+    def _group_of(self, unstarted: list[Claimed], alone: set[int]) -> list[Claimed]:
+        """The first unstarted job, with the others of its kind when that kind runs
+        together; a job left alone once, or on its last attempt, runs alone."""
+        first = unstarted[0]
+        known = job_type(first.name)
+        if known is None or known.run_together is None or first.id in alone:
+            return [first]
+        limit = known.max_attempts or self.settings.jobs_max_attempts
+        return [
+            job
+            for job in unstarted
+            if job.name == first.name and job.id not in alone and job.attempt < limit
+        ] or [first]
+
+    async def _run_together(self, group: list[Claimed]) -> list[Claimed]:
+        """Jobs of one kind by its together-handler, in one transaction with their deletion;
+        those it leaves (all of them if it fails) are returned to run alone."""
+        known = job_type(group[0].name)
+        together = known.run_together if known is not None else None
+        if together is None:
+            return group
+        started = time.monotonic()
+        try:
+            async with self.sessionmaker() as session:
+                context = JobContext(session, self.settings, self.clock)
+                positions = await together(context, [job.payload for job in group])
+                done = [job for position, job in enumerate(group) if position in positions]
+                if done and not await queue.finish_all(session, done, self.name):
+                    await session.rollback()
+                    return group  # a lease lost: each alone finds out which
+                await session.commit()
+        except asyncio.CancelledError:
+            for job in group:
+                await asyncio.shield(self._release(job))
+            raise
+        except Exception as exc:  # each alone: its own retries and its own error
+            logger.info(
+                "job %s: %d run together failed (%s); each runs alone",
+                group[0].name,
+                len(group),
+                _error_text(exc),
+                extra={"job": group[0].name},
+            )
+            return group
+        now, seconds = self.clock(), (time.monotonic() - started) / max(len(done), 1)
+        for job in done:
+            metrics.observe_job(
+                job.name, "succeeded", seconds, (now - job.created_at).total_seconds()
+            )
+        return [job for job in group if job not in done]
 
     async def _run(self, job: Claimed) -> None:
         """One claimed job: its handler and its deletion in one transaction, or a retry."""
