@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -490,6 +491,46 @@ async def test_a_job_committed_elsewhere_wakes_an_idle_worker_through_notify(
     await _runs_job_while_asleep(
         app, monkeypatch, lambda: _enqueue_from_another_process(app, BLOCKING, {"n": 1})
     )
+
+
+async def test_a_new_job_wakes_one_idle_slot_not_every_slot(
+    app: FastAPI, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = app.state.settings.model_copy(
+        update={"jobs_poll_interval_seconds": 3600.0, "jobs_concurrency": 3}
+    )
+    worker, claims, claim_some = Worker(app.state.sessionmaker, settings), [0], queue.claim_some
+
+    async def counted(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
+        claims[0] += 1
+        return await claim_some(*args, **kwargs)
+
+    all_asleep, idle = asyncio.Event(), worker_module._idle
+
+    async def noted(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+        listening = settings.is_sqlite or worker.listening.is_set()
+        if len(worker_module._idle_wakers) == 3 and not wake.is_set() and listening:
+            all_asleep.set()
+        await idle(stop, wake, seconds)
+
+    monkeypatch.setattr(queue, "claim_some", counted)
+    monkeypatch.setattr(worker_module, "_idle", noted)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            await all_asleep.wait()
+            claims[0] = 0
+            # One wake-up: this process's commit on SQLite, another's NOTIFY on PostgreSQL.
+            enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
+            await enqueue_it(app, BLOCKING, {"n": 1})
+            await gate["entered"].wait()
+            assert (claims[0], len(worker_module._idle_wakers)) == (1, 2)
+    finally:
+        gate["release"].set()
+        stop.set()
+        await running
+    assert ran == [{"n": 1}]
 
 
 async def test_a_lost_listen_connection_is_opened_again_and_catches_up(

@@ -5,6 +5,7 @@ Every statement is built once. Times are the worker's clock, passed in, so tests
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,12 +94,14 @@ def mark_enqueued(session: AsyncSession) -> None:
 _ENQUEUE = {dialect: _enqueue(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def _claim(dialect: str) -> Any:
-    """The oldest due job, and up to `more` other due jobs of the kinds claimed together
-    (`together`); each part's rows in the order they fell due."""
+@functools.cache
+def _claim(dialect: str, together: tuple[str, ...]) -> Any:
+    """The oldest due job, and up to `more` other due jobs of the kinds `together`; each
+    part's rows in the order they fell due. The kinds are part of the statement (built once
+    per set of kinds), not an expanding parameter rendered again at every claim."""
     due = select(Job.id).where(Job.state != DEAD, Job.run_at <= _NOW).order_by(Job.run_at)
-    together = due.where(Job.name.in_(bindparam("together", expanding=True)))
-    parts = [due.limit(1), together.limit(bindparam("more", type_=Integer()))]
+    kinds = [literal(name, String()) for name in together] or [literal(None, String())]
+    parts = [due.limit(1), due.where(Job.name.in_(kinds)).limit(bindparam("more", Integer()))]
     if dialect == "postgresql":
         # Another worker's claimed rows are skipped, not waited for.
         parts = [part.with_for_update(skip_locked=True) for part in parts]
@@ -117,7 +120,6 @@ def _claim(dialect: str) -> Any:
     )
 
 
-_CLAIM = {dialect: _claim(dialect) for dialect in ("postgresql", "sqlite")}
 # Ours only while the claim is: a worker whose lease ran out and was re-claimed matches nothing.
 _OURS = (Job.id == _JOB_ID, Job.locked_by == _WORKER, Job.attempts == _ATTEMPT)
 _FINISH = delete(Job).where(*_OURS)
@@ -198,11 +200,11 @@ async def claim_some(
         "now": now,
         "worker": worker,
         "lease_until": now + timedelta(seconds=lease_seconds),
-        "together": claimed_together() if limit > 1 else [],
         "more": limit - 1,
     }
     conn = await own_transaction(session)  # one statement: on PostgreSQL, no BEGIN and COMMIT
-    rows = (await conn.execute(_CLAIM[conn.dialect.name], params)).all()
+    claim = _claim(conn.dialect.name, claimed_together() if limit > 1 else ())
+    rows = (await conn.execute(claim, params)).all()
     claimed = [
         Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
         for row in rows

@@ -97,9 +97,9 @@ def job_type(name: str) -> JobType | None:
     return _handlers.get(name)
 
 
-def claimed_together() -> list[str]:
+def claimed_together() -> tuple[str, ...]:
     """The names of the job types a worker claims several at a time."""
-    return sorted(name for name, known in _handlers.items() if known.claimed_together)
+    return tuple(sorted(name for name, known in _handlers.items() if known.claimed_together))
 
 
 def load_handlers() -> None:

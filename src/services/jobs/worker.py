@@ -41,16 +41,30 @@ LISTEN_CHECK_SECONDS = 30.0
 RELISTEN_SECONDS = 5.0
 LISTEN_APPLICATION_NAME = "conduit-jobs-listen"  # pg_stat_activity tells it from the pool
 
-# Events of the in-process workers of this process, set when a session that enqueued commits.
-_wakers: set[asyncio.Event] = set()
+# The wake-up events of this process's worker slots (an ordered set), and those of the slots
+# waiting idle now.
+_wakers: dict[asyncio.Event, None] = {}
+_idle_wakers: set[asyncio.Event] = set()
+
+
+def _ring(wakers: dict[asyncio.Event, None]) -> None:
+    """New jobs are due: one idle slot wakes to claim them (it claims a batch, and claims
+    again while it finds some), not every slot racing for the same jobs; with none idle,
+    every slot claims again once its jobs in hand are done instead of waiting."""
+    for wake in wakers:
+        if wake in _idle_wakers:
+            _idle_wakers.discard(wake)
+            wake.set()
+            return
+    for wake in wakers:
+        wake.set()
 
 
 @event.listens_for(Session, "after_commit")
 def _wake_local_workers(session: Session) -> None:
     session.info.pop(queue.NOTIFIED, None)
     if session.info.pop(queue.ENQUEUED, False):
-        for waker in _wakers:
-            waker.set()
+        _ring(_wakers)
 
 
 class LeaseLost(Exception):
@@ -85,7 +99,7 @@ class Worker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue_seen_at = 0.0
-        self._slot_wakers: set[asyncio.Event] = set()
+        self._slot_wakers: dict[asyncio.Event, None] = {}
         # Set while the LISTEN connection is up (PostgreSQL).
         self.listening = asyncio.Event()
         self._listen_failures = 0
@@ -306,8 +320,7 @@ class Worker:
 
     async def _run_slot(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
-        _wakers.add(wake)
-        self._slot_wakers.add(wake)
+        _wakers[wake] = self._slot_wakers[wake] = None
         try:
             while not stop.is_set():
                 wake.clear()  # before the claim: a wake-up during it is not lost
@@ -322,12 +335,19 @@ class Worker:
                         _error_text(exc),
                         extra={"worker": self.name},
                     )
-                await _idle(stop, wake, self.settings.jobs_poll_interval_seconds)
+                _idle_wakers.add(wake)
+                try:
+                    await _idle(stop, wake, self.settings.jobs_poll_interval_seconds)
+                finally:
+                    _idle_wakers.discard(wake)
         finally:
-            _wakers.discard(wake)
-            self._slot_wakers.discard(wake)
+            _wakers.pop(wake, None)
+            self._slot_wakers.pop(wake, None)
 
     def _wake_slots(self, *_notification: object) -> None:
+        _ring(self._slot_wakers)
+
+    def _wake_every_slot(self) -> None:
         for wake in self._slot_wakers:
             wake.set()
 
@@ -360,7 +380,7 @@ class Worker:
             connection.add_termination_listener(lambda _connection: lost.set())
             await connection.add_listener(queue.CHANNEL, self._wake_slots)
             self.listening.set()
-            self._wake_slots()  # what was enqueued while nobody listened
+            self._wake_every_slot()  # what was enqueued while nobody listened
             if self._listen_failures:
                 logger.info("job worker %s: listening again", self.name)
                 self._listen_failures = 0
