@@ -105,10 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD
-    # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py).
+    # PostgreSQL: the hot reads' statements straight on asyncpg (src/core/reads.py), and the
+    # writes that are one statement too (src/services/sql.py, run_alone).
     app.state.read_pool = None if settings.is_sqlite else ReadPool(settings, engine.dialect)
+    app.state.sessionmaker = create_sessionmaker(engine, app.state.read_pool)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)  # GET and HEAD
     app.state.db_gate = create_gate(settings)  # fair queueing for pooled connections
     app.state.rate_limiter = create_rate_limiter(settings)  # Redis when REDIS_URL set
     password_hasher(settings)  # argon2 hasher (and its dummy hash) built before serving

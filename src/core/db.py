@@ -192,8 +192,18 @@ def create_gate(settings: Settings) -> ConnectionGate | None:
 OpenSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+# Session.info key: the ReadPool a write session's single-statement writes may run on
+# (src/services/sql.py, run_alone).
+LONE_STATEMENTS = "conduit_lone_statements"
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, lone_statements: Any = None
+) -> async_sessionmaker[AsyncSession]:
+    """Write sessions; `lone_statements`: where their single-statement writes may run instead
+    of on the session's connection (a ReadPool: src/services/sql.py, run_alone)."""
+    info = {LONE_STATEMENTS: lone_statements} if lone_statements is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -91,6 +91,8 @@ class _Compiled:
         assert isinstance(compiled, SQLCompiler)  # noqa: S101 - a select always is
         self.statement = statement  # keeps the cache key (its id) from being reused
         self.sql = str(compiled)
+        if compiled.post_compile_params - compiled.literal_execute_params:
+            raise ValueError("an expanding parameter: its text depends on the values")
         # `literal_execute` parameters (page bounds) are integers written into the text, one
         # text per distinct set of values, as SQLAlchemy's own execution does.
         self.inlined = tuple(sorted(bind.key for bind in compiled.literal_execute_params))
@@ -239,6 +241,15 @@ class ReadPool:
             logger.debug("read connection released broken", exc_info=True)
         finally:
             self._gate.release()
+
+    async def alone(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
+        """One statement on a connection of its own, outside any transaction, so it is its
+        own (a write of one statement, too: it leaves no session state behind either)."""
+        connection = await self._acquire()
+        try:
+            return await self._run(connection, statement, params)
+        finally:
+            await self._release(connection)
 
     def request(self) -> AbstractAsyncContextManager[Reads]:
         """Reads for one request: its statements share one connection, taken at the first

@@ -43,7 +43,7 @@ from src.services.sql import (
     article_tag_ids,
     conflict_insert,
     encode_tag_names,
-    own_transaction,
+    run_alone,
     table_of,
 )
 from src.services.webhooks import events, record_event
@@ -448,7 +448,6 @@ async def _create_postgresql(
     session: AsyncSession, viewer: Viewer, values: dict[str, Any], tags: list[str]
 ) -> tuple[Any, str]:
     """The author's row and the new article's slug, after one statement per slug tried."""
-    conn = await own_transaction(session)
     author_id = viewer.user_id
     audience = _published_to(author_id)
     statement = _create_in_one_statement(auth.checks_session(viewer), audience.shape())
@@ -463,7 +462,7 @@ async def _create_postgresql(
     candidate = base if base not in RESERVED_SLUGS else with_suffix(base)
     for _ in range(SLUG_ATTEMPTS):
         event = events.event_params("article.published", audience, {"slug": candidate})
-        row = (await conn.execute(statement, {**params, **event, "new_slug": candidate})).one()
+        [row] = await run_alone(session, statement, {**params, **event, "new_slug": candidate})
         if not row.allowed:
             raise Unauthorized(messages.TOKEN_INVALID, field="token")
         if row.article_id is not None:

@@ -30,7 +30,7 @@ from src.services.errors import Forbidden, NotFound, Unauthorized
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import CommentPage, CommentView, ProfileView
 from src.services.roles import is_admin
-from src.services.sql import AnySelect, is_following, own_transaction, table_of
+from src.services.sql import AnySelect, is_following, run_alone, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -124,14 +124,15 @@ async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: st
     params = {**viewer_params(viewer), "body": body, "now": now, "slug": slug}
     checked = auth.checks_session(viewer)
     try:
-        conn = await own_transaction(session)
-        if conn.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             values = {**params, **_created_event(viewer, slug, now)}
-            author = (await conn.execute(_add_in_one_statement(checked), values)).first()
+            written = await run_alone(session, _add_in_one_statement(checked), values)
+            author = written[0] if written else None
             comment_id = None if author is None else author.comment_id
             if author is not None and author.events:
                 mark_enqueued(session)
         else:  # SQLite cannot write in a CTE: the caller, then the comment, then its event
+            conn = await session.connection()
             author = (await conn.execute(_caller(checked), params)).first()
             added = None if author is None else await conn.execute(_ADD_COMMENT, params)
             comment_id = None if added is None else added.scalar()

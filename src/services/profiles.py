@@ -19,7 +19,7 @@ from src.services.auth import NOW, VIEWER, Viewer, refuse_dead_session, viewer_l
 from src.services.errors import Invalid, NotFound, Unauthorized
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import ProfileView
-from src.services.sql import AnySelect, insert_once, is_following, own_transaction, table_of
+from src.services.sql import AnySelect, insert_once, is_following, run_alone, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -138,11 +138,10 @@ def _unfollow_in_one_statement(checked: bool) -> Any:
     )
 
 
-async def _target_for(
-    session: AsyncSession, conn: AsyncConnection, username: str, viewer: Viewer
-) -> Any:
+async def _target_for(session: AsyncSession, username: str, viewer: Viewer) -> Any:
     """The author, or 404 (401 first for a dead session, as a moment earlier)."""
-    target = (await conn.execute(_TARGET, {"username": username.lower()})).first()
+    found = await run_alone(session, _TARGET, {"username": username.lower()})
+    target = found[0] if found else None
     if target is None:
         await auth.ensure_live(SessionReads(session), viewer)
         raise NotFound(messages.NOT_FOUND, field="profile")
@@ -159,24 +158,23 @@ async def _caller_is_live(conn: AsyncConnection, viewer: Viewer) -> None:
 async def follow(session: AsyncSession, username: str, viewer: Viewer) -> ProfileView:
     """Idempotent: following twice is the same as following once. The caller's session is
     checked by the write itself (a dead one: Unauthorized)."""
-    conn = await own_transaction(session)
-    target = await _target_for(session, conn, username, viewer)
+    target = await _target_for(session, username, viewer)
     if target.id == viewer.user_id:
         await auth.ensure_live(SessionReads(session), viewer)
         raise Invalid(messages.CANNOT_FOLLOW_SELF, field="username")
     params = {**viewer_params(viewer), "followee_id": target.id}
     now = params["now"]
     try:
-        if conn.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             statement = _follow_in_one_statement(auth.checks_session(viewer), bool(target.pulled))
-            row = (
-                await conn.execute(statement, {**params, **_event(target.id, viewer.user_id, now)})
-            ).one()
+            event = _event(target.id, viewer.user_id, now)
+            [row] = await run_alone(session, statement, {**params, **event})
             if not row.live:
                 raise Unauthorized(messages.TOKEN_INVALID, field="token")
             if row.feed or row.events:
                 mark_enqueued(session)
         else:  # SQLite cannot write in a CTE: the caller, the row, then the feed and the event
+            conn = await session.connection()
             await _caller_is_live(conn, viewer)
             values = {
                 "follower_id": viewer.user_id,
@@ -198,17 +196,17 @@ async def follow(session: AsyncSession, username: str, viewer: Viewer) -> Profil
 
 async def unfollow(session: AsyncSession, username: str, viewer: Viewer) -> ProfileView:
     """Idempotent: unfollowing someone you don't follow succeeds and changes nothing."""
-    conn = await own_transaction(session)
-    target = await _target_for(session, conn, username, viewer)
+    target = await _target_for(session, username, viewer)
     params = {**viewer_params(viewer), "followee_id": target.id}
-    if conn.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         statement = _unfollow_in_one_statement(auth.checks_session(viewer))
-        row = (await conn.execute(statement, params)).one()
+        [row] = await run_alone(session, statement, params)
         if not row.live:
             raise Unauthorized(messages.TOKEN_INVALID, field="token")
         if row.jobs:
             mark_enqueued(session)
     else:
+        conn = await session.connection()
         await _caller_is_live(conn, viewer)
         values = {"follower_id": viewer.user_id, "followee_id": target.id}
         if (await conn.execute(_UNFOLLOW, values)).rowcount:

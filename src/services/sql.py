@@ -2,21 +2,87 @@
 
 from __future__ import annotations
 
+import collections
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, Select, Table, exists, false, literal, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Table,
+    TypeDecorator,
+    bindparam,
+    exists,
+    false,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
+from src.core.db import LONE_STATEMENTS
 from src.models import ArticleTag, Base, Favorite, Follow
 from src.models.id_lists import id_list_of
 
 AnySelect = Select[*tuple[Any, ...]]
 # A viewer's id, or a bound parameter for it in a prebuilt statement; None when anonymous.
 ViewerId = int | ColumnElement[int] | None
+
+
+class IntegerList(TypeDecorator[list[int]]):
+    """A list of integers as one parameter: an array on PostgreSQL, JSON text on SQLite."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Integer()))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[int] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return orjson.dumps(list(value)).decode()
+
+
+class _MemberOf(FunctionElement[bool]):
+    """`column` is one of the integers of an IntegerList parameter (`member_of`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    name = "member_of"
+
+
+@compiles(_MemberOf, "postgresql")
+def _member_of_postgresql(element: _MemberOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"{column} = ANY({ids})"
+
+
+@compiles(_MemberOf)
+def _member_of_sqlite(element: _MemberOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"  # noqa: S608 (compiled SQL)
+
+
+def member_of(column: Any, name: str) -> ColumnElement[bool]:
+    """SQL: `column` is among the integers of the list parameter `name`. Unlike an expanding
+    IN, the statement's text does not depend on the list's length, so a statement built once
+    is not rendered again at each run."""
+    return cast(ColumnElement[bool], _MemberOf(column, bindparam(name, type_=IntegerList())))
 
 
 def conflict_insert(dialect: str) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
@@ -38,6 +104,31 @@ async def own_transaction(session: AsyncSession) -> AsyncConnection:
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return await session.connection()
     return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@functools.cache
+def _row_type(keys: tuple[str, ...]) -> Any:
+    return collections.namedtuple("Row", keys, rename=True)
+
+
+async def run_alone(session: AsyncSession, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """The rows of a write that is one statement (or a read before one), as its own
+    transaction where it can be: on PostgreSQL, when the session has begun nothing, straight
+    on asyncpg (the hot reads' pool, src/core/reads.py), which skips SQLAlchemy's execution
+    path; else as `own_transaction` runs it. Rows read by attribute, as SQLAlchemy's;
+    a constraint it breaks raises SQLAlchemy's IntegrityError, as there."""
+    pool = session.info.get(LONE_STATEMENTS)
+    if pool is None or session.in_transaction():
+        conn = await own_transaction(session)
+        return list((await conn.execute(statement, params)).all())
+    try:
+        records = await pool.alone(statement, params)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(str(statement), params, exc) from exc
+    if not records:
+        return []
+    row = _row_type(tuple(records[0].keys()))
+    return [row(*record) for record in records]
 
 
 def insert_once(dialect: str, table: Table, values: dict[str, Any]) -> Any:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.models import Article, Follow, Job, WebhookEndpoint
 from src.models.base import UTCDateTime, utc_now
 from src.services.jobs.queue import ENQUEUED, JOB_COLUMNS, job_row
-from src.services.sql import rows_matched
+from src.services.sql import member_of, rows_matched
 
 DISPATCH_JOB = "webhooks.dispatch"
 PING = "ping"
@@ -101,7 +101,7 @@ def audience_condition(shape: tuple[bool, bool, bool]) -> ColumnElement[bool]:
     with_users, with_followers, with_author = shape
     whom: list[ColumnElement[bool]] = []
     if with_users:
-        whom.append(owner.in_(bindparam("user_ids", expanding=True, type_=Integer)))
+        whom.append(member_of(owner, "user_ids"))
     if with_followers:
         followee = bindparam("followers_of", type_=Integer)
         whom.append(exists().where(Follow.follower_id == owner, Follow.followee_id == followee))
