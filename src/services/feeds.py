@@ -459,117 +459,6 @@ async def _publish_step(context: JobContext, payload: Payload) -> None:
         await enqueue(session, PUBLISH, {**payload, "after": step.last})
 
 
-def _authors_to_fan_out_together() -> Any:
-    """PostgreSQL, a batch's first statement: its authors' row locks (key share) in id order,
-    then their fan-out locks in id order (the order `_lock_author` takes them for one), and
-    which of them one statement can fan out: not pulled, not about to be, and with no more
-    followers than `batch` (counted no further)."""
-    authors = bindparam("authors", type_=postgresql.ARRAY(Integer))
-    more = (
-        select(Follow.follower_id)
-        .where(Follow.followee_id == User.id)
-        .offset(bindparam("batch", type_=Integer))
-        .correlate(User)
-    )
-    locked = (
-        select(
-            User.id,
-            and_(
-                ~is_pulled(User.id),
-                User.articles_count <= bindparam("pull_articles", type_=Integer),
-                ~exists(more),
-            ).label("together"),
-        )
-        .where(User.id == func.any(authors))
-        .order_by(User.id)
-        .with_for_update(read=True, key_share=True, of=User)
-        .cte("author")
-        .prefix_with("MATERIALIZED")
-    )
-    in_order = select(locked).order_by(locked.c.id).offset(0).subquery()
-    return select(
-        in_order.c.id,
-        in_order.c.together,
-        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, in_order.c.id).label("locked"),
-    )
-
-
-def _fan_out_together() -> Any:
-    """PostgreSQL, a batch's second statement: the articles (those still there) of the
-    authors kept, into their followers' feeds, and the counts moved by the entries written,
-    in follower id order (the lock order); as `_fan_out_in_one_statement` for one."""
-    article = (
-        select(Article.id, Article.author_id, Article.created_at)
-        .where(
-            Article.id == func.any(bindparam("articles", type_=postgresql.ARRAY(Integer))),
-            Article.author_id == func.any(bindparam("authors", type_=postgresql.ARRAY(Integer))),
-        )
-        .cte("article")
-    )
-    rows = (
-        select(Follow.follower_id, article.c.created_at, article.c.id)
-        .join(article, Follow.followee_id == article.c.author_id)
-        .order_by(Follow.follower_id)
-    )
-    entry = (
-        postgresql.insert(table_of(FeedEntry))
-        .from_select(ENTRY_COLUMNS, rows)
-        .on_conflict_do_nothing()
-        .returning(FeedEntry.follower_id)
-        .cte("entry")
-    )
-    counts = postgresql.insert(table_of(FeedCount))
-    gained = (
-        select(entry.c.follower_id, func.count())
-        .group_by(entry.c.follower_id)
-        .order_by(entry.c.follower_id)
-    )
-    counted = (
-        counts.from_select(["user_id", "articles_count"], gained)
-        .on_conflict_do_update(
-            index_elements=[FeedCount.user_id],
-            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
-        )
-        .returning(literal(1))
-        .cte("counted")
-    )
-    return select(func.count()).select_from(counted)
-
-
-_AUTHORS_TOGETHER, _FAN_OUT_TOGETHER = _authors_to_fan_out_together(), _fan_out_together()
-
-
-@run_together(PUBLISH)
-async def _publish_together(context: JobContext, payloads: list[Payload]) -> set[int]:
-    """PostgreSQL: the first steps of several publish jobs in one transaction and two
-    statements, for the authors one step covers; any other job (a later step, an author to
-    pull or with many followers; every job on SQLite) runs alone. Why: docs/performance.md,
-    "Publish jobs run together"."""
-    session, settings = context.session, context.settings
-    conn = await session.connection()
-    if conn.dialect.name != "postgresql":
-        return set()
-    firsts = {i: payload for i, payload in enumerate(payloads) if "after" not in payload}
-    authors = sorted({int(payload["author"]) for payload in firsts.values()})
-    if not authors:
-        return set()
-    params = {
-        "authors": authors,
-        "batch": min(settings.feed_fanout_batch, settings.feed_pull_followers),
-        "pull_articles": settings.feed_pull_articles,
-    }
-    found = (await conn.execute(_AUTHORS_TOGETHER, params)).all()
-    kept = {row.id for row in found if row.together}
-    # An author whose account is gone has no row: its jobs have nothing to do, as alone.
-    settled = kept | (set(authors) - {row.id for row in found})
-    done = {i for i, payload in firsts.items() if int(payload["author"]) in settled}
-    articles = sorted({int(firsts[i]["article"]) for i in done})
-    if kept:
-        fanned = {"articles": articles, "authors": sorted(kept)}
-        await conn.execute(_FAN_OUT_TOGETHER, fanned)
-    return done
-
-
 @job(RETRACT, claimed_together=True)
 async def _retract_step(context: JobContext, payload: Payload) -> None:
     session, batch = context.session, context.settings.feed_fanout_batch
@@ -705,6 +594,218 @@ async def _pull_step(context: JobContext, payload: Payload) -> None:
     await _switch_to_pull(session, followers, author_id)
     if len(followers) == PULL_FOLLOWERS_PER_STEP:
         await enqueue(session, PULL, {**payload, "after": followers[-1]})
+
+
+# --- Jobs run together (PostgreSQL): first steps of several jobs in one transaction ---
+# Why and how: docs/performance.md, "Feed jobs run together".
+
+_IDS = postgresql.ARRAY(Integer)
+
+
+def _lock_authors_together() -> Any:
+    """A batch's first statement: its authors' row locks (key share) in id order, then their
+    fan-out locks in id order (the order `_lock_author` takes them for one), with what each
+    batch needs to know of them: pulled, articles_count, and more than `batch` followers
+    (counted no further)."""
+    more = (
+        select(Follow.follower_id)
+        .where(Follow.followee_id == User.id)
+        .offset(bindparam("batch", type_=Integer))
+        .correlate(User)
+    )
+    locked = (
+        select(
+            User.id,
+            User.articles_count,
+            is_pulled(User.id).label("pulled"),
+            exists(more).label("crowded"),
+        )
+        .where(User.id == func.any(bindparam("authors", type_=_IDS)))
+        .order_by(User.id)
+        .with_for_update(read=True, key_share=True, of=User)
+        .cte("author")
+        .prefix_with("MATERIALIZED")
+    )
+    in_order = select(locked).order_by(locked.c.id).offset(0).subquery()
+    return select(
+        in_order,
+        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, in_order.c.id).label("locked"),
+    )
+
+
+def _entries_and_counts(rows: Any, sign: int = 1) -> Any:
+    """The entries `rows` (ENTRY_COLUMNS, in follower order) written (`sign` 1: inserted
+    where missing) or deleted (-1: `rows` is the DELETE's RETURNING), and each follower's
+    count moved by as many, in follower id order (the lock order); the count row is written
+    first: the entries' foreign-key checks run at the end of the statement."""
+    if sign > 0:
+        written = (
+            postgresql.insert(table_of(FeedEntry))
+            .from_select(ENTRY_COLUMNS, rows)
+            .on_conflict_do_nothing()
+            .returning(FeedEntry.follower_id)
+            .cte("entry")
+        )
+    else:
+        written = rows
+    counts = postgresql.insert(table_of(FeedCount))
+    moved = (
+        select(written.c.follower_id, func.count() * sign)
+        .group_by(written.c.follower_id)
+        .order_by(written.c.follower_id)
+    )
+    counted = (
+        counts.from_select(["user_id", "articles_count"], moved)
+        .on_conflict_do_update(
+            index_elements=[FeedCount.user_id],
+            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
+        )
+        .returning(literal(1))
+        .cte("counted")
+    )
+    return select(func.count()).select_from(counted)
+
+
+def _publish_all() -> Any:
+    """Publish jobs: the articles (those still there) of the authors kept, into their
+    followers' feeds."""
+    article = (
+        select(Article.id, Article.author_id, Article.created_at)
+        .where(
+            Article.id == func.any(bindparam("articles", type_=_IDS)),
+            Article.author_id == func.any(bindparam("authors", type_=_IDS)),
+        )
+        .cte("article")
+    )
+    rows = (
+        select(Follow.follower_id, article.c.created_at, article.c.id)
+        .join(article, Follow.followee_id == article.c.author_id)
+        .order_by(Follow.follower_id)
+    )
+    return _entries_and_counts(rows)
+
+
+def _pairs() -> Any:
+    """The (follower, author) pairs of follow or unfollow jobs: two arrays, zipped."""
+    return select(
+        func.unnest(bindparam("followers", type_=_IDS)).label("follower_id"),
+        func.unnest(bindparam("authors", type_=_IDS)).label("author_id"),
+    ).cte("pair")
+
+
+def _still_follows(pair: Any) -> Any:
+    return exists().where(
+        Follow.follower_id == pair.c.follower_id, Follow.followee_id == pair.c.author_id
+    )
+
+
+def _follow_all() -> Any:
+    """Follow jobs: for each pair still followed, the author's articles into the feed."""
+    pair = _pairs()
+    rows = (
+        select(pair.c.follower_id, Article.created_at, Article.id)
+        .join(Article, Article.author_id == pair.c.author_id)
+        .where(_still_follows(pair))
+        .order_by(pair.c.follower_id)
+    )
+    return _entries_and_counts(rows)
+
+
+def _unfollow_all() -> Any:
+    """Unfollow jobs: for each pair no longer followed, the author's articles out of the feed."""
+    pair = _pairs()
+    key = tuple_(FeedEntry.follower_id, FeedEntry.article_created_at, FeedEntry.article_id)
+    theirs = (
+        select(pair.c.follower_id, Article.created_at, Article.id)
+        .join(Article, Article.author_id == pair.c.author_id)
+        .where(~_still_follows(pair))
+    )
+    gone = delete(table_of(FeedEntry)).where(key.in_(theirs)).returning(FeedEntry.follower_id)
+    return _entries_and_counts(gone.cte("gone"), sign=-1)
+
+
+_LOCK_AUTHORS_TOGETHER = _lock_authors_together()
+_PUBLISH_ALL, _FOLLOW_ALL, _UNFOLLOW_ALL = _publish_all(), _follow_all(), _unfollow_all()
+
+
+async def _authors_together(
+    context: JobContext, payloads: list[Payload], kept: Any
+) -> tuple[AsyncConnection, dict[int, Payload], set[int]] | None:
+    """The first steps among `payloads` whose author one statement covers (`kept(author)`,
+    from the author's locked row) or whose account is gone (nothing to do), and the authors
+    kept; None on SQLite, where every job runs alone."""
+    conn = await context.session.connection()
+    if conn.dialect.name != "postgresql":
+        return None
+    firsts = {i: payload for i, payload in enumerate(payloads) if "after" not in payload}
+    authors = sorted({int(payload["author"]) for payload in firsts.values()})
+    if not authors:
+        return None
+    settings = context.settings
+    params = {
+        "authors": authors,
+        "batch": min(settings.feed_fanout_batch, settings.feed_pull_followers),
+    }
+    found = (await conn.execute(_LOCK_AUTHORS_TOGETHER, params)).all()
+    covered = {row.id for row in found if not row.pulled and kept(row)}
+    settled = covered | (set(authors) - {row.id for row in found})
+    done = {i: p for i, p in firsts.items() if int(p["author"]) in settled}
+    return conn, done, covered
+
+
+def _covered_steps(settings: Settings) -> int:
+    """The most articles one follow or unfollow step covers, and no more than an author may
+    have before a follow pulls them."""
+    return min(settings.feed_fanout_batch, settings.feed_pull_articles)
+
+
+@run_together(PUBLISH)
+async def _publish_together(context: JobContext, payloads: list[Payload]) -> set[int]:
+    """First steps of publish jobs whose author has no more followers than a step takes and
+    is neither pulled nor to be: in one transaction and two statements."""
+    pull_articles = context.settings.feed_pull_articles
+    found = await _authors_together(
+        context, payloads, lambda row: row.articles_count <= pull_articles and not row.crowded
+    )
+    if found is None:
+        return set()
+    conn, done, covered = found
+    if covered:
+        articles = sorted({int(payload["article"]) for payload in done.values()})
+        await conn.execute(_PUBLISH_ALL, {"articles": articles, "authors": sorted(covered)})
+    return set(done)
+
+
+async def _pairs_together(context: JobContext, payloads: list[Payload], statement: Any) -> set[int]:
+    most = _covered_steps(context.settings)
+    found = await _authors_together(context, payloads, lambda row: row.articles_count <= most)
+    if found is None:
+        return set()
+    conn, done, covered = found
+    pairs = sorted(
+        {
+            (int(p["follower"]), int(p["author"]))
+            for p in done.values()
+            if int(p["author"]) in covered
+        }
+    )
+    if pairs:
+        followers, authors = zip(*pairs, strict=True)
+        await conn.execute(statement, {"followers": list(followers), "authors": list(authors)})
+    return set(done)
+
+
+@run_together(FOLLOW)
+async def _follow_together(context: JobContext, payloads: list[Payload]) -> set[int]:
+    """First steps of follow jobs whose author is not pulled and has no more articles than a
+    step covers: in one transaction and two statements."""
+    return await _pairs_together(context, payloads, _FOLLOW_ALL)
+
+
+@run_together(UNFOLLOW)
+async def _unfollow_together(context: JobContext, payloads: list[Payload]) -> set[int]:
+    """As `_follow_together`, for unfollow jobs."""
+    return await _pairs_together(context, payloads, _UNFOLLOW_ALL)
 
 
 # --- Account deletion: its request enqueues, jobs remove ---

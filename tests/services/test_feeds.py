@@ -183,6 +183,40 @@ async def test_articles_published_at_once_by_many_authors_reach_exactly_their_fo
     assert await _pulls(session) == {(readers[0], star)}
 
 
+async def test_follows_and_unfollows_run_at_once_leave_each_feed_exact(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    """Follow and unfollow jobs claimed and run together (on PostgreSQL, each kind in one
+    transaction for the authors one step covers): a follow undone before its job ran, an
+    author with more articles than a step takes, a reader who follows two authors at once."""
+    small, other, prolific, *readers = [await new_user(session) for _ in range(6)]
+    for minutes, author in enumerate([small, other, prolific, prolific, prolific], start=1):
+        await _article(app, session, author, minutes)
+    await _follow(app, session, readers[2], small)
+    await _follow(app, session, readers[2], prolific)
+
+    def follows(reader: int, author: int) -> Follow:
+        return Follow(follower_id=reader, followee_id=author)
+
+    session.add_all([follows(readers[0], small), follows(readers[0], other)])
+    session.add_all([follows(readers[1], prolific), follows(readers[1], small)])
+    await session.flush()
+    for reader, author in [(0, small), (0, other), (1, prolific), (1, small)]:
+        await feeds.follow(session, readers[reader], author)
+    await session.execute(  # followed and unfollowed before either job ran
+        delete(Follow).where(Follow.follower_id == readers[1], Follow.followee_id == small)
+    )
+    await feeds.unfollow(session, readers[1], small)
+    await session.execute(delete(Follow).where(Follow.follower_id == readers[2]))
+    await feeds.unfollow(session, readers[2], small)
+    await feeds.unfollow(session, readers[2], prolific)
+    await _settle(app, session)
+
+    assert [len(await _feed(session, reader)) for reader in readers] == [2, 3, 0]
+    assert [await _count(session, reader) for reader in readers] == [2, 3, 0]
+    await _assert_invariant(session)
+
+
 async def test_a_removed_article_leaves_every_feed_and_its_count(
     app: FastAPI, session: AsyncSession
 ) -> None:
