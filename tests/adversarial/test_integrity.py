@@ -221,12 +221,21 @@ async def _explode_async(*_args: object, **_kwargs: object) -> None:
     raise Boom
 
 
-_REFUSE_JOBS = (
-    "CREATE FUNCTION refuse_jobs() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'no jobs today'; END $$",
-    "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_jobs()",
-)
-_ALLOW_JOBS = ("DROP TRIGGER refuse_jobs ON jobs", "DROP FUNCTION refuse_jobs()")
+def _refusing(table: str, operation: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """PostgreSQL: (statements making every `operation` on `table` fail, statements undoing
+    it): a write that is one statement fails in its middle."""
+    name = f"refuse_{operation.lower()}_{table}"
+    refuse = (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'not today'; END $$",
+        f"CREATE TRIGGER {name} BEFORE {operation} ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}()",
+    )
+    return refuse, (f"DROP TRIGGER {name} ON {table}", f"DROP FUNCTION {name}()")
+
+
+_REFUSE_JOBS, _ALLOW_JOBS = _refusing("jobs", "INSERT")
+_REFUSE_USER_UPDATES, _ALLOW_USER_UPDATES = _refusing("users", "UPDATE")
 
 
 async def _run_sql(app: FastAPI, statements: tuple[str, ...]) -> None:
@@ -265,21 +274,30 @@ async def test_creating_an_article_that_fails_after_its_first_insert_writes_noth
 
 
 async def test_a_favorite_that_fails_after_its_row_is_written_writes_nothing(
-    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    client: AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch, is_postgres: bool
 ) -> None:
     author, fan = await register(client), await register(client)
     slug = (await create_article(client, author))["slug"]
     before = await _rows(app)
-    # The favorite row is written with its counts, then the request fails before its commit.
-    write = favorite_service._write
+    # The favorite row and the article's count are written, then the user's count cannot be:
+    # on PostgreSQL a part of the favorite's one statement (refused by a trigger here), on
+    # SQLite the request fails before its commit.
+    if is_postgres:
+        await _run_sql(app, _REFUSE_USER_UPDATES)
+    else:
+        write = favorite_service._write
 
-    async def write_then_explode(*args: Any, **kwargs: Any) -> None:
-        await write(*args, **kwargs)
-        raise Boom
+        async def write_then_explode(*args: Any, **kwargs: Any) -> None:
+            await write(*args, **kwargs)
+            raise Boom
 
-    monkeypatch.setattr(favorite_service, "_write", write_then_explode)
+        monkeypatch.setattr(favorite_service, "_write", write_then_explode)
 
-    response = await client.post(f"/api/articles/{slug}/favorite", headers=fan.headers)
+    try:
+        response = await client.post(f"/api/articles/{slug}/favorite", headers=fan.headers)
+    finally:
+        if is_postgres:
+            await _run_sql(app, _ALLOW_USER_UPDATES)
 
     assert response.status_code == 500
     monkeypatch.undo()
