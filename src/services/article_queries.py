@@ -100,10 +100,10 @@ def _newest_first(query: AnySelect, created_at: Any, article_id: Any) -> AnySele
 
 
 @cache
-def single_article(with_viewer: bool, checked: bool = False) -> AnySelect:
-    """One article by `slug`, with its body."""
+def single_article(with_viewer: bool, checked: bool = False, slug: Any = SLUG) -> AnySelect:
+    """One article by `slug` (a bound parameter), with its body."""
     columns = _article_columns(with_viewer, checked).add_columns(Article.body)
-    return columns.where(Article.slug == SLUG)
+    return columns.where(Article.slug == slug)
 
 
 def _user_id(username: Any) -> Any:

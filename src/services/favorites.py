@@ -1,10 +1,10 @@
 """Favorites, with exact counts (the article's and the user's) kept in the same transaction.
 
-A favorite or unfavorite is two statements built once: the article as the response shows it,
-taking its row lock (the first lock in the order of counters.py) and checking the caller's
-session, then the favorite row with both counts (and a new favorite's webhook event). On
-PostgreSQL the second is one statement (data-modifying CTEs); SQLite, which cannot modify in a
-CTE, runs its parts in turn.
+On PostgreSQL a favorite or unfavorite is one statement built once, its own transaction
+(`_in_one_statement`): the article as the response shows it, key-share locked, with the
+caller's session check; the favorite row; both counts only if it changed; a new favorite's
+webhook event. SQLite, which cannot modify in a CTE, runs the parts in turn after the article
+read with its lock. Why: docs/performance.md, "Cheap writes".
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, delete, exists, func, literal, select, update
+from sqlalchemy import Integer, String, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,9 @@ _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(
 _USER_ID = bindparam("user_id", type_=Integer)
 _ARTICLE_ID = bindparam("article_id", type_=Integer)
 _DELTA = bindparam("delta", type_=Integer)
+# Not `slug`: SQLAlchemy makes a parameter named like a column of a table an UPDATE in the
+# statement touches a SET of that column (docs/performance.md, "Cheap writes").
+_SLUG = bindparam("article_slug", type_=String)
 
 
 @cache
@@ -81,7 +84,7 @@ def _in_one_statement(add: bool, checked: bool) -> Any:
     the order of counters.py, and a new favorite's webhook event. Counts move only by the rows
     this statement changed, so concurrent favorites and unfavorites keep them exact."""
     view = (
-        article_queries.single_article(with_viewer=True, checked=checked)
+        article_queries.single_article(with_viewer=True, checked=checked, slug=_SLUG)
         .with_for_update(of=_ARTICLES, read=True, key_share=True)
         .cte("article")
         .prefix_with("MATERIALIZED")
@@ -177,7 +180,8 @@ async def _write_in_one_statement(
     session: AsyncSession, params: dict[str, Any], add: bool, checked: bool
 ) -> dict[str, Any] | None:
     """PostgreSQL: `_in_one_statement`; the article as `_write` gives it."""
-    values = {**params, "user_id": params["viewer_id"]}
+    values = {**params, "user_id": params["viewer_id"], "article_slug": params["slug"]}
+    del values["slug"]
     if add:
         values.update(_favorited(params["slug"], params["viewer_id"], params["now"]))
     try:
