@@ -93,6 +93,8 @@ class _Compiled:
         self.sql = str(compiled)
         if compiled.post_compile_params - compiled.literal_execute_params:
             raise ValueError("an expanding parameter: its text depends on the values")
+        if compiled.insert_prefetch or compiled.update_prefetch:  # SQLAlchemy computes those
+            raise ValueError("a column default computed in Python: give its value instead")
         # `literal_execute` parameters (page bounds) are integers written into the text, one
         # text per distinct set of values, as SQLAlchemy's own execution does.
         self.inlined = tuple(sorted(bind.key for bind in compiled.literal_execute_params))
@@ -134,8 +136,9 @@ class _Compiled:
 
 async def _keep_session(_connection: asyncpg.Connection) -> None:
     """Returned connections skip asyncpg's reset query (a round trip per request): they only
-    ever run single read statements outside a transaction, which leave no session state
-    behind - no SET, LISTEN, advisory lock or open transaction to undo."""
+    ever run single statements outside a transaction, or transactions ended before they are
+    returned (`_PooledTransaction`), which leave no session state behind - no SET, LISTEN,
+    session advisory lock or open transaction to undo."""
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:
@@ -251,6 +254,11 @@ class ReadPool:
         finally:
             await self._release(connection)
 
+    def transaction(self) -> AbstractAsyncContextManager[Reads]:
+        """Statements of one transaction (writes, too) on one connection: begun at the first
+        statement, committed when the block ends, rolled back if it raises."""
+        return _PooledTransaction(self)
+
     def request(self) -> AbstractAsyncContextManager[Reads]:
         """Reads for one request: its statements share one connection, taken at the first
         statement (a request refused before it runs any holds none) and returned at the end."""
@@ -298,3 +306,37 @@ class _PooledReads:
     async def scalar(self, statement: Statement, params: Mapping[str, Any]) -> Any:
         rows = await self._fetch(statement, params)
         return rows[0][0] if rows else None
+
+
+class _PooledTransaction(_PooledReads):
+    """`ReadPool.transaction()`: `_PooledReads` inside one transaction."""
+
+    def __init__(self, pool: ReadPool) -> None:
+        super().__init__(pool)
+        self._transaction: Any = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self._transaction is not None:
+                if exc[0] is None:
+                    await self._transaction.commit()
+                else:
+                    await self._transaction.rollback()
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        finally:
+            # Never back to the pool inside a transaction (its reset is skipped): a commit or
+            # rollback that did not finish (cancelled, failed) ends the connection instead.
+            if self.connection is not None and self.connection.is_in_transaction():
+                self.connection.terminate()
+            await super().__aexit__(*exc)
+
+    async def _fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
+        if self._transaction is None:
+            self.connection = await self._pool._acquire()
+            self._transaction = self.connection.transaction()
+            try:
+                await self._transaction.start()
+            except _UNAVAILABLE as exc:
+                raise _unavailable(exc) from exc
+        return await self._pool._run(self.connection, statement, params)

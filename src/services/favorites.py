@@ -1,10 +1,11 @@
 """Favorites, with exact counts (the article's and the user's) kept in the same transaction.
 
-On PostgreSQL a favorite or unfavorite is one statement built once, its own transaction
-(`_in_one_statement`): the article as the response shows it, key-share locked, with the
-caller's session check; the favorite row; both counts only if it changed; a new favorite's
-webhook event. SQLite, which cannot modify in a CTE, runs the parts in turn after the article
-read with its lock. Why: docs/performance.md, "Cheap writes".
+A favorite or unfavorite is two statements built once: the article as the response shows it,
+taking its row lock (the first lock in the order of counters.py) and checking the caller's
+session, then the favorite row with both counts (and a new favorite's webhook event). On
+PostgreSQL the second is one statement (data-modifying CTEs), and the two a transaction of
+their own straight on asyncpg (sql.one_transaction); SQLite, which cannot modify in a CTE,
+runs its parts in turn.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, bindparam, delete, exists, func, literal, select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, bindparam, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.reads import SessionReads
@@ -26,7 +25,7 @@ from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import NotFound
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import ArticleView
-from src.services.sql import article_tag_ids, insert_once, run_alone, table_of
+from src.services.sql import article_tag_ids, insert_once, one_transaction, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -34,9 +33,6 @@ _FAVORITES, _ARTICLES, _USERS = table_of(Favorite), table_of(Article), table_of(
 _USER_ID = bindparam("user_id", type_=Integer)
 _ARTICLE_ID = bindparam("article_id", type_=Integer)
 _DELTA = bindparam("delta", type_=Integer)
-# Not `slug`: SQLAlchemy makes a parameter named like a column of a table an UPDATE in the
-# statement touches a SET of that column (docs/performance.md, "Cheap writes").
-_SLUG = bindparam("article_slug", type_=String)
 
 
 @cache
@@ -50,6 +46,7 @@ def _add(dialect: str) -> Any:
         "article_id": _ARTICLE_ID,
         "article_created_at": created_at,
         "article_tag_ids": article_tag_ids(_ARTICLE_ID),
+        "created_at": bindparam("now", type_=UTCDateTime()),
     }
     return insert_once(dialect, _FAVORITES, values)
 
@@ -74,64 +71,31 @@ def _article_for_update(checked: bool) -> Any:
 
 
 @cache
-def _in_one_statement(add: bool, checked: bool) -> Any:
-    """PostgreSQL: the whole favorite or unfavorite as one statement, its own transaction:
-    the article as the response shows it, key-share locked first (what the favorite's foreign
-    key takes: a deletion, FOR UPDATE, waits for it or is waited for, before anything is
-    written; `checked`, the caller's session checked in it), the favorite row written (or
-    removed) for a live caller and, only if it was, the article's count (its no-key-update
-    lock: favorites of one article queue on it for this statement only), then the user's, in
-    the order of counters.py, and a new favorite's webhook event. Counts move only by the rows
-    this statement changed, so concurrent favorites and unfavorites keep them exact."""
-    view = (
-        article_queries.single_article(with_viewer=True, checked=checked, slug=_SLUG)
-        .with_for_update(of=_ARTICLES, read=True, key_share=True)
-        .cte("article")
-        .prefix_with("MATERIALIZED")
-    )
-    may = [view.c.viewer_live.is_(True)] if checked else []
-    if add:
-        values = select(
-            _USER_ID,
-            view.c.id,
-            view.c.created_at,
-            article_tag_ids(view.c.id),
-            bindparam("now", type_=UTCDateTime()),
-        ).where(*may)
-        columns = ["user_id", "article_id", "article_created_at", "article_tag_ids", "created_at"]
-        write: Any = (
-            postgresql.insert(_FAVORITES).from_select(columns, values).on_conflict_do_nothing()
-        )
-    else:
-        write = delete(_FAVORITES).where(
-            _FAVORITES.c.user_id == _USER_ID,
-            _FAVORITES.c.article_id == select(view.c.id).where(*may).scalar_subquery(),
-        )
-    changed = write.returning(_FAVORITES.c.user_id, _FAVORITES.c.article_id).cte("changed")
-    article = (
-        update(_ARTICLES)
-        .where(_ARTICLES.c.id.in_(select(changed.c.article_id)))
-        .values(favorites_count=_ARTICLES.c.favorites_count + _DELTA)
-        .returning(_ARTICLES.c.favorites_count)
-        .cte("moved_article")
-    )
+def _moved_in_one_statement(add: bool) -> Any:
+    """PostgreSQL: the favorite row written (or removed) and, only if it was, both counts
+    moved; the statement returns a row then. Its foreign-key checks run at the end of the
+    statement, after the user's row is updated ("locked before they are referenced"). Not
+    folded into the article's locking read: an UPDATE in the statement that locked the row
+    would read it from the statement's snapshot, older than the lock when it waited, and
+    queue behind the waiters for the row it holds (a deadlock)."""
+    write = _add("postgresql") if add else _REMOVE
+    changed = write.returning(_FAVORITES.c.user_id).cte("changed")
     user = (
         update(_USERS)
-        .where(
-            _USERS.c.id.in_(select(changed.c.user_id)), exists(select(article.c.favorites_count))
-        )
+        .where(_USERS.c.id.in_(select(changed.c.user_id)))
         .values(favorites_count=_USERS.c.favorites_count + _DELTA)
         .returning(_USERS.c.id)
         .cte("moved_user")
     )
-    moved = select(article.c.favorites_count).scalar_subquery()
-    users = select(func.count()).select_from(user).scalar_subquery()
-    shown: list[Any] = [view, moved.label("moved_count"), users.label("users_moved")]
-    if add:  # a new favorite: its `article.favorited` event (`_favorited`)
-        written = exists(select(user.c.id))
-        event = recorded_when(_FAVORITED_SHAPE, written).returning(literal(1)).cte("event")
-        shown.append(select(func.count()).select_from(event).scalar_subquery().label("events"))
-    return select(*shown)
+    moved = _MOVE_ARTICLE.where(exists(select(user.c.id))).returning(_ARTICLES.c.favorites_count)
+    if not add:
+        return moved
+    # A new favorite: its `article.favorited` event in the same statement (`_favorited`).
+    article = moved.cte("moved_article")
+    written = exists(select(article.c.favorites_count))
+    event = recorded_when(_FAVORITED_SHAPE, written).returning(literal(1)).cte("event")
+    events = select(func.count()).select_from(event).scalar_subquery()
+    return select(article.c.favorites_count, events.label("events"))
 
 
 def _favorited(slug: str, user_id: int, now: datetime) -> dict[str, Any]:
@@ -143,13 +107,46 @@ def _favorited(slug: str, user_id: int, now: datetime) -> dict[str, Any]:
 _FAVORITED_SHAPE = Audience(author_of_slug="").shape()  # whom: the article's author
 
 
-async def _write(
+def _write_values(params: dict[str, Any], article: dict[str, Any]) -> dict[str, Any]:
+    # Only the write's own values: an UPDATE would SET any column a parameter is named after.
+    return {
+        "user_id": params["viewer_id"],
+        "article_id": article["id"],
+        "article_created_at": article["created_at"],
+        "delta": params["delta"],
+        "now": params["now"],
+    }
+
+
+async def _write_postgresql(
     session: AsyncSession, params: dict[str, Any], add: bool, checked: bool
 ) -> dict[str, Any] | None:
-    """SQLite (one writer at a time): the article read with its lock (the caller's session
-    checked in the same statement), then for a live caller the favorite and both counts, one
-    statement each. `moved_count`: the article's count after the write, None when nothing
-    changed."""
+    """The article read with its lock (the caller's session checked in the same statement),
+    then for a live caller the favorite, both counts and a new favorite's event in one
+    statement: a transaction of their own, straight on asyncpg where it can be
+    (sql.one_transaction). `moved_count`: the article's count after the write, None when
+    nothing changed."""
+    async with one_transaction(session) as statements:
+        found = await statements.all(_article_for_update(checked), params)
+        if not found:
+            return None
+        article = {**found[0]._asdict(), "moved_count": None}
+        if checked and not article["viewer_live"]:
+            return article
+        event = _favorited(params["slug"], params["viewer_id"], params["now"]) if add else {}
+        values = {**_write_values(params, article), **event}
+        moved = await statements.all(_moved_in_one_statement(add), values)
+    if moved:
+        article["moved_count"] = moved[0].favorites_count
+        if add and moved[0].events:
+            mark_enqueued(session)
+    return article
+
+
+async def _write_in_turn(
+    session: AsyncSession, params: dict[str, Any], add: bool, checked: bool
+) -> dict[str, Any] | None:
+    """SQLite (one writer at a time): as `_write_postgresql`, the write's parts in turn."""
     conn = await session.connection()
     found = await conn.execute(_article_for_update(checked), params)
     row = found.mappings().first()
@@ -158,13 +155,7 @@ async def _write(
     article = {**row, "moved_count": None}
     if checked and not article["viewer_live"]:
         return article
-    # Only the write's own values: an UPDATE would SET any column a parameter is named after.
-    values = {
-        "user_id": params["viewer_id"],
-        "article_id": article["id"],
-        "article_created_at": article["created_at"],
-        "delta": params["delta"],
-    }
+    values = _write_values(params, article)
     written = await conn.execute(_add(conn.dialect.name) if add else _REMOVE, values)
     if written.rowcount == 1:
         await counters.bump_user_favorites(session, [values["user_id"]], values["delta"])
@@ -176,27 +167,6 @@ async def _write(
     return article
 
 
-async def _write_in_one_statement(
-    session: AsyncSession, params: dict[str, Any], add: bool, checked: bool
-) -> dict[str, Any] | None:
-    """PostgreSQL: `_in_one_statement`; the article as `_write` gives it."""
-    values = {**params, "user_id": params["viewer_id"], "article_slug": params["slug"]}
-    del values["slug"]
-    if add:
-        values.update(_favorited(params["slug"], params["viewer_id"], params["now"]))
-    try:
-        found = await run_alone(session, _in_one_statement(add, checked), values)
-    except IntegrityError:  # the article was deleted after the statement's snapshot
-        return None
-    if not found:
-        return None
-    article: dict[str, Any] = found[0]._asdict()
-    users_moved, events = article.pop("users_moved"), article.pop("events", 0)
-    if users_moved and events:
-        mark_enqueued(session)
-    return article
-
-
 async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: bool) -> ArticleView:
     """Idempotent: the counts move only when a favorite row is actually written or removed.
     The write is tried even when the read says it is done: the read's snapshot predates the
@@ -204,10 +174,9 @@ async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: b
     session is checked by the same statement (a dead one: Unauthorized)."""
     checked = auth.checks_session(viewer)
     params = {**viewer_params(viewer), "slug": slug, "delta": 1 if add else -1}
-    if session.get_bind().dialect.name == "postgresql":
-        article = await _write_in_one_statement(session, params, add, checked)
-    else:
-        article = await _write(session, params, add, checked)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    write = _write_postgresql if postgres else _write_in_turn
+    article = await write(session, params, add, checked)
     if article is None:
         await auth.ensure_live(SessionReads(session), viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol, cast
 
 import asyncpg
 import orjson
@@ -111,24 +112,70 @@ def _row_type(keys: tuple[str, ...]) -> Any:
     return collections.namedtuple("Row", keys, rename=True)
 
 
+def _as_rows(records: list[Any]) -> list[Any]:
+    """asyncpg's records read by attribute, as SQLAlchemy's rows are."""
+    if not records:
+        return []
+    row = _row_type(tuple(records[0].keys()))
+    return [row(*record) for record in records]
+
+
+class Statements(Protocol):
+    """Where a write's statements run: `all` gives a statement's rows."""
+
+    async def all(self, statement: Any, params: dict[str, Any]) -> list[Any]: ...
+
+
+class _OnConnection:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def all(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        return list((await self._conn.execute(statement, params)).all())
+
+
+class _OnPool:
+    def __init__(self, reads: Any) -> None:
+        self._reads = reads
+
+    async def all(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        try:
+            return _as_rows(list(await self._reads.all(statement, params)))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(statement), params, exc) from exc
+
+
+def _straight(session: AsyncSession) -> Any:
+    """The pool a write may run on straight (src/core/reads.py), when it may."""
+    pool = session.info.get(LONE_STATEMENTS)
+    return None if pool is None or session.in_transaction() else pool
+
+
 async def run_alone(session: AsyncSession, statement: Any, params: dict[str, Any]) -> list[Any]:
     """The rows of a write that is one statement (or a read before one), as its own
     transaction where it can be: on PostgreSQL, when the session has begun nothing, straight
     on asyncpg (the hot reads' pool, src/core/reads.py), which skips SQLAlchemy's execution
     path; else as `own_transaction` runs it. Rows read by attribute, as SQLAlchemy's;
-    a constraint it breaks raises SQLAlchemy's IntegrityError, as there."""
-    pool = session.info.get(LONE_STATEMENTS)
-    if pool is None or session.in_transaction():
-        conn = await own_transaction(session)
-        return list((await conn.execute(statement, params)).all())
-    try:
-        records = await pool.alone(statement, params)
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(str(statement), params, exc) from exc
-    if not records:
-        return []
-    row = _row_type(tuple(records[0].keys()))
-    return [row(*record) for record in records]
+    a constraint it breaks raises SQLAlchemy's IntegrityError, as there (docs/performance.md,
+    "One statement, its own transaction")."""
+    pool = _straight(session)
+    if pool is None:
+        return await _OnConnection(await own_transaction(session)).all(statement, params)
+    async with pool.request() as reads:
+        return await _OnPool(reads).all(statement, params)
+
+
+@contextlib.asynccontextmanager
+async def one_transaction(session: AsyncSession) -> AsyncIterator[Statements]:
+    """A write of a few statements: as `run_alone`, straight on asyncpg in a transaction of
+    its own, committed when the block ends (rolled back if it raises); else on the session's
+    transaction, which the caller commits."""
+    pool = _straight(session)
+    if pool is None:
+        yield _OnConnection(await session.connection())
+        return
+    async with pool.transaction() as reads:
+        yield _OnPool(reads)
 
 
 def insert_once(dialect: str, table: Table, values: dict[str, Any]) -> Any:

@@ -80,3 +80,21 @@ async def test_writes_that_move_counts_leave_no_multixact_on_the_counted_rows(
     assert answers[0].status_code == 200, answers[0].text
 
     assert await _versions_with_multixact_xmax(app) == dict.fromkeys(COUNTER_TABLES, 0)
+
+
+@pytest.mark.usefixtures("pageinspect")
+async def test_many_fans_favoriting_one_article_at_once_leave_no_multixact_on_it(
+    client: AsyncClient, app: FastAPI
+) -> None:
+    author = await register(client)
+    fans = [await register(client) for _ in range(AT_ONCE)]
+    slug = (await create_article(client, author))["slug"]
+
+    answers = await asyncio.gather(*(favorite(client, fan, slug) for fan in fans))
+    assert {answer.status_code for answer in answers} == {200}
+    answers = await asyncio.gather(
+        *(client.delete(f"/api/articles/{slug}/favorite", headers=fan.headers) for fan in fans)
+    )
+    assert {answer.status_code for answer in answers} == {200}
+
+    assert await _versions_with_multixact_xmax(app) == dict.fromkeys(COUNTER_TABLES, 0)

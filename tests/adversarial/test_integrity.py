@@ -280,18 +280,18 @@ async def test_a_favorite_that_fails_after_its_row_is_written_writes_nothing(
     slug = (await create_article(client, author))["slug"]
     before = await _rows(app)
     # The favorite row and the article's count are written, then the user's count cannot be:
-    # on PostgreSQL a part of the favorite's one statement (refused by a trigger here), on
+    # on PostgreSQL a part of the favorite's write statement (refused by a trigger here), on
     # SQLite the request fails before its commit.
     if is_postgres:
         await _run_sql(app, _REFUSE_USER_UPDATES)
     else:
-        write = favorite_service._write
+        write = favorite_service._write_in_turn
 
         async def write_then_explode(*args: Any, **kwargs: Any) -> None:
             await write(*args, **kwargs)
             raise Boom
 
-        monkeypatch.setattr(favorite_service, "_write", write_then_explode)
+        monkeypatch.setattr(favorite_service, "_write_in_turn", write_then_explode)
 
     try:
         response = await client.post(f"/api/articles/{slug}/favorite", headers=fan.headers)

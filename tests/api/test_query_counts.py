@@ -212,8 +212,8 @@ async def test_the_hot_writes_run_a_fixed_few_statements(
     """Each hot write is a fixed few statements built once, with no read after its commit: a
     create is the author's count (its caller's check), the article, its tags (one upsert),
     their links and the total; a favorite the locked article (its caller's check) and its
-    three parts; a comment its caller's check, the comment and its event. On PostgreSQL a
-    create, a favorite and a comment are one statement each. A follow is the author,
+    three parts; a comment its caller's check, the comment and its event. On PostgreSQL a create
+    and a comment are one statement each, a favorite's three parts one. A follow is the author,
     then its caller's check and the follows row (one statement on PostgreSQL): the author's row
     is not locked (the feed's work is a job)."""
     jake, jane = await register(client), await register(client)
@@ -250,17 +250,17 @@ async def test_the_hot_writes_run_a_fixed_few_statements(
     )
 
     # The creates, favorites and comments check their caller in their own statement: on
-    # PostgreSQL each is one statement of CTEs; SQLite, which cannot write in a CTE, runs the
-    # parts in turn.
+    # PostgreSQL a create or comment is one statement of CTEs, a favorite the locked article
+    # and one; SQLite, which cannot write in a CTE, runs the parts in turn.
     assert len(create) == (1 if is_postgres else 5), create
     if is_postgres:  # its own transaction, the feed's job and the webhook event in it
         assert "INSERT INTO jobs" in create[0], create
-    assert len(favorite_once) == (1 if is_postgres else 4), favorite_once
-    assert len(unfavorite_once) == (1 if is_postgres else 4), unfavorite_once
+    assert len(favorite_once) == (2 if is_postgres else 4), favorite_once
+    assert len(unfavorite_once) == (2 if is_postgres else 4), unfavorite_once
     assert len(add_comment) == (1 if is_postgres else 2), add_comment
     if is_postgres:  # the webhook events inside: no statement of their own
         assert "INSERT INTO jobs" in add_comment[0], add_comment
-        assert "INSERT INTO jobs" in favorite_once[0], favorite_once
+        assert "INSERT INTO jobs" in favorite_once[1], favorite_once
     # A follow or unfollow: the author (and whether the feed pulls them), then on PostgreSQL one
     # statement: the caller's check, the follows row, the feed's part and the event.
     assert len(follow_once) == (2 if is_postgres else 3), follow_once
