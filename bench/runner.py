@@ -71,7 +71,7 @@ def main() -> None:
         if any(s.users for s in chosen):
             load = replace(load, tokens=tuple(open_sessions(url, secret)))
         results = measure_all(load, chosen, options, (dsn, secret), report)
-        if not options.only or "logins" in options.only:
+        if options.login_rounds and (not options.only or "logins" in options.only):
             logins = Logins(
                 load.base,
                 fixtures.slug,

@@ -125,7 +125,7 @@ class SeedPlan:
     star_followers: int = 0
     prolific_articles: int = 0
     pull_followers: int = 10_000
-    pull_articles: int = 10_000
+    pull_articles: int = 1_000
 
     @property
     def work(self) -> int:

@@ -159,9 +159,11 @@ class Settings(BaseSettings):
     # Feed rows one fan-out job writes or removes per step before it enqueues the rest.
     feed_fanout_batch: int = Field(default=1000, ge=1, le=5000)
     # An author with more followers, or more articles, than these is pulled: the feed reads
-    # their articles at read time instead of copying them into every follower's feed.
+    # their articles at read time instead of copying them into every follower's feed. The
+    # articles' one is a fan-out step: a follow copies at most one step (docs/architecture.md,
+    # "Pulled authors").
     feed_pull_followers: int = Field(default=10_000, ge=1)
-    feed_pull_articles: int = Field(default=10_000, ge=1)
+    feed_pull_articles: int = Field(default=1_000, ge=1)
     # --- Safe retries (Idempotency-Key; docs/architecture.md, "Safe retries") ---
     # A keyed write's answer is replayed to retries with its key for this long; then the key
     # may be used again.
