@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     jobs_concurrency: int = Field(default=4, ge=1, le=64)
     # Quick jobs (the feeds' steps) one slot claims in one statement and runs in turn.
     jobs_claim_batch: int = Field(default=8, ge=1, le=100)
+    # An idle slot woken by a new job waits this long before it claims, so that the jobs of a
+    # burst are claimed (and run) together; 0: at once.
+    jobs_gather_seconds: float = Field(default=0.01, ge=0, le=1)
     # A claimed job not finished in this long is taken to be lost (its worker died) and retried.
     jobs_lease_seconds: float = Field(default=300.0, ge=1, le=24 * 3600)
     # Attempts before a failing job is kept as dead; retries wait BASE * 2^(attempt - 1)

@@ -40,7 +40,7 @@ TOGETHER = "test.together"
 
 ran: list[Payload] = []
 failures_left = {"n": 0}
-gate = {"entered": asyncio.Event(), "release": asyncio.Event()}
+gate = {"entered": asyncio.Event(), "release": asyncio.Event(), "last_ran": asyncio.Event()}
 
 
 @job(NOTED)
@@ -79,6 +79,8 @@ async def _quick(context: JobContext, payload: Payload) -> None:
         gate["entered"].set()
         await gate["release"].wait()
     ran.append(payload)
+    if payload.get("last"):
+        gate["last_ran"].set()
 
 
 # What the together-handler did: one list of payloads per transaction it ran in.
@@ -112,6 +114,7 @@ def _fresh_handlers() -> Iterator[None]:
     ran_together.clear()
     failures_left["n"] = 0
     gate["entered"], gate["release"] = asyncio.Event(), asyncio.Event()
+    gate["last_ran"] = asyncio.Event()
     yield
     gate["release"].set()
 
@@ -531,6 +534,41 @@ async def test_a_new_job_wakes_one_idle_slot_not_every_slot(
         stop.set()
         await running
     assert ran == [{"n": 1}]
+
+
+async def test_a_woken_slot_gathers_the_jobs_right_behind_the_first_into_one_claim(
+    app: FastAPI, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, asleep = _waiting(app, monkeypatch)
+    claims, claim_some, gathered = [0], queue.claim_some, asyncio.Event()
+    first_enqueued = asyncio.Event()
+
+    async def counted(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
+        claims[0] += 1
+        return await claim_some(*args, **kwargs)
+
+    async def second_job_meanwhile(stop: asyncio.Event, seconds: float) -> None:
+        if first_enqueued.is_set() and not gathered.is_set():  # while the woken slot gathers
+            await _enqueue(app, QUICK, {"n": 2, "last": True})
+            gathered.set()
+
+    monkeypatch.setattr(worker_module, "_gather", second_job_meanwhile)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            await asleep.wait()
+            monkeypatch.setattr(queue, "claim_some", counted)
+            enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
+            first_enqueued.set()  # the slot, asleep, is woken by this enqueue alone
+            await enqueue_it(app, QUICK, {"n": 1})
+            await gate["last_ran"].wait()
+            claims_when_both_ran = claims[0]
+    finally:
+        stop.set()
+        await running
+    assert ran == [{"n": 1}, {"n": 2, "last": True}]
+    assert claims_when_both_ran == 1  # the second job came with the first
 
 
 async def test_a_lost_listen_connection_is_opened_again_and_catches_up(

@@ -340,6 +340,8 @@ class Worker:
                     await _idle(stop, wake, self.settings.jobs_poll_interval_seconds)
                 finally:
                     _idle_wakers.discard(wake)
+                if wake.is_set() and self.settings.jobs_gather_seconds:
+                    await _gather(stop, self.settings.jobs_gather_seconds)
         finally:
             _wakers.pop(wake, None)
             self._slot_wakers.pop(wake, None)
@@ -396,6 +398,12 @@ class Worker:
 async def _idle(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
     """A slot with nothing to claim waits here: stopped, woken, or the poll interval."""
     await _wait_any(stop, wake, seconds)
+
+
+async def _gather(stop: asyncio.Event, seconds: float) -> None:
+    """A slot woken by a new job waits here before it claims: the jobs enqueued right behind
+    it are claimed with it."""
+    await _wait_any(stop, asyncio.Event(), seconds)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> bool:
