@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, bindparam, func, literal, select
+from sqlalchemy import Integer, bindparam, func, insert, literal, or_, select
 from sqlalchemy.dialects import postgresql
 
 from src.core.config import Settings
@@ -77,3 +78,71 @@ async def test_a_request_that_runs_no_statement_takes_no_connection(driver: Read
         assert getattr(reads, "connection", "missing") is None
     await driver.close()
     await driver.close()  # closing twice is harmless
+
+
+def _compiled(statement: Any) -> Any:
+    """A statement as the pool compiles it (no connection needed)."""
+    return _driver("postgresql+asyncpg://nobody@127.0.0.1:1/none")._compile(statement)
+
+
+def test_a_statement_is_compiled_once_with_its_arguments_in_order() -> None:
+    statement = select(
+        (bindparam("b", type_=Integer) - bindparam("a", type_=Integer)).label("diff"),
+        literal("kept").label("own"),
+    )
+    pool = _driver("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    compiled = pool._compile(statement)
+
+    assert pool._compile(statement) is compiled  # once per statement
+    arguments = compiled.arguments({"a": 1, "b": 5})
+    assert arguments[:2] == [5, 1] and "kept" in arguments  # the statement's own value too
+    assert compiled.text({"a": 1, "b": 5}) == compiled.sql
+
+
+def test_page_bounds_are_written_into_the_text_one_text_per_bound() -> None:
+    page = bindparam("limit", type_=Integer, literal_execute=True)
+    compiled = _compiled(select(Counter.name).limit(page))
+
+    ten, twenty = compiled.text({"limit": 10}), compiled.text({"limit": 20})
+
+    assert "LIMIT 10" in ten and "LIMIT 20" in twenty
+    assert compiled.text({"limit": 10}) is ten  # kept
+    assert compiled.arguments({"limit": 10}) == []
+
+
+def test_a_statement_whose_text_would_depend_on_its_values_is_refused() -> None:
+    ids = bindparam("ids", expanding=True)
+    with pytest.raises(ValueError, match="expanding"):
+        _compiled(select(Counter.name).where(Counter.shard.in_(ids)))
+
+
+def test_a_write_relying_on_a_default_computed_in_python_is_refused() -> None:
+    row = select(literal("x"), literal(0), literal(0))
+    added = insert(Counter).from_select(["name", "shard", "value"], row)
+    # Counter has no Python-side default once every column is given: accepted.
+    _compiled(select(func.count()).select_from(added.returning(Counter.name).cte("added")))
+    partial = insert(Counter).from_select(["name"], select(literal("x")))
+    with pytest.raises(ValueError, match="default computed in Python"):
+        _compiled(select(func.count()).select_from(partial.returning(Counter.name).cte("p")))
+
+
+async def test_a_transaction_commits_at_its_end_and_rolls_back_when_it_raises(
+    driver: ReadPool,
+) -> None:
+    def adding(name: str) -> Any:
+        row = select(literal(name), literal(0), literal(7))
+        added = insert(Counter).from_select(["name", "shard", "value"], row)
+        return select(func.count()).select_from(added.returning(Counter.name).cte("added"))
+
+    kept = select(func.count()).where(or_(Counter.name == "kept", Counter.name == "undone"))
+    try:
+        async with driver.transaction() as statements:
+            await statements.all(adding("kept"), {})
+        with pytest.raises(RuntimeError):
+            async with driver.transaction() as statements:
+                await statements.all(adding("undone"), {})
+                raise RuntimeError("after its write")
+        async with driver.request() as reads:
+            assert await reads.scalar(kept, {}) == 1
+    finally:
+        await driver.close()
