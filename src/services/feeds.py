@@ -225,34 +225,57 @@ async def _fanout_lock(session: AsyncSession, author_id: int) -> None:
         await session.execute(select(func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, author_id)))
 
 
+_IDS = postgresql.ARRAY(Integer)
 _AUTHOR = bindparam("author", type_=Integer)
 _AUTHOR_ROW = select(User.id, User.articles_count, is_pulled(User.id).label("pulled")).where(
     User.id == _AUTHOR
 )
-_LOCKED_AUTHOR = (
-    _AUTHOR_ROW.with_for_update(read=True, key_share=True, of=User)
-    .cte("author")
-    .prefix_with("MATERIALIZED")
-)
-# PostgreSQL: the row lock, then the fan-out lock, in one statement: the outer select's column
-# is computed from the CTE's row once that row is locked.
-_LOCK_AUTHOR = {
-    "postgresql": select(
-        _LOCKED_AUTHOR.c.articles_count,
-        _LOCKED_AUTHOR.c.pulled,
-        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, _LOCKED_AUTHOR.c.id).label("locked"),
-    ),
-    "sqlite": _AUTHOR_ROW,  # one writer at a time: no locks to take
-}
+
+
+def _locking_authors() -> Any:
+    """PostgreSQL: the authors' row locks (key share: they wait only for an account's
+    deletion) in id order, then their fan-out locks in id order, the order the deletion takes
+    them, in one statement; with what a step needs to know of each author: articles_count,
+    pulled, and more than `batch` followers (counted no further)."""
+    more = (
+        select(Follow.follower_id)
+        .where(Follow.followee_id == User.id)
+        .offset(bindparam("batch", type_=Integer))
+        .correlate(User)
+    )
+    locked = (
+        select(
+            User.id,
+            User.articles_count,
+            is_pulled(User.id).label("pulled"),
+            exists(more).label("crowded"),
+        )
+        .where(User.id == func.any(bindparam("authors", type_=_IDS)))
+        .order_by(User.id)
+        .with_for_update(read=True, key_share=True, of=User)
+        .cte("author")
+        .prefix_with("MATERIALIZED")
+    )
+    in_order = select(locked).order_by(locked.c.id).offset(0).subquery()
+    return select(
+        in_order,
+        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, in_order.c.id).label("locked"),
+    )
+
+
+_LOCK_AUTHORS = _locking_authors()
 
 
 async def _lock_author(session: AsyncSession, author_id: int) -> Any:
-    """A key-share lock on the author's row (it waits only for the account's deletion), then
-    the author's fan-out lock, in the order the deletion takes them. The author's
-    (articles_count, pulled), or None when the account is gone (its deletion enqueued the
+    """The author's locks (`_locking_authors`; SQLite has one writer at a time: none to take)
+    and (articles_count, pulled), or None when the account is gone (its deletion enqueued the
     removal of its articles' entries)."""
     conn = await session.connection()
-    return (await conn.execute(_LOCK_AUTHOR[conn.dialect.name], {"author": author_id})).first()
+    if conn.dialect.name == "postgresql":
+        found = await conn.execute(_LOCK_AUTHORS, {"authors": [author_id], "batch": 0})
+    else:
+        found = await conn.execute(_AUTHOR_ROW, {"author": author_id})
+    return found.first()
 
 
 async def _pull_author(session: AsyncSession, author_id: int) -> None:
@@ -309,6 +332,39 @@ def _follows(follower_id: int, author_id: int) -> Any:
     )
 
 
+def _entries_and_counts(rows: Any, sign: int = 1) -> Any:
+    """The entries `rows` (ENTRY_COLUMNS, in follower order) written (`sign` 1: inserted
+    where missing) or deleted (-1: `rows` is the DELETE's RETURNING), and each follower's
+    count moved by as many, in follower id order (the lock order); the count row is written
+    first: the entries' foreign-key checks run at the end of the statement."""
+    if sign > 0:
+        written = (
+            postgresql.insert(table_of(FeedEntry))
+            .from_select(ENTRY_COLUMNS, rows)
+            .on_conflict_do_nothing()
+            .returning(FeedEntry.follower_id)
+            .cte("entry")
+        )
+    else:
+        written = rows
+    counts = postgresql.insert(table_of(FeedCount))
+    moved = (
+        select(written.c.follower_id, func.count() * sign)
+        .group_by(written.c.follower_id)
+        .order_by(written.c.follower_id)
+    )
+    counted = (
+        counts.from_select(["user_id", "articles_count"], moved)
+        .on_conflict_do_update(
+            index_elements=[FeedCount.user_id],
+            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
+        )
+        .returning(literal(1))
+        .cte("counted")
+    )
+    return select(func.count()).select_from(counted)
+
+
 @dataclass(frozen=True, slots=True)
 class _Batch:
     """What a publish step did: `crowded` (too many followers: nothing written, the author is
@@ -352,32 +408,12 @@ def _fan_out_in_one_statement() -> Any:
         .where(crowd.c.crowded.is_(False))
         .order_by(follower.c.follower_id)
     )
-    entry = (
-        postgresql.insert(table_of(FeedEntry))
-        .from_select(ENTRY_COLUMNS, rows)
-        .on_conflict_do_nothing()
-        .returning(FeedEntry.follower_id)
-        .cte("entry")
-    )
-    counts = postgresql.insert(table_of(FeedCount))
-    counted = (
-        counts.from_select(
-            ["user_id", "articles_count"],
-            select(entry.c.follower_id, literal(1)).order_by(entry.c.follower_id),
-        )
-        .on_conflict_do_update(
-            index_elements=[FeedCount.user_id],
-            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
-        )
-        .returning(literal(1))
-        .cte("counted")
-    )
     return select(
         crowd.c.crowded,
         exists(select(article.c.created_at)).label("found"),
         select(func.count()).select_from(follower).scalar_subquery().label("size"),
         select(func.max(follower.c.follower_id)).scalar_subquery().label("last"),
-        select(func.count()).select_from(counted).scalar_subquery().label("added"),
+        _entries_and_counts(rows).scalar_subquery().label("added"),
     ).select_from(crowd)
 
 
@@ -599,72 +635,6 @@ async def _pull_step(context: JobContext, payload: Payload) -> None:
 # --- Jobs run together (PostgreSQL): first steps of several jobs in one transaction ---
 # Why and how: docs/performance.md, "Feed jobs run together".
 
-_IDS = postgresql.ARRAY(Integer)
-
-
-def _lock_authors_together() -> Any:
-    """A batch's first statement: its authors' row locks (key share) in id order, then their
-    fan-out locks in id order (the order `_lock_author` takes them for one), with what each
-    batch needs to know of them: pulled, articles_count, and more than `batch` followers
-    (counted no further)."""
-    more = (
-        select(Follow.follower_id)
-        .where(Follow.followee_id == User.id)
-        .offset(bindparam("batch", type_=Integer))
-        .correlate(User)
-    )
-    locked = (
-        select(
-            User.id,
-            User.articles_count,
-            is_pulled(User.id).label("pulled"),
-            exists(more).label("crowded"),
-        )
-        .where(User.id == func.any(bindparam("authors", type_=_IDS)))
-        .order_by(User.id)
-        .with_for_update(read=True, key_share=True, of=User)
-        .cte("author")
-        .prefix_with("MATERIALIZED")
-    )
-    in_order = select(locked).order_by(locked.c.id).offset(0).subquery()
-    return select(
-        in_order,
-        func.pg_advisory_xact_lock(FANOUT_LOCK_CLASS, in_order.c.id).label("locked"),
-    )
-
-
-def _entries_and_counts(rows: Any, sign: int = 1) -> Any:
-    """The entries `rows` (ENTRY_COLUMNS, in follower order) written (`sign` 1: inserted
-    where missing) or deleted (-1: `rows` is the DELETE's RETURNING), and each follower's
-    count moved by as many, in follower id order (the lock order); the count row is written
-    first: the entries' foreign-key checks run at the end of the statement."""
-    if sign > 0:
-        written = (
-            postgresql.insert(table_of(FeedEntry))
-            .from_select(ENTRY_COLUMNS, rows)
-            .on_conflict_do_nothing()
-            .returning(FeedEntry.follower_id)
-            .cte("entry")
-        )
-    else:
-        written = rows
-    counts = postgresql.insert(table_of(FeedCount))
-    moved = (
-        select(written.c.follower_id, func.count() * sign)
-        .group_by(written.c.follower_id)
-        .order_by(written.c.follower_id)
-    )
-    counted = (
-        counts.from_select(["user_id", "articles_count"], moved)
-        .on_conflict_do_update(
-            index_elements=[FeedCount.user_id],
-            set_={"articles_count": FeedCount.articles_count + counts.excluded.articles_count},
-        )
-        .returning(literal(1))
-        .cte("counted")
-    )
-    return select(func.count()).select_from(counted)
-
 
 def _publish_all() -> Any:
     """Publish jobs: the articles (those still there) of the authors kept, into their
@@ -724,7 +694,6 @@ def _unfollow_all() -> Any:
     return _entries_and_counts(gone.cte("gone"), sign=-1)
 
 
-_LOCK_AUTHORS_TOGETHER = _lock_authors_together()
 _PUBLISH_ALL, _FOLLOW_ALL, _UNFOLLOW_ALL = _publish_all(), _follow_all(), _unfollow_all()
 
 
@@ -746,7 +715,7 @@ async def _authors_together(
         "authors": authors,
         "batch": min(settings.feed_fanout_batch, settings.feed_pull_followers),
     }
-    found = (await conn.execute(_LOCK_AUTHORS_TOGETHER, params)).all()
+    found = (await conn.execute(_LOCK_AUTHORS, params)).all()
     covered = {row.id for row in found if not row.pulled and kept(row)}
     settled = covered | (set(authors) - {row.id for row in found})
     done = {i: p for i, p in firsts.items() if int(p["author"]) in settled}

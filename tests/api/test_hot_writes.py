@@ -118,6 +118,8 @@ async def test_a_write_without_a_good_token_is_refused_alike(
         ("POST", f"/api/articles/{slug}/favorite", None),
         ("DELETE", f"/api/articles/{slug}/favorite", None),
         ("POST", f"/api/articles/{slug}/comments", {"comment": {"body": "Hi"}}),
+        ("POST", f"/api/profiles/{author.username}/follow", None),
+        ("DELETE", f"/api/profiles/{author.username}/follow", None),
     ):
         assert await _both(client, router_only, method, url, json=body, headers=headers) == 401
 
@@ -141,6 +143,8 @@ async def test_a_dead_session_writes_nothing_by_either_door(
         ("POST", "/api/articles/no-such-article/favorite", None),
         ("POST", f"/api/articles/{slug}/comments", {"comment": {"body": "Hi"}}),
         ("POST", "/api/articles/no-such-article/comments", {"comment": {"body": "Hi"}}),
+        ("POST", f"/api/profiles/{author.username}/follow", None),
+        ("POST", "/api/profiles/no-such-user/follow", None),
     ):
         assert await _both(client, router_only, method, url, json=body, headers=gone.headers) == 401
     article = (await client.get(f"/api/articles/{slug}", headers=fan.headers)).json()["article"]
@@ -184,6 +188,32 @@ async def test_favorites_and_comments_are_answered_alike_by_both_doors(
     sent = await _both(client, router_only, "POST", f"{missing}/comments", json=comment, headers=h)
     assert sent == 404
     assert hot_served.count("/api/articles/{slug}/comments") == 2  # the 201 and the 404
+
+
+async def test_follows_are_answered_alike_by_both_doors(
+    client: AsyncClient, router_only: AsyncClient, hot_served: list[str]
+) -> None:
+    author, fan = await register(client), await register(client)
+    follow, h = f"/api/profiles/{author.username}/follow", fan.headers
+    # Each pair leaves the state as the hot door found it, so both doors see the same state.
+    for method in ("POST", "DELETE", "DELETE", "POST"):
+        hot = await client.request(method, follow, headers=h)
+        await client.request("DELETE" if method == "POST" else "POST", follow, headers=h)
+        routed = await router_only.request(method, follow, headers=h)
+        assert _comparable(hot) == _comparable(routed)
+        assert hot.status_code == 200
+        assert hot.json()["profile"]["following"] is (method == "POST")
+        await client.request("DELETE" if method == "POST" else "POST", follow, headers=h)
+    for method in ("POST", "DELETE"):
+        missing = "/api/profiles/no-such-user/follow"
+        assert await _both(client, router_only, method, missing, headers=h) == 404
+    itself = f"/api/profiles/{fan.username}/follow"
+    assert await _both(client, router_only, "POST", itself, headers=h) == 422
+    served = 4 * 3 + 2 + 1  # the client's requests: three a turn, the two 404s, the 422
+    assert hot_served.count("/api/profiles/{username}/follow") == served
+    for not_hot in ("/api/profiles//follow", "/api/profiles/follow", "/api/profiles/a/b/follow"):
+        assert await _both(client, router_only, "POST", not_hot, headers=h) in (404, 405)
+    assert hot_served.count("/api/profiles/{username}/follow") == served
 
 
 async def test_a_body_that_is_not_json_goes_to_fastapi(

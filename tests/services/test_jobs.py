@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -454,6 +455,33 @@ def _waiting(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> tuple[Worker, asy
     return worker, asleep
 
 
+@asynccontextmanager
+async def _running(worker: Worker) -> AsyncIterator[None]:
+    """The worker runs until the block ends (a hang guard: its poll would take an hour); then
+    any blocked job is let go and the worker stops."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(30):
+            yield
+    finally:
+        gate["release"].set()
+        stop.set()
+        await running
+
+
+def _counting_claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, how many claims the workers make (the one element of the list)."""
+    claims, claim_some = [0], queue.claim_some
+
+    async def counted(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
+        claims[0] += 1
+        return await claim_some(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim_some", counted)
+    return claims
+
+
 async def _enqueue_from_another_process(app: FastAPI, name: str, payload: Payload) -> None:
     """A commit this process's workers are not told of: only PostgreSQL's NOTIFY reaches them."""
     async with app.state.sessionmaker() as session:
@@ -466,17 +494,10 @@ async def _runs_job_while_asleep(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch, enqueue_it: Callable[[], Awaitable[None]]
 ) -> None:
     worker, asleep = _waiting(app, monkeypatch)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    try:
-        async with asyncio.timeout(30):  # a hang guard: the poll would take an hour
-            await asleep.wait()
-            await enqueue_it()
-            await gate["entered"].wait()
-    finally:
-        gate["release"].set()
-        stop.set()
-        await running
+    async with _running(worker):
+        await asleep.wait()
+        await enqueue_it()
+        await gate["entered"].wait()
     assert ran == [{"n": 1}]
 
 
@@ -502,12 +523,7 @@ async def test_a_new_job_wakes_one_idle_slot_not_every_slot(
     settings = app.state.settings.model_copy(
         update={"jobs_poll_interval_seconds": 3600.0, "jobs_concurrency": 3}
     )
-    worker, claims, claim_some = Worker(app.state.sessionmaker, settings), [0], queue.claim_some
-
-    async def counted(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
-        claims[0] += 1
-        return await claim_some(*args, **kwargs)
-
+    worker, claims = Worker(app.state.sessionmaker, settings), _counting_claims(monkeypatch)
     all_asleep, idle = asyncio.Event(), worker_module._idle
 
     async def noted(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
@@ -516,23 +532,15 @@ async def test_a_new_job_wakes_one_idle_slot_not_every_slot(
             all_asleep.set()
         await idle(stop, wake, seconds)
 
-    monkeypatch.setattr(queue, "claim_some", counted)
     monkeypatch.setattr(worker_module, "_idle", noted)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    try:
-        async with asyncio.timeout(30):
-            await all_asleep.wait()
-            claims[0] = 0
-            # One wake-up: this process's commit on SQLite, another's NOTIFY on PostgreSQL.
-            enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
-            await enqueue_it(app, BLOCKING, {"n": 1})
-            await gate["entered"].wait()
-            assert (claims[0], len(worker_module._idle_wakers)) == (1, 2)
-    finally:
-        gate["release"].set()
-        stop.set()
-        await running
+    async with _running(worker):
+        await all_asleep.wait()
+        claims[0] = 0
+        # One wake-up: this process's commit on SQLite, another's NOTIFY on PostgreSQL.
+        enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
+        await enqueue_it(app, BLOCKING, {"n": 1})
+        await gate["entered"].wait()
+        assert (claims[0], len(worker_module._idle_wakers)) == (1, 2)
     assert ran == [{"n": 1}]
 
 
@@ -540,12 +548,7 @@ async def test_a_woken_slot_gathers_the_jobs_right_behind_the_first_into_one_cla
     app: FastAPI, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker, asleep = _waiting(app, monkeypatch)
-    claims, claim_some, gathered = [0], queue.claim_some, asyncio.Event()
-    first_enqueued = asyncio.Event()
-
-    async def counted(*args: Any, **kwargs: Any) -> list[queue.Claimed]:
-        claims[0] += 1
-        return await claim_some(*args, **kwargs)
+    gathered, first_enqueued = asyncio.Event(), asyncio.Event()
 
     async def second_job_meanwhile(stop: asyncio.Event, seconds: float) -> None:
         if first_enqueued.is_set() and not gathered.is_set():  # while the woken slot gathers
@@ -553,20 +556,14 @@ async def test_a_woken_slot_gathers_the_jobs_right_behind_the_first_into_one_cla
             gathered.set()
 
     monkeypatch.setattr(worker_module, "_gather", second_job_meanwhile)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    try:
-        async with asyncio.timeout(30):
-            await asleep.wait()
-            monkeypatch.setattr(queue, "claim_some", counted)
-            enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
-            first_enqueued.set()  # the slot, asleep, is woken by this enqueue alone
-            await enqueue_it(app, QUICK, {"n": 1})
-            await gate["last_ran"].wait()
-            claims_when_both_ran = claims[0]
-    finally:
-        stop.set()
-        await running
+    async with _running(worker):
+        await asleep.wait()
+        claims = _counting_claims(monkeypatch)
+        enqueue_it = _enqueue_from_another_process if is_postgres else _enqueue
+        first_enqueued.set()  # the slot, asleep, is woken by this enqueue alone
+        await enqueue_it(app, QUICK, {"n": 1})
+        await gate["last_ran"].wait()
+        claims_when_both_ran = claims[0]
     assert ran == [{"n": 1}, {"n": 2, "last": True}]
     assert claims_when_both_ran == 1  # the second job came with the first
 

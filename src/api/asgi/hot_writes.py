@@ -1,8 +1,9 @@
 """The hot writes, dispatched without FastAPI's router and dependency solver.
 
-Creating an article, favoriting and unfavoriting one and commenting on one are the writes a
-busy platform sees most, and FastAPI's routing, dependency solving and body handling cost them
-more than their own statement (docs/performance.md, "Cheap writes"). As the hot reads do
+Creating an article, favoriting and unfavoriting one, commenting on one and following and
+unfollowing a user are the writes a busy platform sees most, and FastAPI's routing,
+dependency solving and body handling cost them more than their own statement
+(docs/performance.md, "Cheap writes"). As the hot reads do
 (src/api/asgi/hot_reads.py), this innermost layer calls the very same route functions, with
 the same services, renderer and error envelope, for plainly valid requests only: a JSON body
 that the route's own request schema accepts, and a credential in the header. Anything else
@@ -37,7 +38,7 @@ from src.api.deps import (
     parse_authorization,
 )
 from src.api.errors import domain_error_response
-from src.api.routes import articles, comments, favorites
+from src.api.routes import articles, comments, favorites, profiles
 from src.api.schemas.articles import NewArticleRequest
 from src.api.schemas.comments import NewCommentRequest
 from src.core.config import Settings
@@ -49,6 +50,8 @@ ARTICLES = "/api/articles"
 ARTICLE_PREFIX = "/api/articles/"
 FAVORITE_SUFFIX = "/favorite"
 COMMENTS_SUFFIX = "/comments"
+PROFILE_PREFIX = "/api/profiles/"
+FOLLOW_SUFFIX = "/follow"
 JSON = "application/json"
 
 Write = Callable[[Request, AsyncSession, Viewer, str, Any], Awaitable[Response]]
@@ -92,6 +95,18 @@ async def _comment(
     return await comments.add_comment(slug, payload, request, session, viewer)
 
 
+async def _follow(
+    _request: Request, session: AsyncSession, viewer: Viewer, username: str, _payload: Any
+) -> Response:
+    return await profiles.follow(username, session, viewer)
+
+
+async def _unfollow(
+    _request: Request, session: AsyncSession, viewer: Viewer, username: str, _payload: Any
+) -> Response:
+    return await profiles.unfollow(username, session, viewer)
+
+
 CREATE = HotWrite(ARTICLES, _create, _scope_of(ArticleWriterViewer), NewArticleRequest)
 FAVORITE_TEMPLATE = "/api/articles/{slug}/favorite"
 FAVORITE = HotWrite(FAVORITE_TEMPLATE, _favorite, _scope_of(SocialWriterViewer))
@@ -100,9 +115,13 @@ COMMENT = HotWrite(
     "/api/articles/{slug}/comments", _comment, _scope_of(CommentWriterViewer), NewCommentRequest
 )
 
+FOLLOW_TEMPLATE = "/api/profiles/{username}/follow"
+FOLLOW = HotWrite(FOLLOW_TEMPLATE, _follow, _scope_of(SocialWriterViewer))
+UNFOLLOW = HotWrite(FOLLOW_TEMPLATE, _unfollow, _scope_of(SocialWriterViewer))
+
 
 def _route(scope: Scope) -> tuple[HotWrite, str] | None:
-    """(the write, its slug) for a hot write, None for every other request."""
+    """(the write, its slug or username) for a hot write, None for every other request."""
     method: str = scope["method"]
     if method not in ("POST", "DELETE"):
         return None
@@ -112,6 +131,10 @@ def _route(scope: Scope) -> tuple[HotWrite, str] | None:
         path = path[len(root) :]
     if path == ARTICLES:
         return (CREATE, "") if method == "POST" else None
+    if path.startswith(PROFILE_PREFIX) and path.endswith(FOLLOW_SUFFIX):
+        name = path[len(PROFILE_PREFIX) : -len(FOLLOW_SUFFIX)]
+        write = FOLLOW if method == "POST" else UNFOLLOW
+        return (write, name) if name and "/" not in name else None
     if not path.startswith(ARTICLE_PREFIX):
         return None
     rest = path[len(ARTICLE_PREFIX) :]

@@ -7,16 +7,11 @@ from fastapi import APIRouter, Response
 from src.api.deps import OptionalViewer, ReadsDep, SessionDep, SocialWriterViewer, log_viewer
 from src.api.error_docs import error_responses
 from src.api.render import profile_response
-from src.api.schemas.profiles import ProfileOut, ProfileResponse
+from src.api.schemas.profiles import ProfileResponse
 from src.services import messages, profiles
 from src.services.errors import Invalid
-from src.services.read_models import ProfileView
 
 router = APIRouter(prefix="/profiles", tags=["Profile"])
-
-
-def _profile_response(profile: ProfileView) -> ProfileResponse:
-    return ProfileResponse(profile=ProfileOut.model_validate(profile))
 
 
 @router.get(
@@ -37,27 +32,27 @@ async def get_profile(username: str, reads: ReadsDep, viewer: OptionalViewer) ->
     "/{username}/follow",
     operation_id="FollowUserByUsername",
     summary="Follow a user",
+    response_model=ProfileResponse,
     responses=error_responses(
         401, 404, Invalid(messages.CANNOT_FOLLOW_SELF, field="username"), about="profile"
     ),
 )
-async def follow(username: str, session: SessionDep, viewer: SocialWriterViewer) -> ProfileResponse:
+async def follow(username: str, session: SessionDep, viewer: SocialWriterViewer) -> Response:
     """Follow a user (idempotent)."""
     profile = await profiles.follow(session, username, viewer)
     log_viewer(viewer)
-    return _profile_response(profile)
+    return profile_response(profile)
 
 
 @router.delete(
     "/{username}/follow",
     operation_id="UnfollowUserByUsername",
     summary="Unfollow a user",
+    response_model=ProfileResponse,
     responses=error_responses(401, 404, about="profile"),
 )
-async def unfollow(
-    username: str, session: SessionDep, viewer: SocialWriterViewer
-) -> ProfileResponse:
+async def unfollow(username: str, session: SessionDep, viewer: SocialWriterViewer) -> Response:
     """Stop following a user (idempotent)."""
     profile = await profiles.unfollow(session, username, viewer)
     log_viewer(viewer)
-    return _profile_response(profile)
+    return profile_response(profile)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from src.models import Job
 from src.models.base import UTCDateTime, utc_now
-from src.services.jobs.registry import Payload, claimed_together, job_type
+from src.services.jobs.registry import Payload, claimed_together_kinds, job_type
 from src.services.sql import own_transaction, table_of
 
 QUEUED, RUNNING, DEAD = "queued", "running", "dead"
@@ -203,7 +203,7 @@ async def claim_some(
         "more": limit - 1,
     }
     conn = await own_transaction(session)  # one statement: on PostgreSQL, no BEGIN and COMMIT
-    claim = _claim(conn.dialect.name, claimed_together() if limit > 1 else ())
+    claim = _claim(conn.dialect.name, claimed_together_kinds() if limit > 1 else ())
     rows = (await conn.execute(claim, params)).all()
     claimed = [
         Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,6 +72,7 @@ def job(
         if known is not None and known.handler is not handler:
             raise ValueError(f"job {name!r} is registered twice")
         _handlers[name] = JobType(name, handler, max_attempts, claimed_together)
+        claimed_together_kinds.cache_clear()
         return handler
 
     return register
@@ -97,7 +99,8 @@ def job_type(name: str) -> JobType | None:
     return _handlers.get(name)
 
 
-def claimed_together() -> tuple[str, ...]:
+@cache  # asked on every claim; a registration clears it
+def claimed_together_kinds() -> tuple[str, ...]:
     """The names of the job types a worker claims several at a time."""
     return tuple(sorted(name for name, known in _handlers.items() if known.claimed_together))
 
