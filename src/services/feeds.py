@@ -698,11 +698,12 @@ _PUBLISH_ALL, _FOLLOW_ALL, _UNFOLLOW_ALL = _publish_all(), _follow_all(), _unfol
 
 
 async def _authors_together(
-    context: JobContext, payloads: list[Payload], kept: Any
+    context: JobContext, payloads: list[Payload], kept: Any, *, pulled_done: bool = False
 ) -> tuple[AsyncConnection, dict[int, Payload], set[int]] | None:
     """The first steps among `payloads` whose author one statement covers (`kept(author)`,
-    from the author's locked row) or whose account is gone (nothing to do), and the authors
-    kept; None on SQLite, where every job runs alone."""
+    from the author's locked row) or whose account is gone (nothing to do), or, with
+    `pulled_done`, who is pulled (nothing to do either), and the authors kept; None on
+    SQLite, where every job runs alone."""
     conn = await context.session.connection()
     if conn.dialect.name != "postgresql":
         return None
@@ -717,7 +718,8 @@ async def _authors_together(
     }
     found = (await conn.execute(_LOCK_AUTHORS, params)).all()
     covered = {row.id for row in found if not row.pulled and kept(row)}
-    settled = covered | (set(authors) - {row.id for row in found})
+    pulled = {row.id for row in found if row.pulled} if pulled_done else set()
+    settled = covered | pulled | (set(authors) - {row.id for row in found})
     done = {i: p for i, p in firsts.items() if int(p["author"]) in settled}
     return conn, done, covered
 
@@ -731,10 +733,14 @@ def _covered_steps(settings: Settings) -> int:
 @run_together(PUBLISH)
 async def _publish_together(context: JobContext, payloads: list[Payload]) -> set[int]:
     """First steps of publish jobs whose author has no more followers than a step takes and
-    is neither pulled nor to be: in one transaction and two statements."""
+    is neither pulled nor to be: in one transaction and two statements; a pulled author's
+    (its followers read it at read time) are done with nothing to write."""
     pull_articles = context.settings.feed_pull_articles
     found = await _authors_together(
-        context, payloads, lambda row: row.articles_count <= pull_articles and not row.crowded
+        context,
+        payloads,
+        lambda row: row.articles_count <= pull_articles and not row.crowded,
+        pulled_done=True,
     )
     if found is None:
         return set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -143,11 +144,19 @@ async def test_a_new_article_reaches_every_follower_and_nobody_else(
 
 
 async def test_articles_published_at_once_by_many_authors_reach_exactly_their_followers(
-    app: FastAPI, session: AsyncSession
+    app: FastAPI, session: AsyncSession, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The publish jobs are claimed and run together (on PostgreSQL, in one transaction for
-    the authors one step covers), with shared followers, an author with more followers than
-    a step takes, a pulled author and an article deleted before its job ran."""
+    the authors one step covers, a pulled author's done there with nothing to write), with
+    shared followers, an author with more followers than a step takes, a pulled author and
+    an article deleted before its job ran."""
+    alone, lock_author = [], feeds._lock_author
+
+    async def noted(session: AsyncSession, author_id: int) -> Any:
+        alone.append(author_id)
+        return await lock_author(session, author_id)
+
+    monkeypatch.setattr(feeds, "_lock_author", noted)
     small, other, crowded, star, *readers = [await new_user(session) for _ in range(8)]
     for reader in readers[:2]:
         await _follow(app, session, reader, small)
@@ -159,6 +168,8 @@ async def test_articles_published_at_once_by_many_authors_reach_exactly_their_fo
     session.add(Follow(follower_id=readers[0], followee_id=star))
     session.add(FeedPull(follower_id=readers[0], author_id=star))
 
+    await session.flush()
+    alone.clear()
     published = []
     for minutes, author in enumerate([small, other, crowded, star, small, other], start=1):
         article = await new_article(session, author, minutes)
@@ -181,6 +192,8 @@ async def test_articles_published_at_once_by_many_authors_reach_exactly_their_fo
         [small, other, crowded, star], ([], None)
     )
     assert await _pulls(session) == {(readers[0], star)}
+    if is_postgres:  # only the crowded author's steps ran alone
+        assert set(alone) == {crowded}
 
 
 async def test_follows_and_unfollows_run_at_once_leave_each_feed_exact(
