@@ -14,7 +14,7 @@ from starlette.datastructures import State
 
 from src.api import ratelimits
 from src.core.config import Settings
-from src.core.db import ConnectionGate, OpenSession
+from src.core.db import ConnectionGate, OpenSession, write_session
 from src.core.logging import set_user_id
 from src.core.reads import OpenReads, ReadPool, Reads, SessionReads
 from src.models import User
@@ -62,7 +62,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def open_write_session(state: State) -> AsyncIterator[AsyncSession]:
     """A write session behind the connection gate (also src/api/asgi/idempotency.py's)."""
     gate: ConnectionGate | None = state.db_gate
-    async with gate.slot() if gate else nullcontext(), state.sessionmaker() as session:
+    async with gate.slot() if gate else nullcontext(), write_session(state.sessionmaker) as session:
         yield session
 
 

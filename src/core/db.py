@@ -206,6 +206,20 @@ def create_sessionmaker(
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
+@asynccontextmanager
+async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session of `sessions`, closed at the end if it holds a transaction. One that began
+    nothing (its write ran alone on the pool, src/services/sql.py, or it was committed) holds
+    no connection, and AsyncSession's close would cost a task of its own for nothing."""
+    session = sessions()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            async with session:  # closed to the end, even if this task is cancelled meanwhile
+                pass
+
+
 def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for requests that only read (GET, HEAD).
 

@@ -41,6 +41,7 @@ from src.services.slugs import RESERVED_SLUGS, slug_base, with_suffix
 from src.services.sql import (
     AnySelect,
     article_tag_ids,
+    commit,
     conflict_insert,
     encode_tag_names,
     run_alone,
@@ -521,7 +522,7 @@ async def create_article(session: AsyncSession, viewer: Viewer, data: NewArticle
     dialect = session.get_bind().dialect.name
     create = _create_postgresql if dialect == "postgresql" else _create_in_turn
     author, slug = await create(session, viewer, values, names)
-    await session.commit()
+    await commit(session)
     # What a read would return, known without one: the author's own new article.
     return ArticleView(
         slug=slug,

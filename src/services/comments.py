@@ -30,7 +30,7 @@ from src.services.errors import Forbidden, NotFound, Unauthorized
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import CommentPage, CommentView, ProfileView
 from src.services.roles import is_admin
-from src.services.sql import AnySelect, is_following, run_alone, table_of
+from src.services.sql import AnySelect, commit, is_following, run_alone, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -141,7 +141,7 @@ async def add_comment(session: AsyncSession, slug: str, viewer: Viewer, body: st
                 await record_event(session, "comment.created", [viewer.user_id], ref, None, slug)
         if author is None:
             raise Unauthorized(messages.TOKEN_INVALID, field="token")
-        await session.commit()
+        await commit(session)
     except IntegrityError:
         # The article was deleted between our lookup and the insert: its foreign key refuses us.
         await session.rollback()

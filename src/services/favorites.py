@@ -25,7 +25,7 @@ from src.services.auth import Viewer, refuse_dead_session, viewer_params
 from src.services.errors import NotFound
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import ArticleView
-from src.services.sql import article_tag_ids, insert_once, one_transaction, table_of
+from src.services.sql import article_tag_ids, commit, insert_once, one_transaction, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -181,7 +181,7 @@ async def _set_favorite(session: AsyncSession, slug: str, viewer: Viewer, add: b
         await auth.ensure_live(SessionReads(session), viewer)  # a dead session: 401, not 404
         raise NotFound(messages.NOT_FOUND, field="article")
     refuse_dead_session(viewer, article)
-    await session.commit()
+    await commit(session)
     if article["moved_count"] is not None:
         article["favorites_count"] = article["moved_count"]
     article["favorited"] = add

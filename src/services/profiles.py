@@ -19,7 +19,7 @@ from src.services.auth import NOW, VIEWER, Viewer, refuse_dead_session, viewer_l
 from src.services.errors import Invalid, NotFound, Unauthorized
 from src.services.jobs.queue import mark_enqueued
 from src.services.read_models import ProfileView
-from src.services.sql import AnySelect, insert_once, is_following, run_alone, table_of
+from src.services.sql import AnySelect, commit, insert_once, is_following, run_alone, table_of
 from src.services.webhooks import record_event
 from src.services.webhooks.events import Audience, event_params, recorded_when
 
@@ -190,7 +190,7 @@ async def follow(session: AsyncSession, username: str, viewer: Viewer) -> Profil
         # The author's deletion committed after the lookup: 404, as a moment later.
         await session.rollback()
         raise NotFound(messages.NOT_FOUND, field="profile") from None
-    await session.commit()
+    await commit(session)
     return ProfileView(username=target.username, bio=target.bio, image=target.image, following=True)
 
 
@@ -211,7 +211,7 @@ async def unfollow(session: AsyncSession, username: str, viewer: Viewer) -> Prof
         values = {"follower_id": viewer.user_id, "followee_id": target.id}
         if (await conn.execute(_UNFOLLOW, values)).rowcount:
             await feeds.unfollow(session, viewer.user_id, target.id)
-    await session.commit()
+    await commit(session)
     return ProfileView(
         username=target.username, bio=target.bio, image=target.image, following=False
     )

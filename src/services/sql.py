@@ -179,6 +179,18 @@ async def one_transaction(session: AsyncSession) -> AsyncIterator[Statements]:
         yield _OnPool(reads)
 
 
+async def commit(session: AsyncSession) -> None:
+    """Commit the write's session. A write that ran alone (`run_alone`, `one_transaction`)
+    committed on the pool and left the session with nothing begun: only its after-commit
+    listeners run then (the local workers' wake-up, src/services/jobs/worker.py), not an
+    empty transaction of the session's own (docs/performance.md, "One statement, its own
+    transaction")."""
+    if session.in_transaction():
+        await session.commit()
+    else:
+        session.sync_session.dispatch.after_commit(session.sync_session)
+
+
 def insert_once(dialect: str, table: Table, values: dict[str, Any]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING: two concurrent identical inserts write one row and
     neither fails; the rowcount says whether this one wrote it."""
