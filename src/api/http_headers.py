@@ -62,8 +62,9 @@ def location(request: Request, route: Callable[..., Any], **path_params: str | i
     """`Location` of a created resource: the path of `route` (a route function) with these
     parameters, percent-encoded, under the app's root path."""
     encoded = {name: quote(str(value), safe="") for name, value in path_params.items()}
-    name = route.__name__
-    path = str(_named_route(request.app, name).url_path_for(name, **encoded))
+    # The route's own template (its parameters are plain `{name}`), filled in: url_path_for
+    # would match every parameter's convertor again for each created resource.
+    path: str = _named_route(request.app, route.__name__).path_format.format_map(encoded)
     return str(request.scope.get("root_path", "")).rstrip("/") + path
 
 
