@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.results import Result
 from bench.scenarios import FLOOR, Scenario, jobs_drained
-from bench.servers import cpu_seconds, http, rss_kib
+from bench.servers import cpu_seconds, database_cpu_seconds, http, rss_kib
 from bench.wrk import ERROR_KINDS, lua_script, run_wrk, warmed_wrk
 
 
@@ -35,18 +35,25 @@ class Load:
 
     def wrk_with_cpu(self, url: str, script: str, write: bool = False) -> dict[str, Any]:
         """As wrk, and `cpu_ms`: the server's CPU time per request during the measured run
-        (less noisy than req/s on a shared machine; jobs run in-process are included). For a
+        (less noisy than req/s on a shared machine; jobs run in-process are included), and
+        `db_cpu_ms`: the local PostgreSQL's over the same time (not with a remote one). For a
         write, the run lasts until the jobs it enqueued have run too (`drain_s` after wrk
         stopped): `cpu_ms` includes them and `sustained_rps` counts that time."""
         run_wrk(url, script, self.warmup, self.connections, self.cpus)
         self._drain(write)
         before = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        database_before = database_cpu_seconds()
         w = run_wrk(url, script, self.seconds, self.connections, self.cpus)
         stopped = time.monotonic()
         self._drain(write)
         w["drain_s"] = round(time.monotonic() - stopped, 2) if write and self.dsn else None
         spent = cpu_seconds(self.server_pid) - before if self.server_pid else 0.0
         w["cpu_ms"] = round(spent * 1000 / w["requests"], 3) if w["requests"] else None
+        database_after = database_cpu_seconds()
+        if database_before is not None and database_after is not None and w["requests"]:
+            # The drain's own polls are the database's too: a few, against thousands of requests.
+            database_spent = database_after - database_before
+            w["db_cpu_ms"] = round(database_spent * 1000 / w["requests"], 3)
         if w["drain_s"] is not None:
             w["sustained_rps"] = round(w["requests"] / (self.seconds + w["drain_s"]), 1)
         return w
@@ -83,7 +90,7 @@ def measure(load: Load, s: Scenario, name: str | None = None) -> Result:
         {
             "errors": {k: w[k] for k in ERROR_KINDS if w[k]},
             "cpu_ms": w["cpu_ms"],
-            **{k: w[k] for k in ("drain_s", "sustained_rps") if w.get(k) is not None},
+            **{k: w[k] for k in ("db_cpu_ms", "drain_s", "sustained_rps") if w.get(k) is not None},
         },
     )
 

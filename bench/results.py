@@ -84,18 +84,21 @@ def print_table(report: dict[str, Any], results: list[Result]) -> None:
     print(f"load average at start {load[0]}, at end {load[1]} (2 cores: above ~2 is contended)")
     head = f"{'scenario':34} {'req/s':>9} {'of floor':>8} {'p50 ms':>8} {'p99 ms':>8} "
     print(
-        head + f"{'errors':>7} {'SQL/req':>7} {'CPU ms':>7} {'drain s':>7} {'sust/s':>7}  correct"
+        head + f"{'errors':>7} {'SQL/req':>7} {'CPU ms':>7} {'DB ms':>6} {'drain s':>7} "
+        f"{'sust/s':>7}  correct"
     )
     for r in results:
         stmts = "" if r.statements is None else str(r.statements)
         cpu = r.extra.get("cpu_ms")
         cpu_ms = "" if cpu is None else f"{cpu:.2f}"
+        database = r.extra.get("db_cpu_ms")
+        database_ms = "" if database is None else f"{database:.2f}"
         drain, sustained = r.extra.get("drain_s"), r.extra.get("sustained_rps")
         after = f"{'' if drain is None else f'{drain:.1f}':>7} {sustained or '':>7}"
         verdict = "yes" if r.correct else "NO: " + r.note
         print(
             f"{r.name:34} {r.rps:9.1f} {r.extra['of_floor']:8.2f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.errors:7d} {stmts:>7} {cpu_ms:>7} {after}  {verdict}"
+            f"{r.errors:7d} {stmts:>7} {cpu_ms:>7} {database_ms:>6} {after}  {verdict}"
             + (f"  errors: {r.extra['errors']}" if r.errors else "")
         )
     paired = report.get("paired_with_floor")
