@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.core.config import Settings
 from src.core.db import create_engine, create_sessionmaker
+from src.core.reads import ReadPool
 from src.services.jobs import Worker, queue
 
 T = TypeVar("T")
@@ -22,13 +23,17 @@ def run_worker(settings: Settings) -> None:
 
     async def run() -> None:
         engine = create_engine(settings)
+        # As the server's: single-statement writes (the claim) straight on asyncpg.
+        lone = None if settings.is_sqlite else ReadPool(settings, engine.dialect)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         try:
-            await Worker(create_sessionmaker(engine), settings).run(stop)
+            await Worker(create_sessionmaker(engine, lone), settings).run(stop)
         finally:
+            if lone is not None:
+                await lone.close()
             await engine.dispose()
 
     asyncio.run(run())

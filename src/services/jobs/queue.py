@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 from src.models import Job
 from src.models.base import UTCDateTime, utc_now
 from src.services.jobs.registry import Payload, claimed_together_kinds, job_type
-from src.services.sql import own_transaction, table_of
+from src.services.sql import run_alone, table_of
 
 QUEUED, RUNNING, DEAD = "queued", "running", "dead"
 STATES = (QUEUED, RUNNING, DEAD)
@@ -202,14 +203,22 @@ async def claim_some(
         "lease_until": now + timedelta(seconds=lease_seconds),
         "more": limit - 1,
     }
-    conn = await own_transaction(session)  # one statement: on PostgreSQL, no BEGIN and COMMIT
-    claim = _claim(conn.dialect.name, claimed_together_kinds() if limit > 1 else ())
-    rows = (await conn.execute(claim, params)).all()
+    dialect = session.get_bind().dialect.name
+    claim = _claim(dialect, claimed_together_kinds() if limit > 1 else ())
+    # One statement, its own transaction: on PostgreSQL straight on asyncpg (sql.run_alone).
+    rows = await run_alone(session, claim, params)
     claimed = [
-        Claimed(int(row.id), row.name, dict(row.payload), int(row.attempts), row.created_at)
+        Claimed(int(row.id), row.name, _payload_of(row.payload), int(row.attempts), row.created_at)
         for row in rows
     ]
     return sorted(claimed, key=lambda job: job.id)
+
+
+def _payload_of(stored: Any) -> Payload:
+    """A claimed job's payload: its JSON text when the claim ran straight on asyncpg (which
+    leaves `json` columns as text), already decoded when it ran through SQLAlchemy."""
+    payload: Payload = orjson.loads(stored) if isinstance(stored, str) else dict(stored)
+    return payload
 
 
 async def finish(session: AsyncSession, job: Claimed, worker: str) -> bool:

@@ -27,10 +27,12 @@ from sqlalchemy.orm import Session
 
 from src.core import metrics
 from src.core.config import Settings
+from src.core.db import write_session
 from src.models.base import utc_now
 from src.services.jobs import queue
 from src.services.jobs.queue import DEAD, QUEUED, Claimed
 from src.services.jobs.registry import JobContext, job_type, load_handlers
+from src.services.sql import commit
 
 logger = logging.getLogger("conduit.jobs")
 Clock = Callable[[], datetime]
@@ -112,11 +114,11 @@ class Worker:
         """Claim the next due job, with up to `limit - 1` more of the quick kinds claimed
         together (one statement instead of one each), and run them: the jobs of a kind that
         runs together in one transaction, any other (and any it leaves) alone; how many."""
-        async with self.sessionmaker() as session:
+        async with write_session(self.sessionmaker) as session:
             jobs = await queue.claim_some(
                 session, self.name, self.clock(), self.settings.jobs_lease_seconds, limit=limit
             )
-            await session.commit()
+            await commit(session)
         unstarted, alone = list(jobs), set[int]()
         try:
             while unstarted:
