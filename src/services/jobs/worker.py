@@ -160,7 +160,7 @@ class Worker:
             return group
         started = time.monotonic()
         try:
-            async with self.sessionmaker() as session:
+            async with write_session(self.sessionmaker) as session:
                 context = JobContext(session, self.settings, self.clock)
                 positions = await together(context, [job.payload for job in group])
                 done = [job for position, job in enumerate(group) if position in positions]
@@ -200,7 +200,7 @@ class Worker:
         try:
             if known is None:
                 raise LookupError(f"no job handler is registered as {job.name!r}")
-            async with self.sessionmaker() as session:
+            async with write_session(self.sessionmaker) as session:
                 await known.handler(JobContext(session, self.settings, self.clock), job.payload)
                 if not await queue.finish(session, job, self.name):
                     await session.rollback()
