@@ -37,6 +37,10 @@ def lua_script(scenario: Scenario, token: str | None, tokens: tuple[str, ...] = 
             "end"
         )
     if scenario.lua_request:
+        # Each wrk run its own random sequence: unseeded, every run (a warm-up, the measured
+        # run, the next scenario) would draw the same numbers, and the creates' titles, so
+        # their slugs, would collide with the last run's (a second statement for each).
+        lines.append("math.randomseed(os.time())")
         lines.append("counter = 0")
         lines.append(f"request = function()\n counter = counter + 1\n{scenario.lua_request}\nend")
     lines.append(
