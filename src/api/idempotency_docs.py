@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from src.api.asgi.idempotency import MAX_KEY_LENGTH
+from src.api.asgi.idempotency import KEY_CHARACTERS, MAX_KEY_LENGTH
 from src.services import idempotency, messages
 from src.services.idempotency import KEY_FIELD
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+# Bare, or quoted as an sf-string: the document admits exactly what the server takes.
+_TOKEN = f"{KEY_CHARACTERS}{{1,{MAX_KEY_LENGTH}}}"
 PARAMETER = {
     "name": KEY_FIELD,
     "in": "header",
@@ -25,8 +27,8 @@ PARAMETER = {
     "schema": {
         "type": "string",
         "minLength": 1,
-        "maxLength": MAX_KEY_LENGTH,
-        "pattern": "^[!#-\\[\\]-~]+$",
+        "maxLength": MAX_KEY_LENGTH + 2,
+        "pattern": f'^(?:{_TOKEN}|"{_TOKEN}")$',
     },
 }
 HEADER = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -414,6 +415,37 @@ async def test_the_document_declares_the_key_on_signed_in_writes_only(
     for name in ("CreateUser", "Login", "GetArticle"):
         assert not declares_key(operations[name])
     assert REPLAYED in openapi_document["components"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "k",
+        '"k"',
+        "k" * 255,
+        f'"{"k" * 255}"',
+        "k" * 256,
+        f'"{"k" * 256}"',
+        '""',
+        'quo"te',
+        'k"',
+        "back\\slash",
+        "sp ace",
+        "~!#[]",
+    ],
+)
+async def test_the_documents_key_pattern_admits_exactly_what_the_server_takes(
+    client: AsyncClient, openapi_document: dict[str, Any], value: str
+) -> None:
+    schema = openapi_document["paths"]["/api/articles"]["post"]["parameters"]
+    key_schema = next(p["schema"] for p in schema if p["name"] == KEY)
+    documented = re.search(key_schema["pattern"], value) is not None
+    documented = documented and len(value) <= key_schema["maxLength"]
+    author = await register(client)
+
+    response = await create(client, author, value)
+
+    assert (response.status_code != 400) == documented
 
 
 async def test_a_browser_may_send_the_key_and_read_the_replay_mark(client: AsyncClient) -> None:

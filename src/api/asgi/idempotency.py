@@ -10,6 +10,7 @@ through untouched: no statement, no copy. Design: docs/architecture.md, "Safe re
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +38,9 @@ MAX_KEY_LENGTH = 255
 # never stored at rest, so these ignore the key, as sign-up and login do.
 SECRET_ANSWERS = frozenset({("POST", "/api/user/keys"), ("POST", "/api/user/webhooks")})
 # Visible ASCII without the quote and backslash: a bare token, or an sf-string's contents.
-_KEY_CHARS = bytes(range(0x21, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
+# One declaration for the check here and the document's pattern (src/api/idempotency_docs.py).
+KEY_CHARACTERS = r"[!#-\[\]-~]"
+_KEY = re.compile(KEY_CHARACTERS.encode("ascii") + b"+")
 # Where the caller's own credential stood in a stored body (PUT /api/user echoes the access
 # token): a raw NUL, which JSON text never holds, so no stored body keeps a credential.
 CREDENTIAL_PLACEHOLDER = b"\x00credential\x00"
@@ -53,7 +56,7 @@ def parse_key(values: list[bytes]) -> str | None:
         return None
     if len(raw) >= 2 and raw[:1] == raw[-1:] == b'"':
         raw = raw[1:-1]
-    if not raw or len(raw) > MAX_KEY_LENGTH or raw.translate(None, _KEY_CHARS):
+    if not raw or len(raw) > MAX_KEY_LENGTH or _KEY.fullmatch(raw) is None:
         return None
     return raw.decode("ascii")
 
