@@ -65,7 +65,7 @@ class Load:
 
 def problem(load: Load, s: Scenario) -> str | None:
     """What is wrong with the scenario's answer, or None."""
-    status, raw = http(s.method, load.base + s.path, load.token if s.auth else None, s.body)
+    status, raw = http(s.method, load.base + s.path, load.token if s.auth else None, s.fresh_body())
     if status != s.expect_status:
         return f"status {status}: {raw[:200]!r}"
     if s.check is not None:

@@ -70,6 +70,25 @@ async def _both(
     return hot.status_code
 
 
+async def _toggled_alike(
+    client: AsyncClient, router_only: AsyncClient, url: str, headers: dict[str, str]
+) -> list[Response]:
+    """Each of POST, DELETE, DELETE, POST on a toggle (favorite, follow) sent by both doors
+    from the same state, compared; the hot door's answers. Each turn undoes itself, so both
+    doors see the state the hot door found."""
+    answers = []
+    for method in ("POST", "DELETE", "DELETE", "POST"):
+        undo = "DELETE" if method == "POST" else "POST"
+        hot = await client.request(method, url, headers=headers)
+        await client.request(undo, url, headers=headers)
+        routed = await router_only.request(method, url, headers=headers)
+        assert _comparable(hot) == _comparable(routed)
+        assert hot.status_code == 200
+        await client.request(undo, url, headers=headers)
+        answers.append(hot)
+    return answers
+
+
 def _article(**fields: Any) -> dict[str, Any]:
     return {"article": {"title": "Hot", "description": "d", "body": "b", **fields}}
 
@@ -160,14 +179,8 @@ async def test_favorites_and_comments_are_answered_alike_by_both_doors(
     slug = (await create_article(client, author))["slug"]
     favorite, comments = f"/api/articles/{slug}/favorite", f"/api/articles/{slug}/comments"
     h = fan.headers
-    # Each pair leaves the state as the hot door found it, so both doors see the same state.
-    for method in ("POST", "DELETE", "DELETE", "POST"):
-        hot = await client.request(method, favorite, headers=h)
-        await client.request("DELETE" if method == "POST" else "POST", favorite, headers=h)
-        routed = await router_only.request(method, favorite, headers=h)
-        assert _comparable(hot) == _comparable(routed)
-        assert hot.status_code == 200
-        await client.request("DELETE" if method == "POST" else "POST", favorite, headers=h)
+    for hot in await _toggled_alike(client, router_only, favorite, h):
+        assert hot.json()["article"]["favorited"] is (hot.request.method == "POST")
     missing = "/api/articles/no-such-article"
     assert await _both(client, router_only, "POST", f"{missing}/favorite", headers=h) == 404
     assert await _both(client, router_only, "DELETE", f"{missing}/favorite", headers=h) == 404
@@ -195,15 +208,8 @@ async def test_follows_are_answered_alike_by_both_doors(
 ) -> None:
     author, fan = await register(client), await register(client)
     follow, h = f"/api/profiles/{author.username}/follow", fan.headers
-    # Each pair leaves the state as the hot door found it, so both doors see the same state.
-    for method in ("POST", "DELETE", "DELETE", "POST"):
-        hot = await client.request(method, follow, headers=h)
-        await client.request("DELETE" if method == "POST" else "POST", follow, headers=h)
-        routed = await router_only.request(method, follow, headers=h)
-        assert _comparable(hot) == _comparable(routed)
-        assert hot.status_code == 200
-        assert hot.json()["profile"]["following"] is (method == "POST")
-        await client.request("DELETE" if method == "POST" else "POST", follow, headers=h)
+    for hot in await _toggled_alike(client, router_only, follow, h):
+        assert hot.json()["profile"]["following"] is (hot.request.method == "POST")
     for method in ("POST", "DELETE"):
         missing = "/api/profiles/no-such-user/follow"
         assert await _both(client, router_only, method, missing, headers=h) == 404

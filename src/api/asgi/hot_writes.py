@@ -77,47 +77,36 @@ async def _create(
     return await articles.create_article(payload, request, session, viewer)
 
 
-async def _favorite(
-    _request: Request, session: AsyncSession, viewer: Viewer, slug: str, _payload: Any
-) -> Response:
-    return await favorites.favorite(slug, session, viewer)
-
-
-async def _unfavorite(
-    _request: Request, session: AsyncSession, viewer: Viewer, slug: str, _payload: Any
-) -> Response:
-    return await favorites.unfavorite(slug, session, viewer)
-
-
 async def _comment(
     request: Request, session: AsyncSession, viewer: Viewer, slug: str, payload: Any
 ) -> Response:
     return await comments.add_comment(slug, payload, request, session, viewer)
 
 
-async def _follow(
-    _request: Request, session: AsyncSession, viewer: Viewer, username: str, _payload: Any
-) -> Response:
-    return await profiles.follow(username, session, viewer)
+def _by_name(route: Callable[[str, AsyncSession, Viewer], Awaitable[Response]]) -> Write:
+    """A route that reads only the path's slug or username: (un)favorite, (un)follow."""
 
+    async def call(
+        _request: Request, session: AsyncSession, viewer: Viewer, name: str, _payload: Any
+    ) -> Response:
+        return await route(name, session, viewer)
 
-async def _unfollow(
-    _request: Request, session: AsyncSession, viewer: Viewer, username: str, _payload: Any
-) -> Response:
-    return await profiles.unfollow(username, session, viewer)
+    return call
 
 
 CREATE = HotWrite(ARTICLES, _create, _scope_of(ArticleWriterViewer), NewArticleRequest)
 FAVORITE_TEMPLATE = "/api/articles/{slug}/favorite"
-FAVORITE = HotWrite(FAVORITE_TEMPLATE, _favorite, _scope_of(SocialWriterViewer))
-UNFAVORITE = HotWrite(FAVORITE_TEMPLATE, _unfavorite, _scope_of(SocialWriterViewer))
+FAVORITE = HotWrite(FAVORITE_TEMPLATE, _by_name(favorites.favorite), _scope_of(SocialWriterViewer))
+UNFAVORITE = HotWrite(
+    FAVORITE_TEMPLATE, _by_name(favorites.unfavorite), _scope_of(SocialWriterViewer)
+)
 COMMENT = HotWrite(
     "/api/articles/{slug}/comments", _comment, _scope_of(CommentWriterViewer), NewCommentRequest
 )
 
 FOLLOW_TEMPLATE = "/api/profiles/{username}/follow"
-FOLLOW = HotWrite(FOLLOW_TEMPLATE, _follow, _scope_of(SocialWriterViewer))
-UNFOLLOW = HotWrite(FOLLOW_TEMPLATE, _unfollow, _scope_of(SocialWriterViewer))
+FOLLOW = HotWrite(FOLLOW_TEMPLATE, _by_name(profiles.follow), _scope_of(SocialWriterViewer))
+UNFOLLOW = HotWrite(FOLLOW_TEMPLATE, _by_name(profiles.unfollow), _scope_of(SocialWriterViewer))
 
 
 def _route(scope: Scope) -> tuple[HotWrite, str] | None:
