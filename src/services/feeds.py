@@ -52,8 +52,10 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    case,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -232,25 +234,33 @@ _AUTHOR_ROW = select(User.id, User.articles_count, is_pulled(User.id).label("pul
 )
 
 
-def _locking_authors() -> Any:
+def _locking_authors(unpulled_only: bool) -> Any:
     """PostgreSQL: the authors' row locks (key share: they wait only for an account's
     deletion) in id order, then their fan-out locks in id order, the order the deletion takes
     them, in one statement; with what a step needs to know of each author: articles_count,
-    pulled, and more than `batch` followers (counted no further)."""
+    pulled, and more than `batch` followers (counted no further). A pulled author's followers
+    are never counted, and with `unpulled_only` (publish: a pulled author's steps write
+    nothing, and it is pulled for good) its row is neither returned nor locked, so a
+    celebrity's publish jobs never hold its row while its creates update it
+    (docs/performance.md, "Feed jobs run together")."""
     more = (
         select(Follow.follower_id)
         .where(Follow.followee_id == User.id)
         .offset(bindparam("batch", type_=Integer))
         .correlate(User)
     )
+    pulled = is_pulled(User.id)
+    conditions = [User.id == func.any(bindparam("authors", type_=_IDS))]
+    if unpulled_only:
+        conditions.append(~pulled)
     locked = (
         select(
             User.id,
             User.articles_count,
-            is_pulled(User.id).label("pulled"),
-            exists(more).label("crowded"),
+            pulled.label("pulled"),
+            case((pulled, false()), else_=exists(more)).label("crowded"),
         )
-        .where(User.id == func.any(bindparam("authors", type_=_IDS)))
+        .where(*conditions)
         .order_by(User.id)
         .with_for_update(read=True, key_share=True, of=User)
         .cte("author")
@@ -263,7 +273,8 @@ def _locking_authors() -> Any:
     )
 
 
-_LOCK_AUTHORS = _locking_authors()
+_LOCK_AUTHORS = _locking_authors(unpulled_only=False)
+_LOCK_UNPULLED_AUTHORS = _locking_authors(unpulled_only=True)
 
 
 async def _lock_author(session: AsyncSession, author_id: int) -> Any:
@@ -716,10 +727,11 @@ async def _authors_together(
         "authors": authors,
         "batch": min(settings.feed_fanout_batch, settings.feed_pull_followers),
     }
-    found = (await conn.execute(_LOCK_AUTHORS, params)).all()
+    # With `pulled_done`, a pulled author is not found (nor locked): settled, as a gone one.
+    statement = _LOCK_UNPULLED_AUTHORS if pulled_done else _LOCK_AUTHORS
+    found = (await conn.execute(statement, params)).all()
     covered = {row.id for row in found if not row.pulled and kept(row)}
-    pulled = {row.id for row in found if row.pulled} if pulled_done else set()
-    settled = covered | pulled | (set(authors) - {row.id for row in found})
+    settled = covered | (set(authors) - {row.id for row in found})
     done = {i: p for i, p in firsts.items() if int(p["author"]) in settled}
     return conn, done, covered
 

@@ -8,6 +8,7 @@ feeds through HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import pytest
@@ -353,6 +354,34 @@ async def test_following_and_unfollowing_a_pulled_author_enqueue_nothing(
     await session.commit()
     assert await run_jobs_until_idle(app) == 0
     assert await _page(session, reader) == ([], 0)
+
+
+async def test_a_pulled_authors_publish_jobs_leave_its_row_unlocked(
+    app: FastAPI, session: AsyncSession, is_postgres: bool
+) -> None:
+    """A pulled author's publish steps write nothing, so they neither lock nor wait for its
+    row, which its next creates are updating (docs/performance.md, "Feed jobs run
+    together"): here a transaction holds the row against every lock, and the jobs still run."""
+    if not is_postgres:
+        pytest.skip("SQLite runs one writer at a time: there is no row lock to hold")
+    star, reader = await new_user(session), await new_user(session)
+    session.add(FeedPulledAuthor(author_id=star))
+    session.add(Follow(follower_id=reader, followee_id=star))
+    session.add(FeedPull(follower_id=reader, author_id=star))
+    articles = [await new_article(session, star, minutes) for minutes in (1, 2)]
+    for article in articles:
+        await counters.add_user_article(session, star)
+        await feeds.add_article(session, star, article.id, article.created_at)
+    await session.commit()
+
+    async with session.bind.connect() as holder:
+        await holder.execute(select(User.id).where(User.id == star).with_for_update())
+        ran = await asyncio.wait_for(run_jobs_until_idle(app), timeout=30)
+        await holder.rollback()
+
+    assert ran == len(articles)
+    assert await _page(session, reader) == ([articles[1].id, articles[0].id], 2)
+    assert await _feed(session, reader) == []  # read at read time, never fanned out
 
 
 async def test_an_author_with_too_many_articles_is_pulled_by_the_follow_that_would_copy_them(
