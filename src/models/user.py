@@ -44,11 +44,16 @@ class Follow(Base):
     follower_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    # Second PK column: the reverse lookup ("who follows X") needs its own index.
+    # Second PK column: the reverse lookup ("who follows X") has its own index, below.
     followee_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+# An author's followers in follower order: the fan-out's keyset steps read a step's worth
+# (migration 0022).
+Index("ix_follows_followee_id_follower_id", Follow.followee_id, Follow.follower_id)
 
 
 # Usernames are unique regardless of case; the display spelling is kept.

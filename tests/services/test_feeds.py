@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from src.models import Article, FeedCount, FeedEntry, FeedPull, FeedPulledAuthor, Follow, User
@@ -382,6 +382,30 @@ async def test_a_pulled_authors_publish_jobs_leave_its_row_unlocked(
     assert ran == len(articles)
     assert await _page(session, reader) == ([articles[1].id, articles[0].id], 2)
     assert await _feed(session, reader) == []  # read at read time, never fanned out
+
+
+async def test_an_authors_followers_are_read_in_follower_order_by_an_index(
+    session: AsyncSession, is_postgres: bool
+) -> None:
+    """The fan-out's keyset step (`follower_id > after ORDER BY follower_id LIMIT n`) reads a
+    step's worth of followers in order, never all of them sorted (migration 0022); the plan
+    PostgreSQL makes without parameters' values, as for a prepared statement."""
+    if not is_postgres:
+        pytest.skip("the plan checked is PostgreSQL's")
+    step = (
+        "EXPLAIN (COSTS OFF) EXECUTE step(1, 0)",
+        "PREPARE step(int, int) AS SELECT follower_id FROM follows"
+        " WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT 50",
+    )
+    await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    for scan in ("seqscan", "bitmapscan"):  # what a tiny table's plan would rather use
+        await session.execute(text(f"SET LOCAL enable_{scan} = off"))
+    await session.execute(text(step[1]))
+    plan = "\n".join((await session.execute(text(step[0]))).scalars())
+    await session.execute(text("DEALLOCATE step"))
+    await session.rollback()
+    assert "ix_follows_followee_id_follower_id" in plan
+    assert "Sort" not in plan, plan
 
 
 async def test_an_author_with_too_many_articles_is_pulled_by_the_follow_that_would_copy_them(
