@@ -392,16 +392,16 @@ async def test_an_authors_followers_are_read_in_follower_order_by_an_index(
     PostgreSQL makes without parameters' values, as for a prepared statement."""
     if not is_postgres:
         pytest.skip("the plan checked is PostgreSQL's")
-    step = (
-        "EXPLAIN (COSTS OFF) EXECUTE step(1, 0)",
+    prepare = (
         "PREPARE step(int, int) AS SELECT follower_id FROM follows"
-        " WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT 50",
+        " WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT 50"
     )
     await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
     for scan in ("seqscan", "bitmapscan"):  # what a tiny table's plan would rather use
         await session.execute(text(f"SET LOCAL enable_{scan} = off"))
-    await session.execute(text(step[1]))
-    plan = "\n".join((await session.execute(text(step[0]))).scalars())
+    await session.execute(text(prepare))
+    explained = await session.execute(text("EXPLAIN (COSTS OFF) EXECUTE step(1, 0)"))
+    plan = "\n".join(explained.scalars())
     await session.execute(text("DEALLOCATE step"))
     await session.rollback()
     assert "ix_follows_followee_id_follower_id" in plan
